@@ -1,0 +1,26 @@
+/* proxyshim command: shared declarations of the subcommands. */
+#ifndef PROXYSHIM_CLI_H
+#define PROXYSHIM_CLI_H
+
+/* Exit statuses. */
+#define CLI_OK 0
+#define CLI_FAIL 1  /* config error, route failure, ... */
+#define CLI_USAGE 2
+
+struct cli_opts {
+	const char *config; /* -c FILE */
+	int verbosity;      /* -1 quiet, 0 default, 1.. verbose */
+};
+
+int cmd_check(int argc, char **argv);
+int cmd_explain(int argc, char **argv);
+int cmd_compile(int argc, char **argv);
+int cmd_dump(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+
+/* Parse -c FILE, -q, -v, --config=FILE up to the first non-option (or
+ * "--", consumed); returns the index of the first operand or -1. */
+int cli_parse_opts(int argc, char **argv, struct cli_opts *o, int allow_qv);
+void cli_usage(FILE *f);
+
+#endif

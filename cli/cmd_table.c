@@ -1,0 +1,314 @@
+/*
+ * proxyshim check | explain | compile | dump.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxyshim/compiler.h"
+#include "proxyshim/env.h"
+#include "proxyshim/route.h"
+#include "proxyshim/shm.h"
+#include "proxyshim/table.h"
+#include "cli.h"
+
+/* Find the source; report a missing config as FILE: reason. */
+static int
+cli_source(const struct cli_opts *o, struct ps_source *src)
+{
+	int r = source_find(o->config, NULL, src);
+
+	if (r < 0) {
+		const char *p = o->config ? o->config : getenv(PS_ENV_CONFIG);
+
+		fprintf(stderr, "proxyshim: %s: %s\n", p ? p : "config",
+		        strerror(-r));
+		return -1;
+	}
+	if (src->kind == PS_SOURCE_NONE) {
+		fprintf(stderr, "proxyshim: no configuration: no config file "
+		                "found (-c FILE, $PROXYSHIM_CONFIG, "
+		                "./proxyshim.yml, ~/.config/proxyshim/config.yml, "
+		                "/etc/proxyshim.yml) and no http_proxy, "
+		                "https_proxy or all_proxy set\n");
+		return -1;
+	}
+	return 0;
+}
+
+/* Compile the configured source into a private, validated table. */
+static int
+cli_build_view(const struct cli_opts *o, uint8_t **tbl, size_t *len,
+               struct ps_table_view *v)
+{
+	char err[PS_ERR_MAX];
+	struct ps_source src;
+	const char *why = "";
+
+	if (cli_source(o, &src) < 0)
+		return -1;
+	if (compiler_build(&src, tbl, len, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		return -1;
+	}
+	if (table_view_open(*tbl, *len, v, &why) < 0) {
+		/* A compiler bug, not a user error: say so plainly. */
+		fprintf(stderr, "proxyshim: internal error: compiled table "
+		                "invalid: %s\n", why);
+		free(*tbl);
+		*tbl = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+static int
+cli_only_opts(int argc, char **argv, struct cli_opts *o, int want_operands)
+{
+	int i = cli_parse_opts(argc, argv, o, 0);
+
+	if (i < 0)
+		return -1;
+	if (want_operands == 0 && i < argc) {
+		fprintf(stderr, "proxyshim %s: unexpected argument '%s'\n",
+		        argv[0], argv[i]);
+		return -1;
+	}
+	return i;
+}
+
+int
+cmd_check(int argc, char **argv)
+{
+	struct cli_opts o = {0};
+	struct ps_table_view v;
+	uint8_t *tbl = NULL;
+	size_t len = 0, i, nexempt = 0;
+
+	if (cli_only_opts(argc, argv, &o, 0) < 0)
+		return CLI_USAGE;
+	if (cli_build_view(&o, &tbl, &len, &v) < 0)
+		return CLI_FAIL;
+	for (i = 0; i < v.nsources; i++)
+		if (v.sources[i].prio == v.hdr->settings.nrules + 1)
+			nexempt++;
+	printf("%s: ok: %u rules, %zu exempt entries, %zu upstreams\n",
+	       table_str(&v, v.hdr->settings.source_off),
+	       v.hdr->settings.nrules, nexempt, v.nupstreams);
+	free(tbl);
+	return CLI_OK;
+}
+
+/* HOST, HOST:PORT, [V6], [V6]:PORT or a bare IPv6 literal. */
+static int
+cli_parse_dest(const char *arg, char *host, size_t hostsz,
+               struct ps_dest *d)
+{
+	const char *colon, *end;
+	unsigned long port = 80;
+	size_t hlen;
+	char *ep;
+
+	memset(d, 0, sizeof(*d));
+	if (arg[0] == '[') {
+		end = strchr(arg, ']');
+		if (end == NULL)
+			return -1;
+		hlen = (size_t)(end - arg - 1);
+		arg++;
+		colon = end[1] == ':' ? end + 1 : NULL;
+		if (end[1] != '\0' && colon == NULL)
+			return -1;
+	} else {
+		colon = strrchr(arg, ':');
+		if (colon != NULL && strchr(arg, ':') != colon)
+			colon = NULL; /* bare IPv6: no port */
+		hlen = colon ? (size_t)(colon - arg) : strlen(arg);
+	}
+	if (hlen == 0 || hlen >= hostsz)
+		return -1;
+	memcpy(host, arg, hlen);
+	host[hlen] = '\0';
+	if (colon != NULL) {
+		errno = 0;
+		port = strtoul(colon + 1, &ep, 10);
+		if (errno != 0 || *ep != '\0' || colon[1] == '\0' || port == 0 ||
+		    port > 65535)
+			return -1;
+	}
+	d->port = (uint16_t)port;
+	if (inet_pton(AF_INET, host, d->addr) == 1) {
+		d->family = AF_INET;
+	} else if (inet_pton(AF_INET6, host, d->addr) == 1) {
+		d->family = AF_INET6;
+	} else {
+		d->name = host;
+		d->name_len = hlen;
+	}
+	return 0;
+}
+
+static void
+cli_print_route(const struct ps_table_view *v, const struct ps_route *rt,
+                uint16_t port)
+{
+	const struct ps_t_settings *s = &v->hdr->settings;
+	const char *file = table_str(v, s->source_off);
+	uint32_t i;
+
+	if (rt->action == PS_ROUTE_DIRECT) {
+		printf("direct\n");
+	} else if (rt->action == PS_ROUTE_BLOCK) {
+		printf("block\n");
+	} else {
+		printf("via");
+		for (i = 0; i < rt->chain_len; i++) {
+			uint32_t u = v->chains[rt->chain_first + i];
+
+			printf(" %s", table_str(v, v->upstreams[u].display_off));
+		}
+		printf("\n");
+	}
+	switch (rt->why) {
+	case PS_WHY_LOOPBACK:
+		printf("because: loopback destination (proxy_loopback: false)\n");
+		break;
+	case PS_WHY_UPSTREAM:
+		printf("because: the destination is a configured upstream proxy\n");
+		break;
+	case PS_WHY_RULE: {
+		const struct ps_t_rule *r = &v->rules[rt->rule];
+
+		printf("because: %s at %s:%u:%u", table_str(v, r->label_off),
+		       file, r->line, r->col);
+		break;
+	}
+	case PS_WHY_EXEMPT:
+		printf("because: exempt");
+		break;
+	case PS_WHY_HTTPS:
+		printf("because: port %u is in https_ports: %s\n", port,
+		       s->https_rule == s->http_rule
+		               ? "proxy.http (no proxy.https configured)"
+		               : "proxy.https");
+		break;
+	case PS_WHY_HTTP:
+		printf("because: default route: proxy.http\n");
+		break;
+	default:
+		printf("because: no upstream configured\n");
+		break;
+	}
+	if ((rt->why == PS_WHY_RULE || rt->why == PS_WHY_EXEMPT)) {
+		if (rt->src != PS_NONE && rt->src < v->nsources) {
+			const struct ps_t_source *src = &v->sources[rt->src];
+
+			printf(", entry \"%s\" at %s:%u:%u\n",
+			       table_str(v, src->text_off), file, src->line,
+			       src->col);
+		} else {
+			printf("\n");
+		}
+	}
+}
+
+int
+cmd_explain(int argc, char **argv)
+{
+	struct cli_opts o = {0};
+	struct ps_table_view v;
+	struct ps_route rt;
+	struct ps_dest d;
+	char host[256];
+	uint8_t *tbl = NULL;
+	size_t len = 0;
+	int i;
+
+	i = cli_only_opts(argc, argv, &o, 1);
+	if (i < 0)
+		return CLI_USAGE;
+	if (i != argc - 1) {
+		fprintf(stderr, "usage: proxyshim explain [-c FILE] HOST[:PORT]\n");
+		return CLI_USAGE;
+	}
+	if (cli_parse_dest(argv[i], host, sizeof(host), &d) < 0) {
+		fprintf(stderr, "proxyshim explain: bad destination '%s' "
+		                "(HOST[:PORT], [IPV6]:PORT)\n", argv[i]);
+		return CLI_USAGE;
+	}
+	if (cli_build_view(&o, &tbl, &len, &v) < 0)
+		return CLI_FAIL;
+	route_lookup(&v, &d, &rt);
+	cli_print_route(&v, &rt, d.port);
+	free(tbl);
+	return CLI_OK;
+}
+
+int
+cmd_compile(int argc, char **argv)
+{
+	char name[PS_SHM_NAME_MAX], err[PS_ERR_MAX];
+	struct cli_opts o = {0};
+	struct ps_source src;
+	uint8_t *priv = NULL;
+	size_t privlen = 0;
+
+	if (cli_only_opts(argc, argv, &o, 0) < 0)
+		return CLI_USAGE;
+	if (cli_source(&o, &src) < 0)
+		return CLI_FAIL;
+	if (compiler_publish(&src, name, sizeof(name), &priv, &privlen, err,
+	                     sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		return CLI_FAIL;
+	}
+	if (name[0] == '\0') {
+		free(priv);
+		fprintf(stderr, "proxyshim: could not publish the table in "
+		                "shared memory (see the log line above)\n");
+		return CLI_FAIL;
+	}
+	printf("%s\n", name);
+	return CLI_OK;
+}
+
+int
+cmd_dump(int argc, char **argv)
+{
+	struct cli_opts o = {0};
+	struct ps_table_view v;
+	const char *tname = getenv(PS_ENV_TABLE), *why = "";
+	const void *base = NULL;
+	uint8_t *tbl = NULL;
+	size_t len = 0;
+	int r;
+
+	if (cli_only_opts(argc, argv, &o, 0) < 0)
+		return CLI_USAGE;
+	if (o.config == NULL && tname != NULL && *tname != '\0') {
+		/* Show exactly what wrapped programs map. */
+		r = shm_map(tname, &base, &len);
+		if (r < 0) {
+			fprintf(stderr, "proxyshim: table %s: %s\n", tname,
+			        strerror(-r));
+			return CLI_FAIL;
+		}
+		if (table_view_open(base, len, &v, &why) < 0) {
+			fprintf(stderr, "proxyshim: table %s is invalid: %s\n",
+			        tname, why);
+			shm_unmap(base, len);
+			return CLI_FAIL;
+		}
+		printf("table: %s\n", tname);
+		table_dump(&v, stdout);
+		shm_unmap(base, len);
+		return CLI_OK;
+	}
+	if (cli_build_view(&o, &tbl, &len, &v) < 0)
+		return CLI_FAIL;
+	table_dump(&v, stdout);
+	free(tbl);
+	return CLI_OK;
+}

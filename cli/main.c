@@ -1,0 +1,99 @@
+/*
+ * proxyshim: the command.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "proxyshim/log.h"
+#include "cli.h"
+
+void
+cli_usage(FILE *f)
+{
+	fputs("usage: proxyshim COMMAND [OPTIONS]\n"
+	      "\n"
+	      "  run [-c FILE] [-q|-v] -- CMD [ARG...]   run CMD through the policy\n"
+	      "  check [-c FILE]                         validate the config\n"
+	      "  explain [-c FILE] HOST[:PORT]           the route for one destination\n"
+	      "  compile [-c FILE]                       publish the table, print its name\n"
+	      "  dump [-c FILE]                          the compiled table, readable\n"
+	      "\n"
+	      "Config: -c FILE, $PROXYSHIM_CONFIG, ./proxyshim.yml,\n"
+	      "$XDG_CONFIG_HOME/proxyshim/config.yml, /etc/proxyshim.yml, else the\n"
+	      "http_proxy/https_proxy/all_proxy/no_proxy environment.\n"
+	      "Environment: PROXYSHIM_LOG=error|warn|info|debug, PROXYSHIM_LOG_FILE,\n"
+	      "PROXYSHIM_TABLE, PROXYSHIM_LIB.\n"
+	      "\n"
+	      "  -h, --help      this text\n"
+	      "  -V, --version   print the version\n",
+	      f);
+}
+
+int
+cli_parse_opts(int argc, char **argv, struct cli_opts *o, int allow_qv)
+{
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (strcmp(a, "--") == 0)
+			return i + 1;
+		if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
+			if (i + 1 >= argc) {
+				fprintf(stderr, "proxyshim: %s needs a file\n", a);
+				return -1;
+			}
+			o->config = argv[++i];
+		} else if (strncmp(a, "--config=", 9) == 0) {
+			o->config = a + 9;
+		} else if (allow_qv && strcmp(a, "-q") == 0) {
+			o->verbosity = -1;
+		} else if (allow_qv && strcmp(a, "-v") == 0) {
+			o->verbosity++;
+		} else if (allow_qv && strcmp(a, "-vv") == 0) {
+			o->verbosity += 2;
+		} else if (a[0] == '-' && a[1] != '\0') {
+			fprintf(stderr, "proxyshim: unknown option %s\n", a);
+			return -1;
+		} else {
+			return i;
+		}
+	}
+	return i;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		int (*fn)(int, char **);
+	} cmds[] = {
+		{"run", cmd_run},         {"check", cmd_check},
+		{"explain", cmd_explain}, {"compile", cmd_compile},
+		{"dump", cmd_dump},
+	};
+	size_t i;
+
+	log_init();
+	if (argc < 2) {
+		cli_usage(stderr);
+		return CLI_USAGE;
+	}
+	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		cli_usage(stdout);
+		return CLI_OK;
+	}
+	if (strcmp(argv[1], "-V") == 0 || strcmp(argv[1], "--version") == 0) {
+		printf("proxyshim %s\n", PS_VERSION);
+		return CLI_OK;
+	}
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (strcmp(argv[1], cmds[i].name) == 0)
+			return cmds[i].fn(argc - 1, argv + 1);
+	fprintf(stderr, "proxyshim: unknown command '%s'\n", argv[1]);
+	cli_usage(stderr);
+	return CLI_USAGE;
+}

@@ -1,0 +1,18 @@
+/*
+ * proxyshim: every environment variable the library and the command read.
+ * The library reads them with secure_getenv(), so setuid/setgid programs
+ * ignore them all (torsocks does the same).
+ */
+#ifndef PROXYSHIM_ENV_H
+#define PROXYSHIM_ENV_H
+
+#define PS_ENV_CONFIG "PROXYSHIM_CONFIG"     /* config file path */
+#define PS_ENV_TABLE "PROXYSHIM_TABLE"       /* published table name */
+#define PS_ENV_LOG "PROXYSHIM_LOG"           /* error|warn|info|debug */
+#define PS_ENV_LOG_FILE "PROXYSHIM_LOG_FILE" /* default stderr */
+#define PS_ENV_LIB "PROXYSHIM_LIB"           /* run: library to preload */
+#define PS_ENV_PRELOAD "LD_PRELOAD"
+#define PS_ENV_XDG_CONFIG "XDG_CONFIG_HOME"
+#define PS_ENV_HOME "HOME"
+
+#endif

@@ -1,0 +1,65 @@
+/*
+ * proxyshim: where the compiled table comes from and how it is shared.
+ *
+ * A table is published as a POSIX shared memory object named
+ * "/proxyshim-<uid>-<16 hex>" where the hex is the identity of its source:
+ * for a file its device, inode, size, mtime and ctime (so an edited file
+ * gets a new table without anyone reading YAML to find out); for the
+ * environment default the values of the proxy variables.  Objects are
+ * created 0600 under a temporary name and linked into place, so a reader
+ * never sees a half-written table; a reader refuses objects that are not
+ * owned by its own uid or are accessible to others.
+ */
+#ifndef PROXYSHIM_SHM_H
+#define PROXYSHIM_SHM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PS_SHM_NAME_MAX 64
+#define PS_SHM_DIR "/dev/shm" /* where glibc keeps POSIX shm objects */
+
+/* Where a config comes from. */
+struct ps_source {
+	int kind;              /* PS_SOURCE_FILE / PS_SOURCE_ENV / _NONE */
+	char path[4096];       /* FILE: the path as found */
+	uint64_t identity;     /* see above */
+};
+#define PS_SOURCE_NONE 0
+#define PS_SOURCE_FILE 1
+#define PS_SOURCE_ENV 2
+
+typedef const char *(*ps_getenv_fn)(const char *);
+
+/*
+ * SPEC §1 lookup: explicit path (may be NULL), $PROXYSHIM_CONFIG,
+ * ./proxyshim.yml, $XDG_CONFIG_HOME/proxyshim/config.yml (default
+ * ~/.config/proxyshim/config.yml), /etc/proxyshim.yml, then the proxy
+ * environment variables.  An explicit path or $PROXYSHIM_CONFIG that does
+ * not exist is an error (-ENOENT), not a fall-through.  Returns 0 with
+ * src->kind set (NONE when nothing at all is configured) or -errno.
+ */
+int source_find(const char *explicit_path, ps_getenv_fn env,
+                struct ps_source *src);
+/* The identity of a file (stat) or of the environment. */
+int source_identity_file(const char *path, uint64_t *id);
+uint64_t source_identity_env(ps_getenv_fn env);
+/* "/proxyshim-<uid>-<16 hex>" */
+void shm_table_name(uint64_t identity, char *buf, size_t bufsz);
+
+/*
+ * Publish len bytes under name, atomically.  When an object of that name
+ * already exists and is ours, that is success (*existed = 1): the name says
+ * what is in it.  Returns 0 or -errno (-EEXIST when the name is held by
+ * another user or is not private).
+ */
+int shm_publish(const char *name, const void *buf, size_t len, int *existed);
+/* Map name read-only after checking owner, mode and size.  0 or -errno. */
+int shm_map(const char *name, const void **base, size_t *len);
+void shm_unmap(const void *base, size_t len);
+int shm_remove(const char *name);
+
+uint64_t ps_fnv1a64(uint64_t h, const void *buf, size_t len);
+#define PS_FNV64_INIT 0xcbf29ce484222325ull
+
+#endif

@@ -1,0 +1,160 @@
+/*
+ * Publishing and mapping tables in POSIX shared memory.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proxyshim/shm.h"
+#include "proxyshim/table.h"
+
+void
+shm_table_name(uint64_t identity, char *buf, size_t bufsz)
+{
+	/* The format version is part of the name: a newer proxyshim never
+	 * trips over a table an older one published for the same file. */
+	snprintf(buf, bufsz, "/proxyshim-%u-v%u-%016" PRIx64, (unsigned)geteuid(),
+	         (unsigned)PS_TABLE_VERSION, identity);
+}
+
+static int
+shm_write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Ours, private, a regular object of a sane size. */
+static int
+shm_check_owner(int fd, size_t *size)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) != 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+	    (st.st_mode & 077) != 0)
+		return -EPERM;
+	if (st.st_size <= 0 || (uint64_t)st.st_size > PS_TABLE_MAX_SIZE)
+		return -EINVAL;
+	*size = (size_t)st.st_size;
+	return 0;
+}
+
+int
+shm_publish(const char *name, const void *buf, size_t len, int *existed)
+{
+	char tmp[PS_SHM_NAME_MAX + 32], from[sizeof(tmp) + 16],
+		to[PS_SHM_NAME_MAX + 16];
+	struct timespec ts;
+	size_t size;
+	int fd, r, tries;
+
+	*existed = 0;
+	if (strlen(name) >= PS_SHM_NAME_MAX || name[0] != '/')
+		return -EINVAL;
+	for (tries = 0;; tries++) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		snprintf(tmp, sizeof(tmp), "%s.%ld.%ld", name, (long)getpid(),
+		         (long)ts.tv_nsec + tries);
+		fd = shm_open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd >= 0)
+			break;
+		if (errno != EEXIST || tries >= 16)
+			return -errno;
+	}
+	/* The umask cannot widen 0600, but be explicit about it. */
+	if (fchmod(fd, 0600) != 0) {
+		r = -errno;
+		goto out;
+	}
+	r = shm_write_all(fd, buf, len);
+	if (r < 0)
+		goto out;
+	snprintf(from, sizeof(from), "%s%s", PS_SHM_DIR, tmp);
+	snprintf(to, sizeof(to), "%s%s", PS_SHM_DIR, name);
+	/* link() never replaces: the first complete table wins, and nobody
+	 * ever sees one that is still being written. */
+	if (link(from, to) != 0) {
+		r = -errno;
+		if (r == -EEXIST) {
+			int efd = shm_open(name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
+
+			if (efd < 0) {
+				r = -errno;
+				goto out;
+			}
+			r = shm_check_owner(efd, &size);
+			close(efd);
+			if (r == 0)
+				*existed = 1;
+			else
+				r = -EEXIST;
+		}
+	} else {
+		r = 0;
+	}
+out:
+	close(fd);
+	shm_unlink(tmp);
+	return r;
+}
+
+int
+shm_map(const char *name, const void **base, size_t *len)
+{
+	size_t size = 0;
+	void *p;
+	int fd, r;
+
+	if (name == NULL || name[0] != '/' || strlen(name) >= PS_SHM_NAME_MAX ||
+	    strchr(name + 1, '/') != NULL)
+		return -EINVAL;
+	fd = shm_open(name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	r = shm_check_owner(fd, &size);
+	if (r < 0)
+		goto out;
+	p = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		r = -errno;
+		goto out;
+	}
+	*base = p;
+	*len = size;
+out:
+	close(fd);
+	return r;
+}
+
+void
+shm_unmap(const void *base, size_t len)
+{
+	if (base != NULL)
+		munmap((void *)(uintptr_t)base, len);
+}
+
+int
+shm_remove(const char *name)
+{
+	return shm_unlink(name) == 0 ? 0 : -errno;
+}

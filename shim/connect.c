@@ -1,0 +1,200 @@
+/*
+ * connect(), and sendto()/sendmsg() with MSG_FASTOPEN, which connect too.
+ *
+ * errno contract (SPEC §4), set only at each hook's single exit: on -1,
+ * errno is a valid connect() error: ECONNREFUSED, ENETUNREACH,
+ * EHOSTUNREACH, ETIMEDOUT, EACCES (auth, policy, block rules),
+ * EAFNOSUPPORT, or whatever the real connect() said for direct routes.
+ *
+ * A non-blocking socket gets its tunnel before connect() returns, and
+ * connect() returns 0: a legal outcome of a non-blocking connect that every
+ * event loop handles, and it keeps the program's fd and flags untouched
+ * (docs/behaviour.md).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "proxyshim/log.h"
+#include "proxyshim/route.h"
+#include "shim.h"
+#include "tunnel.h"
+
+#define CONNECT_PASS 1 /* not ours: call the real function */
+
+static const char *
+connect_action_name(enum ps_action a)
+{
+	return a == PS_ROUTE_DIRECT ? "direct" : a == PS_ROUTE_BLOCK ? "block"
+	                                                             : "via";
+}
+
+/* sockaddr → destination; 0, or CONNECT_PASS for what we never route. */
+static int
+connect_dest(const struct sockaddr *sa, socklen_t len, struct ps_dest *d)
+{
+	memset(d, 0, sizeof(*d));
+	if (sa == NULL || len < (socklen_t)sizeof(sa_family_t))
+		return CONNECT_PASS;
+	if (sa->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
+		const struct sockaddr_in *s = (const void *)sa;
+
+		d->family = AF_INET;
+		memcpy(d->addr, &s->sin_addr, 4);
+		d->port = ntohs(s->sin_port);
+		return 0;
+	}
+	if (sa->sa_family == AF_INET6 &&
+	    len >= (socklen_t)sizeof(struct sockaddr_in6)) {
+		const struct sockaddr_in6 *s = (const void *)sa;
+
+		d->family = AF_INET6;
+		memcpy(d->addr, &s->sin6_addr, 16);
+		d->port = ntohs(s->sin6_port);
+		return 0;
+	}
+	return CONNECT_PASS;
+}
+
+static int
+connect_is_loopback(const struct ps_dest *d)
+{
+	static const uint8_t v6lo[16] = {[15] = 1};
+	static const uint8_t mapped[12] = {[10] = 0xff, [11] = 0xff};
+
+	if (d->family == AF_INET)
+		return d->addr[0] == 127;
+	return memcmp(d->addr, v6lo, 16) == 0 ||
+	       (memcmp(d->addr, mapped, 12) == 0 && d->addr[12] == 127);
+}
+
+static void
+connect_format(const struct ps_dest *d, char *buf, size_t size)
+{
+	char ip[INET6_ADDRSTRLEN] = "?";
+
+	inet_ntop(d->family, d->addr, ip, sizeof(ip));
+	snprintf(buf, size, d->family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip,
+	         d->port);
+}
+
+/*
+ * Decide and, for proxied routes, build the tunnel on fd.  Returns 0 (fd is
+ * connected through the proxy), CONNECT_PASS (call the real function), or
+ * -errno.
+ */
+static int
+connect_route(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	const struct ps_table_view *v = &shim.view;
+	struct ps_target dst;
+	struct ps_route rt;
+	struct ps_dest d;
+	char where[INET6_ADDRSTRLEN + 8];
+	int type = 0, domain = 0, r;
+	socklen_t optlen = sizeof(type);
+
+	if (shim.mode == SHIM_PASS || connect_dest(sa, len, &d) != 0)
+		return CONNECT_PASS;
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &optlen) != 0 ||
+	    type != SOCK_STREAM)
+		return CONNECT_PASS;
+	optlen = sizeof(domain);
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &optlen) != 0)
+		return CONNECT_PASS;
+	if (shim.mode == SHIM_BROKEN)
+		return connect_is_loopback(&d) ? CONNECT_PASS : -ECONNREFUSED;
+	/* The resolver's name map (a later seam) fills d.name for fake and
+	 * recorded addresses; until then routes are decided by address. */
+	route_lookup(v, &d, &rt);
+	if (ps_log_level >= PS_LOG_INFO) {
+		connect_format(&d, where, sizeof(where));
+		log_info("fd %d %s -> %s (rule %d)", fd, where,
+		         connect_action_name(rt.action),
+		         rt.rule == PS_NONE ? -1 : (int)rt.rule);
+	}
+	if (rt.action == PS_ROUTE_DIRECT)
+		return CONNECT_PASS;
+	if (rt.action == PS_ROUTE_BLOCK)
+		return -EACCES;
+	memset(&dst, 0, sizeof(dst));
+	dst.port = d.port;
+	if (d.family == AF_INET6 && IN6_IS_ADDR_V4MAPPED((void *)d.addr)) {
+		/* The proxy is told the IPv4 address the program meant. */
+		dst.family = AF_INET;
+		memcpy(dst.addr, d.addr + 12, 4);
+	} else {
+		dst.family = d.family;
+		memcpy(dst.addr, d.addr, sizeof(dst.addr));
+	}
+	r = tunnel_open(fd, domain, v, rt.chain_first, rt.chain_len, &dst);
+	if (r < 0 && v->hdr->settings.on_failure == PS_FAIL_DIRECT) {
+		connect_format(&d, where, sizeof(where));
+		log_warn("fd %d %s: proxy failed (%s), on_failure: direct", fd,
+		         where, strerror(-r));
+		io_disconnect(fd);
+		return CONNECT_PASS;
+	}
+	return r;
+}
+
+SHIM_EXPORT int
+connect(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	int r;
+
+	shim_init();
+	r = connect_route(fd, sa, len);
+	if (r == CONNECT_PASS)
+		return real.connect(fd, sa, len);
+	if (r < 0) {
+		errno = -r;
+		return -1;
+	}
+	return 0;
+}
+
+/* TCP Fast Open connects as it sends: route it like connect(), then send
+ * the data on the tunnel without the flag. */
+SHIM_EXPORT ssize_t
+sendto(int fd, const void *buf, size_t n, int flags,
+       const struct sockaddr *sa, socklen_t len)
+{
+	int r;
+
+	shim_init();
+	if (!(flags & MSG_FASTOPEN) || sa == NULL)
+		return real.sendto(fd, buf, n, flags, sa, len);
+	r = connect_route(fd, sa, len);
+	if (r == CONNECT_PASS)
+		return real.sendto(fd, buf, n, flags, sa, len);
+	if (r < 0) {
+		errno = -r;
+		return -1;
+	}
+	return real.sendto(fd, buf, n, flags & ~MSG_FASTOPEN, NULL, 0);
+}
+
+SHIM_EXPORT ssize_t
+sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+	struct msghdr m;
+	int r;
+
+	shim_init();
+	if (!(flags & MSG_FASTOPEN) || msg == NULL || msg->msg_name == NULL)
+		return real.sendmsg(fd, msg, flags);
+	r = connect_route(fd, msg->msg_name, msg->msg_namelen);
+	if (r == CONNECT_PASS)
+		return real.sendmsg(fd, msg, flags);
+	if (r < 0) {
+		errno = -r;
+		return -1;
+	}
+	m = *msg;
+	m.msg_name = NULL;
+	m.msg_namelen = 0;
+	return real.sendmsg(fd, &m, flags & ~MSG_FASTOPEN);
+}

@@ -1,0 +1,217 @@
+/*
+ * Library start-up: resolve the real libc symbols, then find and map the
+ * compiled table.  Never exits or aborts the host program on config
+ * trouble: a table that was asked for but cannot be used puts the library
+ * in SHIM_BROKEN (fail closed, documented in docs/behaviour.md).
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "proxyshim/compiler.h"
+#include "proxyshim/env.h"
+#include "proxyshim/log.h"
+#include "proxyshim/proto.h"
+#include "proxyshim/shm.h"
+#include "shim.h"
+
+struct shim_state shim;
+struct shim_real real;
+
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+
+struct shim_sym {
+	const char *name;
+	void **slot;
+	int required;
+};
+
+
+static const struct shim_sym shim_syms[] = {
+	{"connect", (void **)&real.connect, 1},
+	{"sendto", (void **)&real.sendto, 1},
+	{"sendmsg", (void **)&real.sendmsg, 1},
+	{"getaddrinfo", (void **)&real.getaddrinfo, 1},
+	{"freeaddrinfo", (void **)&real.freeaddrinfo, 1},
+};
+
+static void
+shim_resolve_symbols(void)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(shim_syms) / sizeof(shim_syms[0]); i++) {
+		void *p = dlsym(RTLD_NEXT, shim_syms[i].name);
+		Dl_info self, found;
+
+		/* Resolving to ourselves would recurse forever: the only
+		 * unrecoverable set-up error (proxychains-ng does the same). */
+		if (p != NULL && dladdr(p, &found) != 0 &&
+		    dladdr((void *)shim_resolve_symbols, &self) != 0 &&
+		    found.dli_fbase == self.dli_fbase) {
+			log_err("%s resolves to the shim itself", shim_syms[i].name);
+			abort();
+		}
+		if (p == NULL && shim_syms[i].required) {
+			log_err("cannot resolve %s: %s", shim_syms[i].name,
+			        dlerror());
+			abort();
+		}
+		*shim_syms[i].slot = p;
+	}
+}
+
+static int
+shim_use(const void *base, size_t len, int priv)
+{
+	const char *why = "";
+	int r;
+
+	r = table_view_open(base, len, &shim.view, &why);
+	if (r < 0) {
+		log_err("refusing table %s: %s", shim.table_name[0] ? shim.table_name : "(private)", why);
+		return r;
+	}
+	shim.base = base;
+	shim.len = len;
+	shim.priv = priv;
+	shim.mode = SHIM_ACTIVE;
+	return 0;
+}
+
+static int
+shim_map_named(const char *name)
+{
+	const void *base;
+	size_t len;
+	int r;
+
+	snprintf(shim.table_name, sizeof(shim.table_name), "%s", name);
+	r = shm_map(name, &base, &len);
+	if (r < 0)
+		return r;
+	r = shim_use(base, len, 0);
+	if (r < 0)
+		shm_unmap(base, len);
+	return r;
+}
+
+/* dlopen the compiler next to this library, compile and publish. */
+static int
+shim_compile(const struct ps_source *src)
+{
+	char path[PATH_MAX], name[PS_SHM_NAME_MAX], err[PS_ERR_MAX];
+	ps_compiler_publish_fn fn;
+	uint8_t *priv = NULL;
+	size_t privlen = 0;
+	Dl_info self;
+	void *h;
+	char *slash;
+	int r;
+
+	if (dladdr((void *)shim_compile, &self) == 0 || self.dli_fname == NULL)
+		return -ENOENT;
+	snprintf(path, sizeof(path), "%s", self.dli_fname);
+	slash = strrchr(path, '/');
+	if (slash == NULL)
+		return -ENOENT;
+	snprintf(slash + 1, sizeof(path) - (size_t)(slash + 1 - path), "%s",
+	         PS_COMPILER_LIB);
+	h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (h == NULL) {
+		log_err("cannot load %s: %s", path, dlerror());
+		return -ENOENT;
+	}
+	fn = (ps_compiler_publish_fn)dlsym(h, PS_COMPILER_SYMBOL);
+	if (fn == NULL) {
+		log_err("%s: no %s", path, PS_COMPILER_SYMBOL);
+		dlclose(h);
+		return -ENOENT;
+	}
+	r = fn(src, name, sizeof(name), &priv, &privlen, err, sizeof(err));
+	/* The compiler's code is no longer needed; libyaml leaves with it. */
+	dlclose(h);
+	if (r < 0) {
+		log_err("%s", err);
+		return -EINVAL;
+	}
+	if (name[0] != '\0')
+		return shim_map_named(name);
+	shim.table_name[0] = '\0';
+	r = shim_use(priv, privlen, 1);
+	if (r < 0)
+		free(priv);
+	return r;
+}
+
+static void
+shim_load_table(void)
+{
+	const char *tname = secure_getenv(PS_ENV_TABLE);
+	char name[PS_SHM_NAME_MAX];
+	struct ps_source src;
+	int r;
+
+	if (tname != NULL && *tname != '\0') {
+		r = shim_map_named(tname);
+		if (r < 0) {
+			if (r != -EINVAL)
+				log_err("cannot map table %s: %s", tname,
+				        strerror(-r));
+			shim.mode = SHIM_BROKEN;
+		}
+		return;
+	}
+	r = source_find(NULL, NULL, &src);
+	if (r < 0) {
+		log_err("config %s: %s", secure_getenv(PS_ENV_CONFIG),
+		        strerror(-r));
+		shim.mode = SHIM_BROKEN;
+		return;
+	}
+	if (src.kind == PS_SOURCE_NONE) {
+		shim.mode = SHIM_PASS;
+		return;
+	}
+	shm_table_name(src.identity, name, sizeof(name));
+	r = shim_map_named(name);
+	if (r == -ENOENT || r == -EINVAL)
+		r = shim_compile(&src);
+	if (r < 0)
+		shim.mode = SHIM_BROKEN;
+}
+
+static void
+shim_init_once(void)
+{
+	int saved = errno;
+
+	log_init();
+	shim_resolve_symbols();
+	io_real_connect = real.connect;
+	shim_load_table();
+	if (shim.mode == SHIM_BROKEN)
+		log_err("no usable rule table: non-loopback connections will "
+		        "be refused (fail closed)");
+	else if (shim.mode == SHIM_ACTIVE)
+		log_debug("table %s mapped, %zu bytes", shim.table_name,
+		          shim.len);
+	errno = saved;
+}
+
+void
+shim_init(void)
+{
+	pthread_once(&init_once, shim_init_once);
+}
+
+__attribute__((constructor)) static void
+shim_constructor(void)
+{
+	shim_init();
+}

@@ -1,0 +1,135 @@
+/*
+ * The shared state segment: "/proxyshim-<uid>-v<ver>-<identity>-state",
+ * 0600, owner-checked like the table.  Every field is an atomic word, so a
+ * process dying at any point leaves nothing locked and nothing torn.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proxyshim/log.h"
+#include "proxyshim/shm.h"
+#include "state.h"
+
+#define STATE_MAGIC 0x54535350u /* "PSST" */
+
+struct state_seg {
+	uint32_t magic;
+	uint32_t nupstreams;
+	_Atomic uint64_t rr;
+	_Atomic int64_t dead_until_ms[PS_STATE_MAX_UPSTREAMS];
+};
+
+static struct state_seg local_state; /* fallback: this process only */
+static struct state_seg *state;
+static pthread_once_t state_once = PTHREAD_ONCE_INIT;
+static const struct ps_table_view *state_view;
+
+static int64_t
+state_now_ms(void)
+{
+	struct timespec ts;
+
+	/* CLOCK_MONOTONIC is system-wide: comparable across processes. */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct state_seg *
+state_map(void)
+{
+	char name[PS_SHM_NAME_MAX + 8];
+	struct stat st;
+	void *p;
+	int fd;
+
+	shm_table_name(state_view->hdr->source_hash, name, PS_SHM_NAME_MAX);
+	strcat(name, "-state");
+	fd = shm_open(name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) != 0 || st.st_uid != geteuid() ||
+	    (st.st_mode & 077) != 0)
+		goto bad;
+	/* Racing creators both extend to the same size: harmless. */
+	if ((size_t)st.st_size < sizeof(struct state_seg) &&
+	    ftruncate(fd, (off_t)sizeof(struct state_seg)) != 0)
+		goto bad;
+	p = mmap(NULL, sizeof(struct state_seg), PROT_READ | PROT_WRITE,
+	         MAP_SHARED, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED)
+		return NULL;
+	return p;
+bad:
+	close(fd);
+	return NULL;
+}
+
+static void
+state_init_once(void)
+{
+	state = state_map();
+	if (state == NULL) {
+		log_warn("shared state unavailable (%s): failover and "
+		         "round-robin are per process", strerror(errno));
+		state = &local_state;
+	}
+}
+
+static struct state_seg *
+state_get(const struct ps_table_view *v)
+{
+	state_view = v;
+	pthread_once(&state_once, state_init_once);
+	return state;
+}
+
+int
+state_is_dead(const struct ps_table_view *v, uint32_t up)
+{
+	struct state_seg *s = state_get(v);
+
+	if (up >= PS_STATE_MAX_UPSTREAMS)
+		return 0;
+	return atomic_load_explicit(&s->dead_until_ms[up],
+	                            memory_order_relaxed) > state_now_ms();
+}
+
+void
+state_mark_dead(const struct ps_table_view *v, uint32_t up)
+{
+	struct state_seg *s = state_get(v);
+
+	if (up < PS_STATE_MAX_UPSTREAMS)
+		atomic_store_explicit(&s->dead_until_ms[up],
+		                      state_now_ms() + PS_DEAD_MS,
+		                      memory_order_relaxed);
+}
+
+void
+state_mark_alive(const struct ps_table_view *v, uint32_t up)
+{
+	struct state_seg *s = state_get(v);
+
+	if (up < PS_STATE_MAX_UPSTREAMS &&
+	    atomic_load_explicit(&s->dead_until_ms[up], memory_order_relaxed))
+		atomic_store_explicit(&s->dead_until_ms[up], 0,
+		                      memory_order_relaxed);
+}
+
+uint64_t
+state_rr_next(const struct ps_table_view *v)
+{
+	struct state_seg *s = state_get(v);
+
+	return atomic_fetch_add_explicit(&s->rr, 1, memory_order_relaxed);
+}

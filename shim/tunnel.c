@@ -1,0 +1,236 @@
+/*
+ * Tunnels: connect the program's own socket to the first upstream and run
+ * each hop's handshake through the previous one (chain: strict), or pick
+ * one upstream of a list (failover, round_robin).  Routing has already
+ * happened; this file only dials.  No malloc except inside the real
+ * getaddrinfo() for upstreams given by host name.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "proxyshim/config.h"
+#include "proxyshim/log.h"
+#include "proxyshim/proto.h"
+#include "shim.h"
+#include "state.h"
+#include "tunnel.h"
+
+/* Fill a hop from the table's upstream record. */
+static void
+tunnel_hop(const struct ps_table_view *v, uint32_t u, struct ps_hop *h)
+{
+	const struct ps_t_upstream *up = &v->upstreams[u];
+
+	memset(h, 0, sizeof(*h));
+	h->scheme = (enum ps_scheme)up->scheme;
+	h->user = up->user_off != PS_PRIO_NONE ? table_str(v, up->user_off)
+	                                       : NULL;
+	h->pass = up->pass_off != PS_PRIO_NONE ? table_str(v, up->pass_off)
+	                                       : NULL;
+	h->at.port = up->port;
+	h->at.family = up->family;
+	if (up->family != 0) {
+		memcpy(h->at.addr, up->addr, sizeof(h->at.addr));
+	} else {
+		h->at.name = table_str(v, up->host_off);
+		h->at.name_len = strlen(h->at.name);
+	}
+}
+
+/* Resolve a name-only target to an address of the wanted family (0 = any)
+ * with the real resolver; the shim's own name hooks are not involved. */
+static int
+tunnel_resolve(struct ps_target *t, int family)
+{
+	struct addrinfo hints, *res = NULL, *ai;
+	char name[PS_MAX_HOST + 1];
+	int r;
+
+	if (t->name_len > PS_MAX_HOST)
+		return -EINVAL;
+	memcpy(name, t->name, t->name_len);
+	name[t->name_len] = '\0';
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = family == AF_INET ? AF_INET : AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	r = real.getaddrinfo(name, NULL, &hints, &res);
+	if (r != 0) {
+		log_warn("cannot resolve %s: %s", name, gai_strerror(r));
+		return -EHOSTUNREACH;
+	}
+	r = -EHOSTUNREACH;
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		if (ai->ai_family == AF_INET) {
+			const struct sockaddr_in *s = (void *)ai->ai_addr;
+
+			t->family = AF_INET;
+			memcpy(t->addr, &s->sin_addr, 4);
+			r = 0;
+			break;
+		}
+		if (ai->ai_family == AF_INET6 && family != AF_INET) {
+			const struct sockaddr_in6 *s = (void *)ai->ai_addr;
+
+			t->family = AF_INET6;
+			memcpy(t->addr, &s->sin6_addr, 16);
+			r = 0;
+			break;
+		}
+	}
+	real.freeaddrinfo(res);
+	return r;
+}
+
+/* Build a sockaddr of the socket's own family for a target address. */
+static int
+tunnel_sockaddr(int sockfam, const struct ps_target *t,
+                struct sockaddr_storage *ss, socklen_t *len)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (sockfam == AF_INET && t->family == AF_INET) {
+		struct sockaddr_in *s = (void *)ss;
+
+		s->sin_family = AF_INET;
+		s->sin_port = htons(t->port);
+		memcpy(&s->sin_addr, t->addr, 4);
+		*len = sizeof(*s);
+		return 0;
+	}
+	if (sockfam == AF_INET6) {
+		struct sockaddr_in6 *s = (void *)ss;
+
+		s->sin6_family = AF_INET6;
+		s->sin6_port = htons(t->port);
+		if (t->family == AF_INET) {
+			/* An IPv6 socket reaches an IPv4 proxy mapped. */
+			s->sin6_addr.s6_addr[10] = 0xff;
+			s->sin6_addr.s6_addr[11] = 0xff;
+			memcpy(&s->sin6_addr.s6_addr[12], t->addr, 4);
+		} else {
+			memcpy(&s->sin6_addr, t->addr, 16);
+		}
+		*len = sizeof(*s);
+		return 0;
+	}
+	/* An AF_INET socket cannot reach an IPv6 proxy. */
+	return -EAFNOSUPPORT;
+}
+
+static int
+tunnel_needs_address(enum ps_scheme s)
+{
+	return s == PS_SCHEME_SOCKS4 || s == PS_SCHEME_SOCKS5;
+}
+
+/* Dial hops[0..n-1] on fd and ask the last one for dst.  *dialled tells
+ * whether the failure came before or after the first TCP connect. */
+static int
+tunnel_chain(int fd, int sockfam, const struct ps_table_view *v,
+             const uint32_t *ups, size_t n, const struct ps_target *dst,
+             int *dialled)
+{
+	const struct ps_t_settings *s = &v->hdr->settings;
+	struct ps_hop hops[PS_MAX_HOPS];
+	struct sockaddr_storage ss;
+	struct ps_target first, next;
+	socklen_t sslen;
+	size_t i;
+	int r;
+
+	*dialled = 0;
+	if (n == 0 || n > PS_MAX_HOPS)
+		return -EINVAL;
+	for (i = 0; i < n; i++)
+		tunnel_hop(v, ups[i], &hops[i]);
+	first = hops[0].at;
+	if (first.family == 0) {
+		r = tunnel_resolve(&first, sockfam);
+		if (r < 0)
+			return r;
+	}
+	r = tunnel_sockaddr(sockfam, &first, &ss, &sslen);
+	if (r < 0) {
+		log_warn("cannot reach an IPv6 upstream from an IPv4 socket");
+		return r;
+	}
+	r = io_connect(fd, (struct sockaddr *)&ss, sslen,
+	               (int)s->connect_timeout_ms);
+	if (r < 0) {
+		log_info("upstream %s: connect: %s",
+		         table_str(v, v->upstreams[ups[0]].display_off),
+		         strerror(-r));
+		return r;
+	}
+	*dialled = 1;
+	for (i = 0; i < n; i++) {
+		next = i + 1 < n ? hops[i + 1].at : *dst;
+		if (tunnel_needs_address(hops[i].scheme) && next.family == 0) {
+			r = tunnel_resolve(&next, 0);
+			if (r < 0)
+				return r;
+		}
+		r = io_handshake(fd, &hops[i], &next,
+		                 (int)s->handshake_timeout_ms, 0);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* One upstream of a list at a time, from start on, skipping those marked
+ * dead; the marked ones are still tried last, in list order, so a stale mark
+ * can delay a connection but never fail it. */
+static int
+tunnel_pick(int fd, int sockfam, const struct ps_table_view *v,
+            const uint32_t *ups, size_t n, size_t start,
+            const struct ps_target *dst)
+{
+	int r = -ECONNREFUSED, dialled, pass;
+	size_t k;
+
+	for (pass = 0; pass < 2; pass++) {
+		for (k = 0; k < n; k++) {
+			uint32_t u = ups[(start + k) % n];
+
+			if (pass == 0 && state_is_dead(v, u))
+				continue;
+			if (pass == 1 && !state_is_dead(v, u))
+				continue; /* already tried in pass 0 */
+			r = tunnel_chain(fd, sockfam, v, &u, 1, dst, &dialled);
+			if (r == 0) {
+				state_mark_alive(v, u);
+				return 0;
+			}
+			/* Only an upstream we could not even reach is dead;
+			 * one that refused this destination is not. */
+			if (!dialled)
+				state_mark_dead(v, u);
+			io_disconnect(fd);
+		}
+	}
+	return r;
+}
+
+int
+tunnel_open(int fd, int sockfam, const struct ps_table_view *v,
+            uint32_t chain_first, uint32_t chain_len,
+            const struct ps_target *dst)
+{
+	const uint32_t *ups = v->chains + chain_first;
+	int dialled;
+
+	switch (v->hdr->settings.chain_mode) {
+	case PS_CHAIN_FAILOVER:
+		return tunnel_pick(fd, sockfam, v, ups, chain_len, 0, dst);
+	case PS_CHAIN_ROUND_ROBIN:
+		return tunnel_pick(fd, sockfam, v, ups, chain_len,
+		                   (size_t)(state_rr_next(v) % chain_len), dst);
+	default:
+		return tunnel_chain(fd, sockfam, v, ups, chain_len, dst,
+		                    &dialled);
+	}
+}

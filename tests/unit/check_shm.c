@@ -1,0 +1,302 @@
+/* Shared memory publication and config source lookup (resolver/shm.c,
+ * resolver/source.c). */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "proxyshim/shm.h"
+
+static char test_name[PS_SHM_NAME_MAX];
+
+static void
+name_setup(void)
+{
+	snprintf(test_name, sizeof(test_name), "/proxyshim-test-%ld-%d",
+	         (long)getpid(), rand());
+	shm_unlink(test_name);
+}
+
+static void
+name_teardown(void)
+{
+	shm_unlink(test_name);
+}
+
+START_TEST(test_shm_publish_then_map_round_trips)
+{
+	const char data[] = "table bytes";
+	const void *base;
+	size_t len;
+	int existed = -1;
+
+	ck_assert_int_eq(shm_publish(test_name, data, sizeof(data), &existed), 0);
+	ck_assert_int_eq(existed, 0);
+	ck_assert_int_eq(shm_map(test_name, &base, &len), 0);
+	ck_assert_uint_eq(len, sizeof(data));
+	ck_assert_mem_eq(base, data, sizeof(data));
+	shm_unmap(base, len);
+}
+END_TEST
+
+START_TEST(test_shm_published_object_is_private_0600)
+{
+	char path[128];
+	struct stat st;
+	int existed;
+
+	umask(0);
+	ck_assert_int_eq(shm_publish(test_name, "x", 1, &existed), 0);
+	umask(022);
+	snprintf(path, sizeof(path), "%s%s", PS_SHM_DIR, test_name);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 0777, 0600);
+	ck_assert_uint_eq(st.st_uid, geteuid());
+}
+END_TEST
+
+START_TEST(test_shm_second_publish_reports_existing)
+{
+	int existed = -1;
+
+	ck_assert_int_eq(shm_publish(test_name, "first", 5, &existed), 0);
+	ck_assert_int_eq(shm_publish(test_name, "other", 5, &existed), 0);
+	ck_assert_int_eq(existed, 1);
+}
+END_TEST
+
+START_TEST(test_shm_map_refuses_object_readable_by_others)
+{
+	const void *base;
+	size_t len;
+	int fd;
+
+	fd = shm_open(test_name, O_RDWR | O_CREAT | O_EXCL, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, "abcd", 4), 4);
+	ck_assert_int_eq(fchmod(fd, 0644), 0);
+	close(fd);
+	ck_assert_int_eq(shm_map(test_name, &base, &len), -EPERM);
+}
+END_TEST
+
+START_TEST(test_shm_name_held_by_other_user_is_refused)
+{
+	const void *base;
+	size_t len;
+	int fd, existed;
+
+	if (geteuid() != 0) {
+		/* Only root can make an object owned by someone else. */
+		fprintf(stderr, "skipped: not root, cannot chown\n");
+		return;
+	}
+	fd = shm_open(test_name, O_RDWR | O_CREAT | O_EXCL, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, "evil", 4), 4);
+	ck_assert_int_eq(fchown(fd, 65534, 65534), 0);
+	close(fd);
+	ck_assert_int_eq(shm_map(test_name, &base, &len), -EPERM);
+	ck_assert_int_eq(shm_publish(test_name, "good", 4, &existed), -EEXIST);
+}
+END_TEST
+
+START_TEST(test_shm_map_refuses_empty_and_bad_names)
+{
+	const void *base;
+	size_t len;
+	int fd;
+
+	ck_assert_int_eq(shm_map("no-slash", &base, &len), -EINVAL);
+	ck_assert_int_eq(shm_map("/a/b", &base, &len), -EINVAL);
+	ck_assert_int_eq(shm_map(test_name, &base, &len), -ENOENT);
+	fd = shm_open(test_name, O_RDWR | O_CREAT | O_EXCL, 0600);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	ck_assert_int_eq(shm_map(test_name, &base, &len), -EINVAL);
+}
+END_TEST
+
+/* Eight processes publish different contents under one name at once: all
+ * succeed, and what is published is one of them, complete. */
+START_TEST(test_shm_racing_publishers_never_expose_partial_table)
+{
+	enum { NPROC = 8, SIZE = 256 * 1024 };
+	pid_t pids[NPROC];
+	const unsigned char *p;
+	const void *base;
+	size_t len, i;
+	int k, status;
+
+	for (k = 0; k < NPROC; k++) {
+		pids[k] = fork();
+		ck_assert_int_ge(pids[k], 0);
+		if (pids[k] == 0) {
+			unsigned char *buf = malloc(SIZE);
+			int existed;
+
+			memset(buf, 'A' + k, SIZE);
+			_exit(shm_publish(test_name, buf, SIZE, &existed) == 0
+			              ? 0
+			              : 1);
+		}
+	}
+	for (k = 0; k < NPROC; k++) {
+		ck_assert_int_eq(waitpid(pids[k], &status, 0), pids[k]);
+		ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+	ck_assert_int_eq(shm_map(test_name, &base, &len), 0);
+	ck_assert_uint_eq(len, SIZE);
+	p = base;
+	for (i = 1; i < len; i++)
+		ck_assert_uint_eq(p[i], p[0]);
+	shm_unmap(base, len);
+}
+END_TEST
+
+static const char *fake_env[16][2];
+
+static const char *
+fake_getenv(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < 16 && fake_env[i][0] != NULL; i++)
+		if (strcmp(fake_env[i][0], name) == 0)
+			return fake_env[i][1];
+	return NULL;
+}
+
+START_TEST(test_source_explicit_missing_file_is_error)
+{
+	struct ps_source src;
+
+	memset(fake_env, 0, sizeof(fake_env));
+	ck_assert_int_eq(source_find("/nonexistent/proxyshim.yml", fake_getenv,
+	                             &src),
+	                 -ENOENT);
+}
+END_TEST
+
+START_TEST(test_source_env_config_wins_over_proxy_variables)
+{
+	char dir[] = "/tmp/psrcXXXXXX", path[256];
+	struct ps_source src;
+	FILE *f;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/c.yml", dir);
+	f = fopen(path, "w");
+	fputs("proxy:\n  http: localhost:3128\n", f);
+	fclose(f);
+	memset(fake_env, 0, sizeof(fake_env));
+	fake_env[0][0] = "PROXYSHIM_CONFIG";
+	fake_env[0][1] = path;
+	fake_env[1][0] = "http_proxy";
+	fake_env[1][1] = "http://other:1";
+	ck_assert_int_eq(source_find(NULL, fake_getenv, &src), 0);
+	ck_assert_int_eq(src.kind, PS_SOURCE_FILE);
+	ck_assert_str_eq(src.path, path);
+	unlink(path);
+	rmdir(dir);
+}
+END_TEST
+
+START_TEST(test_source_falls_back_to_environment_then_none)
+{
+	struct ps_source src;
+	uint64_t id1;
+	char home[] = "/tmp/pshomeXXXXXX";
+
+	/* A HOME without a config, and no ./proxyshim.yml in the cwd. */
+	ck_assert_ptr_nonnull(mkdtemp(home));
+	ck_assert_int_eq(access("proxyshim.yml", F_OK), -1);
+	memset(fake_env, 0, sizeof(fake_env));
+	fake_env[0][0] = "HOME";
+	fake_env[0][1] = home;
+	fake_env[1][0] = "HTTPS_PROXY";
+	fake_env[1][1] = "http://p:3128";
+	ck_assert_int_eq(source_find(NULL, fake_getenv, &src), 0);
+	if (access("/etc/proxyshim.yml", F_OK) == 0) {
+		ck_assert_int_eq(src.kind, PS_SOURCE_FILE);
+		rmdir(home);
+		return;
+	}
+	ck_assert_int_eq(src.kind, PS_SOURCE_ENV);
+	id1 = src.identity;
+	fake_env[1][1] = "http://p:3129";
+	ck_assert_int_eq(source_find(NULL, fake_getenv, &src), 0);
+	ck_assert_uint_ne(src.identity, id1);
+	fake_env[1][0] = "UNRELATED";
+	ck_assert_int_eq(source_find(NULL, fake_getenv, &src), 0);
+	ck_assert_int_eq(src.kind, PS_SOURCE_NONE);
+	rmdir(home);
+}
+END_TEST
+
+START_TEST(test_source_identity_changes_when_file_is_rewritten)
+{
+	char path[] = "/tmp/psidXXXXXX";
+	uint64_t a, b, c;
+	int fd = mkstemp(path);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, "proxy: {}\n", 10), 10);
+	ck_assert_int_eq(source_identity_file(path, &a), 0);
+	ck_assert_int_eq(source_identity_file(path, &b), 0);
+	ck_assert_uint_eq(a, b);
+	/* Same size, new content: the ctime/mtime change must be seen. */
+	usleep(20000);
+	ck_assert_int_eq(pwrite(fd, "proxy: []\n", 10, 0), 10);
+	ck_assert_int_eq(source_identity_file(path, &c), 0);
+	ck_assert_uint_ne(a, c);
+	close(fd);
+	unlink(path);
+}
+END_TEST
+
+START_TEST(test_shm_table_name_is_per_user_and_identity)
+{
+	char a[PS_SHM_NAME_MAX], b[PS_SHM_NAME_MAX], want[32];
+
+	shm_table_name(1, a, sizeof(a));
+	shm_table_name(2, b, sizeof(b));
+	ck_assert_str_ne(a, b);
+	snprintf(want, sizeof(want), "/proxyshim-%u-", (unsigned)geteuid());
+	ck_assert_int_eq(strncmp(a, want, strlen(want)), 0);
+	ck_assert_uint_lt(strlen(a), PS_SHM_NAME_MAX);
+}
+END_TEST
+
+Suite *shm_suite(void);
+
+Suite *
+shm_suite(void)
+{
+	Suite *s = suite_create("shm");
+	TCase *tc = tcase_create("publish");
+
+	tcase_add_checked_fixture(tc, name_setup, name_teardown);
+	tcase_add_test(tc, test_shm_publish_then_map_round_trips);
+	tcase_add_test(tc, test_shm_published_object_is_private_0600);
+	tcase_add_test(tc, test_shm_second_publish_reports_existing);
+	tcase_add_test(tc, test_shm_map_refuses_object_readable_by_others);
+	tcase_add_test(tc, test_shm_name_held_by_other_user_is_refused);
+	tcase_add_test(tc, test_shm_map_refuses_empty_and_bad_names);
+	tcase_add_test(tc, test_shm_racing_publishers_never_expose_partial_table);
+	tcase_add_test(tc, test_shm_table_name_is_per_user_and_identity);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("source");
+	tcase_add_test(tc, test_source_explicit_missing_file_is_error);
+	tcase_add_test(tc, test_source_env_config_wins_over_proxy_variables);
+	tcase_add_test(tc, test_source_falls_back_to_environment_then_none);
+	tcase_add_test(tc, test_source_identity_changes_when_file_is_rewritten);
+	suite_add_tcase(s, tc);
+	return s;
+}
