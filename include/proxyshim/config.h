@@ -155,8 +155,8 @@ void url_free(struct ps_url *u);
 size_t url_format_masked(const struct ps_url *u, char *buf, size_t bufsz);
 const char *url_scheme_name(enum ps_scheme s);
 /* Added: a DNS host name (letters, digits, '-', '_'; labels <= 63, total
- * <= 255, one trailing dot allowed, ASCII only).  Shared by url.c and
- * match.c. */
+ * <= 253 as text, one trailing dot allowed, ASCII only).  Shared by url.c
+ * and match.c. */
 int url_check_host(const char *s, size_t len, const char **err);
 
 /* One exempt/match entry; ":port" or ":lo-hi" is accepted on names and
@@ -166,7 +166,9 @@ void match_free(struct ps_match *m);
 
 /* "250ms", "5s", "1m", "1h", a bare integer means seconds. */
 int duration_parse(const char *s, size_t len, uint32_t *ms, const char **err);
-/* "10.0.0.0/8", "::1/128", a bare address = full length (host bits must be 0). */
+/* "10.0.0.0/8", "::1/128", a bare address = full length.  Host bits set
+ * are cleared, as Go's net.ParseCIDR does ("127.0.0.1/8" in SPEC §2 is
+ * 127.0.0.0/8). */
 int cidr_parse(const char *s, size_t len, int *family, uint8_t addr[16],
                int *prefix, const char **err);
 /* "443" or "1000-2000" (lo <= hi, 1..65535). */
