@@ -56,7 +56,8 @@ run_find_lib(char *out, size_t outsz)
 	return -1;
 }
 
-/* Prepend lib to LD_PRELOAD unless it is already there. */
+/* Append lib to LD_PRELOAD unless it is already there: what the user
+ * preloads (a sanitizer runtime must come first) keeps its place. */
 static int
 run_set_preload(const char *lib)
 {
@@ -79,7 +80,7 @@ run_set_preload(const char *lib)
 	v = malloc(n);
 	if (v == NULL)
 		return -1;
-	snprintf(v, n, "%s:%s", lib, cur);
+	snprintf(v, n, "%s:%s", cur, lib);
 	r = setenv(PS_ENV_PRELOAD, v, 1);
 	free(v);
 	return r;

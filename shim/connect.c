@@ -80,6 +80,33 @@ connect_format(const struct ps_dest *d, char *buf, size_t size)
 	         d->port);
 }
 
+/* One info line per decision: destination, action, first upstream (masked
+ * URL) and the rule that decided. */
+static void
+connect_log_route(int fd, const struct ps_dest *d, const struct ps_route *rt)
+{
+	const struct ps_table_view *v = &shim.view;
+	char where[INET6_ADDRSTRLEN + 8];
+	const char *up = "", *rule = "";
+
+	connect_format(d, where, sizeof(where));
+	if (rt->action == PS_ROUTE_VIA && rt->chain_len > 0)
+		up = table_str(v, v->upstreams[v->chains[rt->chain_first]]
+		                          .display_off);
+	if (rt->rule != PS_NONE && rt->rule < v->nrules_total)
+		rule = table_str(v, v->rules[rt->rule].label_off);
+	else if (rt->why == PS_WHY_EXEMPT)
+		rule = "exempt";
+	else if (rt->why == PS_WHY_LOOPBACK)
+		rule = "loopback";
+	else if (rt->why == PS_WHY_UPSTREAM)
+		rule = "upstream itself";
+	log_info("fd %d %s -> %s%s%s%s (%s)", fd, where,
+	         connect_action_name(rt->action), *up ? " " : "", up,
+	         rt->chain_len > 1 && rt->action == PS_ROUTE_VIA ? " ..." : "",
+	         *rule ? rule : "default");
+}
+
 /*
  * Decide and, for proxied routes, build the tunnel on fd.  Returns 0 (fd is
  * connected through the proxy), CONNECT_PASS (call the real function), or
@@ -109,12 +136,8 @@ connect_route(int fd, const struct sockaddr *sa, socklen_t len)
 	/* The resolver's name map (a later seam) fills d.name for fake and
 	 * recorded addresses; until then routes are decided by address. */
 	route_lookup(v, &d, &rt);
-	if (ps_log_level >= PS_LOG_INFO) {
-		connect_format(&d, where, sizeof(where));
-		log_info("fd %d %s -> %s (rule %d)", fd, where,
-		         connect_action_name(rt.action),
-		         rt.rule == PS_NONE ? -1 : (int)rt.rule);
-	}
+	if (ps_log_level >= PS_LOG_INFO)
+		connect_log_route(fd, &d, &rt);
 	if (rt.action == PS_ROUTE_DIRECT)
 		return CONNECT_PASS;
 	if (rt.action == PS_ROUTE_BLOCK)

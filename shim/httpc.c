@@ -269,7 +269,9 @@ httpc_status_errno(int status)
 {
 	if (status >= 200 && status <= 299)
 		return 0;
-	if (status == 407)
+	/* 407 is the proxy's auth challenge; tinyproxy answers a wrong
+	 * password with 401, which means the same to our user. */
+	if (status == 407 || status == 401)
 		return EACCES;
 	return ECONNREFUSED;
 }

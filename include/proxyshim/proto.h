@@ -171,7 +171,7 @@ int httpc_build_request(char *buf, size_t size, const struct ps_target *dst,
  * line included.  Other statuses: PS_PROTO_E_REJECTED once the status line
  * is in.  No end within PS_HTTPC_HDR_MAX bytes: PS_PROTO_E_TOO_BIG. */
 int httpc_parse_reply(const char *buf, size_t len, size_t *need, int *status);
-/* 2xx → 0, 407 → EACCES, anything else → ECONNREFUSED. */
+/* 2xx → 0, 407 and 401 → EACCES, anything else → ECONNREFUSED. */
 int httpc_status_errno(int status);
 /* RFC 4648 base64 with padding, NUL-terminated.  Returns the length, or
  * -ENOBUFS when out cannot hold 4 * ceil(len / 3) + 1 bytes. */

@@ -792,6 +792,8 @@ START_TEST(test_httpc_parse_reply_407_is_eacces)
 	ck_assert_int_eq(httpc_parse_reply(r, strlen(r), &need, &st),
 	                 PS_PROTO_E_REJECTED);
 	ck_assert_int_eq(httpc_status_errno(st), EACCES);
+	/* tinyproxy's answer to a wrong password */
+	ck_assert_int_eq(httpc_status_errno(401), EACCES);
 }
 END_TEST
 
