@@ -272,7 +272,7 @@ range4_find(const struct ps_t_range4 *rg, size_t n, const uint32_t *idx,
 {
 	size_t lo = 0, hi = n - 1, mid, b;
 
-	if (idx != NULL) {
+	if (idx != NULL && x != NULL) {
 		if (!table_rindex_bucket(x, 32, a, &b))
 			return false;
 		lo = idx[b];
@@ -297,7 +297,7 @@ range6_find(const struct ps_t_range6 *rg, size_t n, const uint32_t *idx,
 	unsigned __int128 a = table_u128_load(addr, 16);
 	size_t lo = 0, hi = n - 1, mid, b;
 
-	if (idx != NULL) {
+	if (idx != NULL && x != NULL) {
 		if (!table_rindex_bucket(x, 128, a, &b))
 			return false;
 		lo = idx[b];
