@@ -9,6 +9,7 @@
 
 #include "proxyshim/compiler.h"
 #include "proxyshim/env.h"
+#include "proxyshim/names.h"
 #include "proxyshim/route.h"
 #include "proxyshim/shm.h"
 #include "proxyshim/table.h"
@@ -242,6 +243,15 @@ cmd_explain(int argc, char **argv)
 		return CLI_FAIL;
 	route_lookup(&v, &d, &rt);
 	cli_print_route(&v, &rt, d.port);
+	if (names_is_name(host)) { /* what the resolver would do (issue 4) */
+		enum names_why why;
+		enum names_how how = names_decide(&v, host, strlen(host),
+		                                  d.port, &why);
+
+		printf("resolver: %s (%s)\n",
+		       how == NAMES_FAKE ? "fake address" : "resolved locally",
+		       names_why_text(why));
+	}
 	free(tbl);
 	return CLI_OK;
 }

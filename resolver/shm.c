@@ -14,13 +14,51 @@
 #include "proxyshim/shm.h"
 #include "proxyshim/table.h"
 
+/* Decimal digits of v at p; returns the end. */
+static char *
+shm_put_uint(char *p, unsigned v)
+{
+	char tmp[16];
+	size_t n = 0;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	while (n > 0)
+		*p++ = tmp[--n];
+	return p;
+}
+
 void
 shm_table_name(uint64_t identity, char *buf, size_t bufsz)
 {
-	/* The format version is part of the name: a newer proxyshim never
-	 * trips over a table an older one published for the same file. */
-	snprintf(buf, bufsz, "/proxyshim-%u-v%u-%016" PRIx64, (unsigned)geteuid(),
-	         (unsigned)PS_TABLE_VERSION, identity);
+	static const char hex[] = "0123456789abcdef";
+	char name[PS_SHM_NAME_MAX], *p = name;
+	size_t n;
+	int i;
+
+	if (bufsz == 0)
+		return;
+	/* "/proxyshim-<uid>-v<format>-<16 hex>", as snprintf() would write it
+	 * but by hand: this runs at the start of every program handed only
+	 * PROXYSHIM_CONFIG, and printf's first call faults in code those
+	 * programs never touch otherwise (bench/startup).  The format version
+	 * is part of the name: a newer proxyshim never trips over a table an
+	 * older one published for the same file. */
+	memcpy(p, "/proxyshim-", 11);
+	p = shm_put_uint(p + 11, (unsigned)geteuid());
+	*p++ = '-';
+	*p++ = 'v';
+	p = shm_put_uint(p, (unsigned)PS_TABLE_VERSION);
+	*p++ = '-';
+	for (i = 15; i >= 0; i--)
+		*p++ = hex[(identity >> (4 * i)) & 0xf];
+	n = (size_t)(p - name);
+	if (n > bufsz - 1)
+		n = bufsz - 1;
+	memcpy(buf, name, n);
+	buf[n] = '\0';
 }
 
 static int

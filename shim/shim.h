@@ -5,6 +5,7 @@
 #define PROXYSHIM_SHIM_H
 
 #include <netdb.h>
+#include <stdint.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
@@ -38,10 +39,43 @@ struct shim_real {
 	int (*getaddrinfo)(const char *, const char *, const struct addrinfo *,
 	                   struct addrinfo **);
 	void (*freeaddrinfo)(struct addrinfo *);
+	/* The resolver's hooks (shim/getaddrinfo.c, gethostbyname.c,
+	 * getnameinfo.c) and udp: block (shim/udp.c). */
+	int (*getnameinfo)(const struct sockaddr *, socklen_t, char *,
+	                   socklen_t, char *, socklen_t, int);
+	struct hostent *(*gethostbyname)(const char *);
+	struct hostent *(*gethostbyname2)(const char *, int);
+	int (*gethostbyname_r)(const char *, struct hostent *, char *, size_t,
+	                       struct hostent **, int *);
+	int (*gethostbyname2_r)(const char *, int, struct hostent *, char *,
+	                        size_t, struct hostent **, int *);
+	struct hostent *(*gethostbyaddr)(const void *, socklen_t, int);
+	int (*gethostbyaddr_r)(const void *, socklen_t, int, struct hostent *,
+	                       char *, size_t, struct hostent **, int *);
+	int (*sendmmsg)(int, struct mmsghdr *, unsigned int, int);
 };
 extern struct shim_real real;
 
 /* Runs init exactly once; cheap to call from every hook. */
 void shim_init(void);
+
+/* The resolver seam (shim/getaddrinfo.c).  The run tree's name map, NULL
+ * when no table is active or it cannot be mapped. */
+struct names_map *shim_names(void);
+struct ps_dest;
+/* connect path, no allocation: for a fake address set d->name to its name
+ * and clear the address (returns 1; -EHOSTUNREACH when the name is
+ * unknown); for a recorded real address set d->name too (returns 0). buf
+ * holds the name. */
+int shim_names_dest(struct ps_dest *d, char *buf, size_t size);
+/* A fake destination that routes direct: resolve d->name for real and
+ * connect fd (socket family sockfam) there.  0 or -errno (-EINPROGRESS). */
+int shim_names_direct(int fd, int sockfam, const struct ps_dest *d);
+/* Record a locally resolved address of name; a fake slot for name. */
+void shim_names_record(const char *name, int family, const void *addr);
+int shim_fake_slot_for(const char *name, uint32_t *slot);
+uint16_t shim_service_port(const char *service);
+/* udp: block (shim/udp.c): 0 when fd may send to sa, else -EPERM. */
+int udp_check(int fd, const struct sockaddr *sa, socklen_t len);
 
 #endif
