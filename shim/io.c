@@ -561,6 +561,12 @@ io_connect(int fd, const struct sockaddr *sa, socklen_t len, int timeout_ms)
 		rc = -errno;
 	else if (rc == 0)
 		rc = -err;
+	/* To the kernel a non-blocking connect stays "connecting" until
+	 * connect() is called once more.  Do it now, so that the program,
+	 * which was told "connected", gets EISCONN from a later connect()
+	 * as after a blocking one. */
+	if (rc == 0 && io_real_connect(fd, sa, len) != 0 && errno != EISCONN)
+		rc = -errno;
 	/* Drop our failed or half-open attempt, so the fd can be connected
 	 * again (failover to the next upstream, on_failure: direct). */
 	if (rc < 0)

@@ -126,12 +126,40 @@ tunnel_needs_address(enum ps_scheme s)
 	return s == PS_SCHEME_SOCKS4 || s == PS_SCHEME_SOCKS5;
 }
 
-/* Dial hops[0..n-1] on fd and ask the last one for dst.  *dialled tells
- * whether the failure came before or after the first TCP connect. */
+/* How far tunnel_chain() got before it failed. */
+enum tunnel_stage {
+	TUNNEL_LOCAL,       /* nothing sent: a problem of this socket or
+	                     * this route (address family, bad target) */
+	TUNNEL_UNREACHABLE, /* the first upstream could not be reached */
+	TUNNEL_DIALLED,     /* TCP connected; a handshake failed */
+};
+
+/* The connect errors that say the upstream is unreachable (rather than
+ * that something is wrong with this socket or this host). */
+static int
+tunnel_unreachable(int err)
+{
+	switch (err) {
+	case ECONNREFUSED:
+	case ETIMEDOUT:
+	case ENETUNREACH:
+	case EHOSTUNREACH:
+	case ENETDOWN:
+	case EHOSTDOWN:
+	case ECONNRESET:
+	case ECONNABORTED:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* Dial hops[0..n-1] on fd and ask the last one for dst.  *stage tells
+ * how far it got when it failed. */
 static int
 tunnel_chain(int fd, int sockfam, const struct ps_table_view *v,
              const uint32_t *ups, size_t n, const struct ps_target *dst,
-             int *dialled)
+             enum tunnel_stage *stage)
 {
 	const struct ps_t_settings *s = &v->hdr->settings;
 	struct ps_hop hops[PS_MAX_HOPS];
@@ -141,7 +169,7 @@ tunnel_chain(int fd, int sockfam, const struct ps_table_view *v,
 	size_t i;
 	int r;
 
-	*dialled = 0;
+	*stage = TUNNEL_LOCAL;
 	if (n == 0 || n > PS_MAX_HOPS)
 		return -EINVAL;
 	for (i = 0; i < n; i++)
@@ -149,8 +177,11 @@ tunnel_chain(int fd, int sockfam, const struct ps_table_view *v,
 	first = hops[0].at;
 	if (first.family == 0) {
 		r = tunnel_resolve(&first, sockfam);
-		if (r < 0)
+		if (r < 0) {
+			/* A name that does not resolve: unreachable too. */
+			*stage = TUNNEL_UNREACHABLE;
 			return r;
+		}
 	}
 	r = tunnel_sockaddr(sockfam, &first, &ss, &sslen);
 	if (r < 0) {
@@ -163,9 +194,11 @@ tunnel_chain(int fd, int sockfam, const struct ps_table_view *v,
 		log_info("upstream %s: connect: %s",
 		         table_str(v, v->upstreams[ups[0]].display_off),
 		         strerror(-r));
+		if (tunnel_unreachable(-r))
+			*stage = TUNNEL_UNREACHABLE;
 		return r;
 	}
-	*dialled = 1;
+	*stage = TUNNEL_DIALLED;
 	for (i = 0; i < n; i++) {
 		next = i + 1 < n ? hops[i + 1].at : *dst;
 		if (tunnel_needs_address(hops[i].scheme) && next.family == 0) {
@@ -189,7 +222,8 @@ tunnel_pick(int fd, int sockfam, const struct ps_table_view *v,
             const uint32_t *ups, size_t n, size_t start,
             const struct ps_target *dst)
 {
-	int r = -ECONNREFUSED, dialled, pass;
+	enum tunnel_stage stage;
+	int r = -ECONNREFUSED, pass;
 	size_t k;
 
 	for (pass = 0; pass < 2; pass++) {
@@ -200,14 +234,16 @@ tunnel_pick(int fd, int sockfam, const struct ps_table_view *v,
 				continue;
 			if (pass == 1 && !state_is_dead(v, u))
 				continue; /* already tried in pass 0 */
-			r = tunnel_chain(fd, sockfam, v, &u, 1, dst, &dialled);
+			r = tunnel_chain(fd, sockfam, v, &u, 1, dst, &stage);
 			if (r == 0) {
 				state_mark_alive(v, u);
 				return 0;
 			}
 			/* Only an upstream we could not even reach is dead;
-			 * one that refused this destination is not. */
-			if (!dialled)
+			 * one that refused this destination is not, nor one
+			 * this socket cannot use (an IPv4 socket and an IPv6
+			 * upstream): other programs may. */
+			if (stage == TUNNEL_UNREACHABLE)
 				state_mark_dead(v, u);
 			io_disconnect(fd);
 		}
@@ -221,7 +257,7 @@ tunnel_open(int fd, int sockfam, const struct ps_table_view *v,
             const struct ps_target *dst)
 {
 	const uint32_t *ups = v->chains + chain_first;
-	int dialled;
+	enum tunnel_stage stage;
 
 	switch (v->hdr->settings.chain_mode) {
 	case PS_CHAIN_FAILOVER:
@@ -231,6 +267,6 @@ tunnel_open(int fd, int sockfam, const struct ps_table_view *v,
 		                   (size_t)(state_rr_next(v) % chain_len), dst);
 	default:
 		return tunnel_chain(fd, sockfam, v, ups, chain_len, dst,
-		                    &dialled);
+		                    &stage);
 	}
 }
