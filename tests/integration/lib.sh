@@ -22,6 +22,7 @@
 # Servers are named by the caller (NAME: [A-Za-z_][A-Za-z0-9_]*) and
 # described by these associative arrays, indexed by NAME:
 #   SRV_KIND  microsocks|dante|tinyproxy|squid|sshsocks|origin|banner|silent|garbage
+#             |blackhole
 #   SRV_PID   the PID we started (the daemon itself, never a wrapper)
 #   SRV_HOST  127.0.0.1 or ::1 (the listening address)
 #   SRV_PORT  the listening port
@@ -37,6 +38,7 @@
 #   user=U pass=P (auth)   out=127.0.0.N (source address of the proxy's
 #   outgoing connections: the origin then sees it)   hosts=NAME=IP,NAME=IP
 #   (names only this server resolves, for remote-DNS tests; needs root)
+#   start_origin also takes dir=PATH (the directory it serves).
 # A start_* returns 0 when the server listens; on failure it records a FAIL
 # (with the server's log) and returns 1; when a prerequisite is missing it
 # records a SKIP with the reason and returns 2.
@@ -339,6 +341,52 @@ _it_asan_env() {
 	fi
 }
 
+# build_client NAME: compile tests/integration/clients/NAME.c (C11,
+# -Werror, -pthread; $CC or cc) to $T/NAME.  Records a FAIL with the
+# compiler's output and returns 1 when it does not build.
+build_client() {
+	local cc out
+	read -ra cc <<<"${CC:-cc}"
+	if out=$("${cc[@]}" -std=c11 -O2 -Wall -Wextra -Werror -pthread \
+		-o "$T/$1" "$IT_DIR/clients/$1.c" 2>&1); then
+		return 0
+	fi
+	fail "build client $1"
+	printf '%s\n' "$out" | tail -n 20 | sed 's/^/#   /'
+	return 1
+}
+
+# --------------------------------------------------- shared-memory litter
+
+# The shim's tables and their companion segments (-state, -names, ...)
+# live in /dev/shm as proxyshim-<uid>-*.  The names there when this file
+# was sourced are kept; at exit, a new table compiled from a config under
+# $T (its source path is in the table) is removed with its companions
+# (TABLE-*).  Objects of other
+# users of this machine (a benchmark, another test run) are never touched,
+# even when they appear while this file runs.
+declare -gA _IT_SHM_BEFORE=()
+_it_shm_snapshot() {
+	local f
+	for f in /dev/shm/proxyshim-"$EUID"-*; do
+		[[ -e $f ]] && _IT_SHM_BEFORE[${f##*/}]=1
+	done
+	return 0
+}
+_it_shm_snapshot
+
+_it_shm_cleanup() {
+	local f
+	for f in /dev/shm/proxyshim-"$EUID"-*; do
+		[[ -f $f && -z ${_IT_SHM_BEFORE[${f##*/}]:-} ]] || continue
+		[[ ${f##*/} =~ ^proxyshim-[0-9]+-v[0-9]+-[0-9a-f]+$ ]] || continue
+		if grep -qaF -- "$T/" "$f" 2>/dev/null; then
+			rm -f -- "$f" "$f"-*
+		fi
+	done
+	return 0
+}
+
 # ------------------------------------------------------ process control
 
 # The state of PID from /proc: R, S, Z, ... or nothing when it is gone.
@@ -499,7 +547,7 @@ _it_start_failed() {
 # _o_out _o_hosts _o_banner and the array _o_rest.
 _it_opts() {
 	_o_host=127.0.0.1 _o_port="" _o_user="" _o_pass="" _o_out=""
-	_o_hosts="" _o_banner=""
+	_o_hosts="" _o_banner="" _o_dir=""
 	_o_rest=()
 	while (($# > 0)); do
 		case $1 in
@@ -510,6 +558,7 @@ _it_opts() {
 		out=*) _o_out=${1#out=} ;;
 		hosts=*) _o_hosts=${1#hosts=} ;;
 		banner=*) _o_banner=${1#banner=} ;;
+		dir=*) _o_dir=${1#dir=} ;;
 		--)
 			shift
 			_o_rest=("$@")
@@ -985,15 +1034,17 @@ _it_pyserver() {
 		"$_dir" "$_dir/$kind.log"
 }
 
-# start_origin NAME [host=] [port=]
-#   HTTP origin serving $IT_WWW (hello.txt, big.bin), plus /whoami (the
+# start_origin NAME [host=] [port=] [dir=PATH]
+#   HTTP origin serving $IT_WWW (hello.txt, big.bin), or PATH with dir=
+#   (BIG_SHA256 and HELLO_BODY still describe $IT_WWW), plus /whoami (the
 #   peer it saw: "ADDR PORT") and /headers.  SRV_URL[NAME]=http://h:p.
 #   Log: `ADDR PORT "GET /path HTTP/1.1" 200 SIZE`.
 start_origin() {
 	local name=$1
 	shift
 	_it_opts "$@" && _it_new "$name" && it_www || return 1
-	_it_pyserver "$name" origin origin_server.py --dir "$IT_WWW" || return 1
+	_it_pyserver "$name" origin origin_server.py --dir "${_o_dir:-$IT_WWW}" ||
+		return 1
 	SRV_URL[$name]="http://${SRV_ADDR[$name]}"
 }
 
@@ -1027,6 +1078,17 @@ start_garbage() {
 	shift
 	_it_opts "$@" && _it_new "$name" || return 1
 	_it_pyserver "$name" garbage garbage_server.py "${_o_rest[@]}"
+}
+
+# start_blackhole NAME [host=] [port=]
+#   A port where connect() hangs (SYNs dropped: a full accept queue that is
+#   never drained) until the client's own timeout.  For connect timeouts
+#   and failover.  Server in clients/blackhole.py.
+start_blackhole() {
+	local name=$1
+	shift
+	_it_opts "$@" && _it_new "$name" || return 1
+	_it_pyserver "$name" blackhole clients/blackhole.py
 }
 
 # ------------------------------------------------- did it cross the proxy?
@@ -1140,6 +1202,7 @@ _it_exit() {
 	if [[ -n ${IT_RESULT_FILE:-} ]]; then
 		echo "$IT_PASS $IT_FAIL $IT_SKIP" >"$IT_RESULT_FILE"
 	fi
+	_it_shm_cleanup
 	if [[ ${IT_KEEP:-0} == 1 ]]; then
 		echo "# kept $T"
 	else
