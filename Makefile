@@ -37,14 +37,15 @@ CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubu
 # --- explicit source lists ----------------------------------------------
 # Shared by everything: logging, table view + lookup, shared memory.
 CORE_SRCS := resolver/log.c resolver/table.c resolver/route.c resolver/shm.c \
-	resolver/source.c
+	resolver/source.c resolver/names.c
 # Config reading (libyaml) and compilation; never linked into the shim.
 CONFIG_SRCS := resolver/url.c resolver/match.c resolver/config.c \
 	resolver/envcfg.c resolver/compile.c resolver/dump.c
 # Handshakes: pure builders/parsers plus one I/O helper.
 PROTO_SRCS := shim/socks5.c shim/socks4.c shim/httpc.c shim/io.c
 # The interposed families and the library's own init.
-SHIM_SRCS := shim/init.c shim/state.c shim/tunnel.c shim/connect.c
+SHIM_SRCS := shim/init.c shim/state.c shim/tunnel.c shim/connect.c \
+	shim/getaddrinfo.c shim/gethostbyname.c shim/getnameinfo.c shim/udp.c
 # The loadable compiler the shim dlopen()s when no table is published yet.
 COMPILER_SRCS := resolver/compiler_entry.c
 CLI_SRCS := cli/main.c cli/cmd_run.c cli/cmd_table.c
@@ -52,8 +53,12 @@ UNIT_SRCS := tests/unit/check_main.c tests/unit/check_url.c \
 	tests/unit/check_match.c tests/unit/check_config.c \
 	tests/unit/check_envcfg.c tests/unit/check_table.c \
 	tests/unit/check_route.c tests/unit/check_proto.c \
-	tests/unit/check_shm.c
+	tests/unit/check_shm.c tests/unit/check_names.c
 BENCH_SRCS := bench/lookup.c
+# Start-up and connection benchmarks (bench/run.sh); the origin and the two
+# clients share nothing with the library.
+BENCH_TOOLS := $(B)/bench/startup $(B)/bench/origin $(B)/bench/connect \
+	$(B)/bench/aware $(B)/bench/libnull.so
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 
@@ -62,7 +67,7 @@ COMPILER_LIB := $(B)/libproxyshim-compiler.so
 CLI := $(B)/proxyshim
 UNIT := $(B)/tests/check_unit
 
-.PHONY: all test test-unit test-integration test-asan bench fuzz demo deps \
+.PHONY: all lint test test-unit test-integration test-asan bench fuzz demo deps \
 	install uninstall clean style
 all: $(LIB) $(COMPILER_LIB) $(CLI)
 
@@ -96,7 +101,15 @@ deps:
 
 test: deps
 	$(MAKE) all $(UNIT)
-	$(MAKE) test-unit test-integration
+	$(MAKE) lint test-unit test-integration
+
+# cppcheck over the library and the command; it does not know the
+# compiler's predefined byte-order macros, so they are given.
+lint:
+	cppcheck --quiet --error-exitcode=1 --std=c11 \
+		--enable=warning,portability,performance -D_GNU_SOURCE \
+		-D__BYTE_ORDER__=1234 -D__ORDER_LITTLE_ENDIAN__=1234 \
+		-D__x86_64__ -Iinclude resolver shim cli
 
 test-unit: $(UNIT)
 	CK_DEFAULT_TIMEOUT=60 $(UNIT)
@@ -108,7 +121,20 @@ test-asan: deps
 	$(MAKE) B=build/asan SAN=1 CC=gcc all build/asan/tests/check_unit
 	$(MAKE) B=build/asan SAN=1 CC=gcc test-unit test-integration
 
-bench: all $(B)/bench/lookup
+$(B)/bench/startup $(B)/bench/origin: $(B)/bench/%: $(B)/obj/bench/%.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^
+
+$(B)/bench/connect $(B)/bench/aware: $(B)/bench/%: $(B)/obj/bench/%.o \
+		$(B)/obj/bench/client.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^
+
+$(B)/bench/libnull.so: $(B)/obj/bench/nullpreload.o
+	@mkdir -p $(dir $@)
+	$(CC) -shared $(LDFLAGS) -o $@ $^
+
+bench: all $(B)/bench/lookup $(BENCH_TOOLS)
 	B=$(B) bash bench/run.sh
 
 fuzz:
