@@ -1,0 +1,536 @@
+#!/usr/bin/env bash
+# bench/run.sh: `make bench`.  Benchmarks, not tests: nothing here passes or
+# fails on a figure; a run fails only when a benchmark cannot run or a
+# connection goes wrong.  Prints a markdown report (also written to
+# $B/bench/results.md) ready for the README, with the command that made it.
+#
+#   make bench                     full run, 1.5 to 2 minutes
+#   BENCH_QUICK=1 make bench       about 30 s, fewer and shorter rounds
+#
+# Knobs (environment): BENCH_ROUNDS, BENCH_CONNS (connections per cell),
+# BENCH_STARTUP_RUNS, BENCH_PIN=none|client|one|split (CPU placement, see
+# below), BENCH_LOOKUP=0 (skip bench/lookup), BENCH_LIB_B=PATH (another
+# build of libproxyshim.so, measured in the same run as variants named
+# "B ...": to see what a change to the library does), BENCH_VARIANTS="a b"
+# (run only these connection variants; names as in the report).
+#
+# Sections:
+#  1. bench/lookup (issue 2), when it is built: its own output.
+#  2. bench/startup: fork+execve+waitpid of /bin/true, bare against
+#     preloaded with PROXYSHIM_TABLE and with PROXYSHIM_CONFIG, interleaved.
+#  3. connections per second: bench/origin (HTTP/1.0 on loopback) reached
+#     through microsocks (SOCKS5) and tinyproxy (HTTP CONNECT) by
+#     bench/aware (speaks the proxy protocol itself), bench/connect (plain)
+#     under proxychains4, bench/connect under proxyshim; bench/connect
+#     direct with and without proxyshim (the origin exempt); and, through
+#     dante (microsocks cannot take a pipelined greeting), bench/aware with
+#     and without SOCKS5 pipelining.  Variants run interleaved: each round
+#     runs every variant once, in a rotated order; the figure is the median
+#     over rounds.  Every connection checks that the origin saw it come from
+#     the proxy it was meant to cross (each proxy binds its outgoing side to
+#     its own 127.0.0.x), or from 127.0.0.1 when direct.
+#
+# Servers run on loopback ephemeral ports; exactly the PIDs started here are
+# stopped on exit, and the tables published here are removed.
+
+set -u -o pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT" || exit 1
+B=${B:-build}
+[[ $B == /* ]] || B=$ROOT/$B
+export LC_ALL=C
+case ":$PATH:" in
+*:/usr/sbin:*) ;;
+*) PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin ;;
+esac
+unset http_proxy https_proxy all_proxy no_proxy HTTP_PROXY HTTPS_PROXY \
+	ALL_PROXY NO_PROXY PROXYSHIM_CONFIG PROXYSHIM_TABLE PROXYSHIM_LOG \
+	PROXYSHIM_LOG_FILE LD_PRELOAD
+
+QUICK=${BENCH_QUICK:-0}
+if [[ $QUICK == 1 ]]; then
+	ROUNDS=${BENCH_ROUNDS:-5}
+	CONNS=${BENCH_CONNS:-1000}
+	STARTUP_RUNS=${BENCH_STARTUP_RUNS:-500}
+	LOOKUP_ARGS=(100000 100000)
+else
+	ROUNDS=${BENCH_ROUNDS:-10}
+	CONNS=${BENCH_CONNS:-2000}
+	STARTUP_RUNS=${BENCH_STARTUP_RUNS:-2000}
+	LOOKUP_ARGS=()
+fi
+CELL_TIMEOUT=120 # seconds for one client run; a stuck proxy fails the run
+
+LIB=$B/libproxyshim.so
+PS=$B/proxyshim
+CONNECT=$B/bench/connect
+AWARE=$B/bench/aware
+ORIGIN_BIN=$B/bench/origin
+STARTUP=$B/bench/startup
+NULL_LIB=$B/bench/libnull.so
+LIB_B=${BENCH_LIB_B:-}
+if [[ -n $LIB_B ]]; then
+	[[ -f $LIB_B ]] || { echo "bench: BENCH_LIB_B=$LIB_B: no such file" >&2; exit 1; }
+	LIB_B=$(realpath "$LIB_B")
+fi
+RESULTS=$B/bench/results.md
+
+for f in "$LIB" "$PS" "$CONNECT" "$AWARE" "$ORIGIN_BIN" "$STARTUP" \
+	"$NULL_LIB"; do
+	if [[ ! -x $f && ! -f $f ]]; then
+		echo "bench: $f is missing: run 'make bench'" >&2
+		exit 1
+	fi
+done
+
+for c in microsocks tinyproxy proxychains4 ss timeout; do
+	if ! command -v "$c" >/dev/null; then
+		echo "bench: $c is missing: run scripts/deps.sh (or make test)" >&2
+		exit 1
+	fi
+done
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/proxyshim-bench.XXXXXX") || exit 1
+# Daemons that drop to nobody must reach their files here.
+chmod 0711 "$T"
+PIDS=()
+TABLES=()
+
+cleanup() {
+	local pid name
+	for pid in "${PIDS[@]}"; do
+		kill "$pid" 2>/dev/null
+	done
+	for pid in "${PIDS[@]}"; do
+		wait "$pid" 2>/dev/null
+	done
+	# The tables and what the library keeps beside them (-state, -names).
+	for name in "${TABLES[@]}"; do
+		rm -f "/dev/shm/${name#/}" "/dev/shm/${name#/}"-*
+	done
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+note() {
+	printf 'bench: %s\n' "$*" >&2
+}
+
+die() {
+	note "$*"
+	exit 1
+}
+
+# CPU placement, the same for every variant (BENCH_PIN):
+#   none    the scheduler decides;
+#   client  the clients on CPU 0, the servers anywhere;
+#   one     (default) clients and servers all on CPU 0: the exchange is
+#           serialized anyway (one connection at a time), so every CPU
+#           microsecond any party spends shows, cross-CPU wake-ups (slow
+#           in a VM, and the main source of noise when unpinned) vanish,
+#           and the other CPUs take the load of whatever else runs;
+#   split   clients on CPU 0, servers on the other CPUs.
+CLIENT_PIN=()
+SERVER_PIN=()
+NCPU=$(nproc)
+PIN=${BENCH_PIN:-one}
+case $PIN in
+none) ;;
+client) CLIENT_PIN=(taskset -c 0) ;;
+one) CLIENT_PIN=(taskset -c 0) SERVER_PIN=(taskset -c 0) ;;
+split)
+	((NCPU >= 2)) || die "BENCH_PIN=split needs two CPUs"
+	CLIENT_PIN=(taskset -c 0)
+	SERVER_PIN=(taskset -c 1-$((NCPU - 1)))
+	;;
+*) die "BENCH_PIN: none, client, one or split" ;;
+esac
+if ((${#CLIENT_PIN[@]})) && ! command -v taskset >/dev/null; then
+	die "taskset (util-linux) is missing; or set BENCH_PIN=none"
+fi
+
+# A port nobody listens on, below the ephemeral range.
+free_port() {
+	local p i
+	for i in $(seq 1 100); do
+		p=$((20000 + RANDOM % 12000))
+		if ! ss -Hltn "sport = :$p" 2>/dev/null | grep -q .; then
+			echo "$p"
+			return 0
+		fi
+	done
+	return 1
+}
+
+wait_listen() { # PORT PID
+	local i
+	for i in $(seq 1 100); do
+		kill -0 "$2" 2>/dev/null || return 1
+		ss -Hltn "sport = :$1" 2>/dev/null | grep -q . && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# start NAME PORT CMD...: run a server in the foreground of a background
+# job, remember its PID, wait for PORT to listen.
+start() {
+	local name=$1 port=$2 pid
+	shift 2
+	"${SERVER_PIN[@]}" "$@" >"$T/$name.log" 2>&1 </dev/null &
+	pid=$!
+	PIDS+=("$pid")
+	if ! wait_listen "$port" "$pid"; then
+		note "$name did not listen on $port:"
+		cat "$T/$name.log" >&2
+		return 1
+	fi
+}
+
+median() {
+	printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 }
+		END { if (NR == 0) print "nan";
+		      else if (NR % 2) print a[(NR + 1) / 2];
+		      else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+
+# -------------------------------------------------------------- report
+
+exec 3>&1
+mkdir -p "$(dirname "$RESULTS")"
+: >"$RESULTS"
+out() {
+	printf '%s\n' "$*" | tee -a "$RESULTS" >&3
+}
+
+cmdline="make bench"
+for v in $(compgen -v BENCH_ | sort); do
+	cmdline="$v=${!v} $cmdline"
+done
+out "## Benchmarks"
+out ""
+out "Produced by \`$cmdline\` (bench/run.sh) on $(date -u +%Y-%m-%d), $NCPU CPUs" \
+	"($(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')), Linux $(uname -r)," \
+	"load average at start $(cut -d' ' -f1-3 /proc/loadavg)."
+case $PIN in
+none) out "No CPU pinning (BENCH_PIN=none)." ;;
+client) out "Clients pinned to CPU 0, servers unpinned (BENCH_PIN=client)." ;;
+one) out "Clients and servers all pinned to CPU 0 (BENCH_PIN=one)." ;;
+split) out "Clients pinned to CPU 0, servers to CPU 1-$((NCPU - 1)) (BENCH_PIN=split)." ;;
+esac
+out ""
+
+# -------------------------------------------------------------- lookup
+
+if [[ ${BENCH_LOOKUP:-1} == 1 && -x $B/bench/lookup ]]; then
+	note "lookup ${LOOKUP_ARGS[*]}"
+	out "### Route lookup: \`$B/bench/lookup ${LOOKUP_ARGS[*]}\`"
+	out ""
+	if ! lookup_out=$("$B/bench/lookup" "${LOOKUP_ARGS[@]}" 2>&1); then
+		printf '%s\n' "$lookup_out" >&2
+		die "bench/lookup failed"
+	fi
+	out '```'
+	out "$lookup_out"
+	out '```'
+	out ""
+fi
+
+# -------------------------------------------------------------- startup
+
+# A config of the usual size: two upstreams, an exempt list, a few rules.
+cat >"$T/startup.yml" <<'EOF'
+proxy:
+  http: localhost:3128
+  https: https://proxy.corp:3129
+  exempt: "cluster.local,example.com,.internal,10.0.0.0/8,192.168.0.0/16"
+  https_ports: [443, 8443]
+  rules:
+    - match: ["api.kestra.io", "*.internal.example"]
+      via: socks5://user:pass@10.10.10.10:1080
+    - match: 192.168.0.0/16
+      via: direct
+EOF
+startup_table=$("$PS" compile -c "$T/startup.yml") ||
+	die "proxyshim compile failed"
+TABLES+=("$startup_table")
+startup_cmd=("$STARTUP" -n "$STARTUP_RUNS" -l "$LIB" -t "$startup_table"
+	-c "$T/startup.yml" -z "$NULL_LIB")
+[[ -n $LIB_B ]] && startup_cmd+=(-e "B table=$LIB_B")
+note "startup: ${startup_cmd[*]}"
+# From the temp dir: no ./proxyshim.yml there to configure "unconfigured".
+startup_out=$(cd "$T" && "${CLIENT_PIN[@]}" "${startup_cmd[@]}") ||
+	die "bench/startup failed"
+out "### Start-up"
+out ""
+out "$startup_out"
+out ""
+out "\`table\`: \`LD_PRELOAD=libproxyshim.so PROXYSHIM_TABLE=<name>\` (what" \
+	"\`proxyshim run\` exports); \`config\`: \`PROXYSHIM_CONFIG=FILE\` by hand," \
+	"table already published; \`null-preload\`: an empty preloaded library" \
+	"(the dynamic loader's share); \`unconfigured\`: the library with" \
+	"nothing configured. Target: table and config ≤ 1.05× bare."
+out ""
+
+# -------------------------------------------------------------- connect
+
+note "starting origin and proxies"
+"${SERVER_PIN[@]}" "$ORIGIN_BIN" -t 1800 >"$T/origin.port" 2>"$T/origin.log" &
+PIDS+=("$!")
+for _ in $(seq 1 100); do
+	[[ -s $T/origin.port ]] && break
+	sleep 0.05
+done
+ORIGIN_PORT=$(head -n1 "$T/origin.port")
+[[ -n $ORIGIN_PORT ]] || die "origin did not start: $(cat "$T/origin.log")"
+ORIGIN=127.0.0.1:$ORIGIN_PORT
+
+MS_PORT=$(free_port) || die "no free port"
+start microsocks "$MS_PORT" microsocks -i 127.0.0.1 -p "$MS_PORT" \
+	-b 127.0.0.2 || exit 1
+
+TP_PORT=$(free_port) || die "no free port"
+{
+	echo "Port $TP_PORT"
+	echo "Listen 127.0.0.1"
+	echo "Bind 127.0.0.3"
+	echo "Timeout 60"
+	echo "LogLevel Critical"
+	echo "MaxClients 1024"
+	echo "Allow 127.0.0.1"
+	echo "DisableViaHeader Yes"
+	# No ConnectPort line: CONNECT to any port (else only 443 and 563).
+	if ((EUID == 0)); then
+		echo "User nobody"
+		echo "Group $(id -gn nobody)"
+	fi
+} >"$T/tinyproxy.conf"
+start tinyproxy "$TP_PORT" tinyproxy -d -c "$T/tinyproxy.conf" || exit 1
+
+DANTE_PORT=
+if command -v danted >/dev/null && ((EUID == 0)); then
+	DANTE_PORT=$(free_port) || die "no free port"
+	cat >"$T/danted.conf" <<EOF
+logoutput: $T/danted.log
+internal: 127.0.0.1 port = $DANTE_PORT
+external: 127.0.0.4
+socksmethod: none
+clientmethod: none
+user.privileged: root
+user.unprivileged: nobody
+client pass { from: 127.0.0.0/8 to: 0.0.0.0/0 }
+socks pass { from: 127.0.0.0/8 to: 0.0.0.0/0 }
+EOF
+	start dante "$DANTE_PORT" danted -f "$T/danted.conf" || exit 1
+else
+	note "dante (danted, as root) unavailable: no pipelining figures"
+fi
+
+# proxychains4: strict chain, quiet, libc DNS (no proxy_dns line), and no
+# localnet line, so 127.0.0.1 is proxied like anything else.
+pc_conf() { # FILE TYPE PORT
+	printf '%s\n' strict_chain quiet_mode "tcp_read_time_out 15000" \
+		"tcp_connect_time_out 8000" "[ProxyList]" "$2 127.0.0.1 $3" >"$1"
+}
+pc_conf "$T/pc-socks5.conf" socks5 "$MS_PORT"
+pc_conf "$T/pc-http.conf" http "$TP_PORT"
+
+# proxyshim: proxy_loopback so that the loopback origin is proxied.
+shim_conf() { # FILE UPSTREAM [EXEMPT]
+	{
+		echo "proxy:"
+		echo "  http: $2"
+		echo "  proxy_loopback: true"
+		[[ -n ${3:-} ]] && echo "  exempt: \"$3\""
+	} >"$1"
+	name=$("$PS" compile -c "$1") || die "proxyshim compile $1 failed"
+	TABLES+=("$name")
+}
+shim_conf "$T/shim-socks5.yml" "socks5://127.0.0.1:$MS_PORT"
+shim_conf "$T/shim-http.yml" "http://127.0.0.1:$TP_PORT"
+shim_conf "$T/shim-exempt.yml" "socks5://127.0.0.1:$MS_PORT" 127.0.0.0/8
+[[ -n $DANTE_PORT ]] &&
+	shim_conf "$T/shim-dante.yml" "socks5://127.0.0.1:$DANTE_PORT"
+
+# The routes must be what the variants claim.
+expect_route() { # FILE WORD
+	local r
+	r=$("$PS" explain -c "$1" "$ORIGIN" | head -n1)
+	[[ $r == "$2"* ]] || die "$1: route to $ORIGIN is '$r', expected $2"
+}
+expect_route "$T/shim-socks5.yml" via
+expect_route "$T/shim-http.yml" via
+expect_route "$T/shim-exempt.yml" direct
+
+VARIANTS=(no-shim proxyshim-exempt
+	aware-socks5 proxychains4-socks5 proxyshim-socks5
+	aware-http proxychains4-http proxyshim-http)
+[[ -n $DANTE_PORT ]] &&
+	VARIANTS+=(aware-dante aware-dante-pipelined proxyshim-dante)
+if [[ -n $LIB_B ]]; then
+	VARIANTS+=(B-exempt B-socks5 B-http)
+	[[ -n $DANTE_PORT ]] && VARIANTS+=(B-dante)
+fi
+if [[ -n ${BENCH_VARIANTS:-} ]]; then
+	read -r -a want <<<"$BENCH_VARIANTS"
+	for v in "${want[@]}"; do
+		[[ " ${VARIANTS[*]} " == *" $v "* ]] || die "BENCH_VARIANTS: no variant $v"
+	done
+	VARIANTS=("${want[@]}")
+fi
+has_variant() {
+	[[ " ${VARIANTS[*]} " == *" $1 "* ]]
+}
+
+# cell_cmd VARIANT N: the client command line, in CMDV.
+cell_cmd() {
+	local v=$1 n=$2 ms=127.0.0.1:$MS_PORT tp=127.0.0.1:$TP_PORT
+	local da=127.0.0.1:${DANTE_PORT:-0}
+	case $v in
+	no-shim) CMDV=("$CONNECT" -n "$n" "$ORIGIN") ;;
+	proxyshim-exempt)
+		CMDV=("$PS" run -c "$T/shim-exempt.yml" -- "$CONNECT" -n "$n"
+			"$ORIGIN") ;;
+	aware-socks5)
+		CMDV=("$AWARE" -n "$n" -e 127.0.0.2 socks5 "$ms" "$ORIGIN") ;;
+	proxychains4-socks5)
+		CMDV=(proxychains4 -q -f "$T/pc-socks5.conf" "$CONNECT" -n "$n"
+			-e 127.0.0.2 "$ORIGIN") ;;
+	proxyshim-socks5)
+		CMDV=("$PS" run -c "$T/shim-socks5.yml" -- "$CONNECT" -n "$n"
+			-e 127.0.0.2 "$ORIGIN") ;;
+	aware-http)
+		CMDV=("$AWARE" -n "$n" -e 127.0.0.3 http "$tp" "$ORIGIN") ;;
+	proxychains4-http)
+		CMDV=(proxychains4 -q -f "$T/pc-http.conf" "$CONNECT" -n "$n"
+			-e 127.0.0.3 "$ORIGIN") ;;
+	proxyshim-http)
+		CMDV=("$PS" run -c "$T/shim-http.yml" -- "$CONNECT" -n "$n"
+			-e 127.0.0.3 "$ORIGIN") ;;
+	aware-dante)
+		CMDV=("$AWARE" -n "$n" -e 127.0.0.4 socks5 "$da" "$ORIGIN") ;;
+	aware-dante-pipelined)
+		CMDV=("$AWARE" -n "$n" -e 127.0.0.4 -s socks5 "$da" "$ORIGIN") ;;
+	proxyshim-dante)
+		CMDV=("$PS" run -c "$T/shim-dante.yml" -- "$CONNECT" -n "$n"
+			-e 127.0.0.4 "$ORIGIN") ;;
+	B-*)
+		cell_cmd "proxyshim-${v#B-}" "$n"
+		CMDV=(env "PROXYSHIM_LIB=$LIB_B" "${CMDV[@]}") ;;
+	*) die "unknown variant $v" ;;
+	esac
+}
+
+# run_cell VARIANT N: prints "CONN_PER_S P50_US".
+run_cell() {
+	local line
+	cell_cmd "$1" "$2"
+	if ! line=$(timeout "$CELL_TIMEOUT" "${CLIENT_PIN[@]}" "${CMDV[@]}" \
+		2>"$T/cell.err"); then
+		note "variant $1 failed: ${CMDV[*]}"
+		cat "$T/cell.err" >&2
+		return 1
+	fi
+	sed -n 's/.*conn_per_s=\([0-9.]*\) p50_us=\([0-9.]*\).*/\1 \2/p' \
+		<<<"$line"
+}
+
+declare -A CPS=() P50=()
+note "connect: sanity pass (50 connections per variant)"
+for v in "${VARIANTS[@]}"; do
+	run_cell "$v" 50 >/dev/null || exit 1
+done
+nv=${#VARIANTS[@]}
+for ((r = 0; r < ROUNDS; r++)); do
+	note "connect: round $((r + 1))/$ROUNDS, $CONNS connections per variant"
+	for ((k = 0; k < nv; k++)); do
+		v=${VARIANTS[$(((r + k) % nv))]}
+		res=$(run_cell "$v" "$CONNS") || exit 1
+		CPS[$v]+=" ${res% *}"
+		P50[$v]+=" ${res#* }"
+	done
+done
+
+declare -A MED=() MEDP=()
+out "### Connections per second"
+out ""
+out "$CONNS sequential connections per run (connect, HTTP/1.0 GET, whole" \
+	"reply, close) to a loopback origin; $ROUNDS interleaved rounds; median" \
+	"conn/s over the rounds, with the slowest and fastest round, and the" \
+	"median of the per-connection median latency."
+out ""
+out "| variant | conn/s (median) | min | max | latency p50 µs |"
+out "|---|---:|---:|---:|---:|"
+for v in "${VARIANTS[@]}"; do
+	# shellcheck disable=SC2086 # word splitting of the lists is wanted
+	MED[$v]=$(median ${CPS[$v]})
+	# shellcheck disable=SC2086
+	read -r mn mx < <(printf '%s\n' ${CPS[$v]} | sort -g |
+		awk 'NR == 1 { a = $1 } { b = $1 } END { print a, b }')
+	# shellcheck disable=SC2086
+	MEDP[$v]=$(median ${P50[$v]})
+	out "| $v | ${MED[$v]} | $mn | $mx | ${MEDP[$v]} |"
+done
+out ""
+
+# ratio A B: median(A)/median(B), and the median of the per-round ratios
+# (the two ran in the same round, so drift cancels).  Rows whose variants
+# were not run are left out.
+ratio_row() { # LABEL A B TARGET
+	local a b per=() i rm rp rl ok
+	has_variant "$2" && has_variant "$3" || return 0
+	read -r -a a <<<"${CPS[$2]}"
+	read -r -a b <<<"${CPS[$3]}"
+	for i in "${!a[@]}"; do
+		per+=("$(awk -v x="${a[$i]}" -v y="${b[$i]}" 'BEGIN { printf "%.4f", x / y }')")
+	done
+	rm=$(awk -v x="${MED[$2]}" -v y="${MED[$3]}" 'BEGIN { printf "%.3f", x / y }')
+	rp=$(printf '%.3f' "$(median "${per[@]}")")
+	rl=$(awk -v x="${MEDP[$3]}" -v y="${MEDP[$2]}" 'BEGIN { printf "%.3f", x / y }')
+	ok=$(awk -v r="$rm" -v t="$4" 'BEGIN { print (r >= t) ? "yes" : "no" }')
+	out "| $1 | $rm | $rp | $rl | ≥ $4 | $ok |"
+}
+out "Ratios of conn/s: of the medians (the figure held against the target)," \
+	"the median of the per-round ratios, and the inverse ratio of the p50" \
+	"latencies (least sensitive to stalls caused by other load)."
+out ""
+out "| ratio | of medians | median per round | by p50 latency | target | met |"
+out "|---|---:|---:|---:|---:|---|"
+ratio_row "proxyshim / aware, SOCKS5 (microsocks)" proxyshim-socks5 aware-socks5 0.97
+ratio_row "proxyshim / proxychains4, SOCKS5 (microsocks)" proxyshim-socks5 proxychains4-socks5 1.1
+ratio_row "proxyshim / aware, HTTP CONNECT (tinyproxy)" proxyshim-http aware-http 0.97
+ratio_row "proxyshim / proxychains4, HTTP CONNECT (tinyproxy)" proxyshim-http proxychains4-http 1.1
+ratio_row "exempt-direct under proxyshim / no shim" proxyshim-exempt no-shim 0.98
+if [[ -n $DANTE_PORT ]]; then
+	ratio_row "aware pipelined / aware, SOCKS5 (dante)" aware-dante-pipelined aware-dante 1.0
+	ratio_row "proxyshim / aware, SOCKS5 (dante)" proxyshim-dante aware-dante 0.97
+fi
+if [[ -n $LIB_B ]]; then
+	ratio_row "B / aware, SOCKS5 (microsocks)" B-socks5 aware-socks5 0.97
+	ratio_row "B / proxychains4, SOCKS5 (microsocks)" B-socks5 proxychains4-socks5 1.1
+	ratio_row "B / aware, HTTP CONNECT (tinyproxy)" B-http aware-http 0.97
+	ratio_row "B / proxychains4, HTTP CONNECT (tinyproxy)" B-http proxychains4-http 1.1
+	ratio_row "B exempt-direct / no shim" B-exempt no-shim 0.98
+	ratio_row "B / proxyshim, SOCKS5 (microsocks)" B-socks5 proxyshim-socks5 1.0
+	ratio_row "B / proxyshim, HTTP CONNECT (tinyproxy)" B-http proxyshim-http 1.0
+	ratio_row "B / aware, SOCKS5 (dante)" B-dante aware-dante 0.97
+	ratio_row "B / proxyshim, SOCKS5 (dante)" B-dante proxyshim-dante 1.0
+fi
+out ""
+pkg_ver() {
+	dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo "?"
+}
+out "aware: \`bench/aware\` speaks SOCKS5 / CONNECT itself with the bytes" \
+	"proxyshim sends; proxychains4: \`bench/connect\` under proxychains4" \
+	"(strict_chain, quiet_mode, no proxy_dns, no localnet);" \
+	"proxyshim: \`bench/connect\` under \`proxyshim run\` (\`proxy_loopback:" \
+	"true\`); exempt: the origin in \`exempt\`. microsocks cannot take a" \
+	"pipelined greeting (it drops the request sent with it and the" \
+	"connection stalls), so pipelining is measured through dante." \
+	"Versions: microsocks $(pkg_ver microsocks), tinyproxy" \
+	"$(pkg_ver tinyproxy), dante-server $(pkg_ver dante-server)," \
+	"proxychains4 $(pkg_ver proxychains4)."
+[[ -n $LIB_B ]] && out "" && out "B: the same under \`BENCH_LIB_B=$LIB_B\`."
+note "done; report in $RESULTS"
