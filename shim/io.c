@@ -538,8 +538,7 @@ int
 io_connect(int fd, const struct sockaddr *sa, socklen_t len, int timeout_ms)
 {
 	struct deadline dl;
-	int fl, rc, err = 0, saved;
-	socklen_t elen = sizeof(err);
+	int fl, rc, saved, tries;
 
 	fl = fcntl(fd, F_GETFL);
 	if (fl < 0)
@@ -551,22 +550,40 @@ io_connect(int fd, const struct sockaddr *sa, socklen_t len, int timeout_ms)
 		rc = 0;
 		goto out;
 	}
+	/* Already connected: the caller's business, and nothing to undo. */
+	if (errno == EISCONN) {
+		rc = -EISCONN;
+		goto out;
+	}
 	/* EINTR: a non-blocking connect goes on in the background anyway. */
 	if (errno != EINPROGRESS && errno != EINTR) {
 		rc = -errno;
 		goto out;
 	}
-	rc = wait_fd(fd, POLLOUT, &dl);
-	if (rc == 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0)
-		rc = -errno;
-	else if (rc == 0)
-		rc = -err;
-	/* To the kernel a non-blocking connect stays "connecting" until
-	 * connect() is called once more.  Do it now, so that the program,
-	 * which was told "connected", gets EISCONN from a later connect()
-	 * as after a blocking one. */
-	if (rc == 0 && io_real_connect(fd, sa, len) != 0 && errno != EISCONN)
-		rc = -errno;
+	/*
+	 * Ask connect() again rather than poll + SO_ERROR: a loopback or LAN
+	 * connect has often finished already (0, or EISCONN), a failed one
+	 * reports its error here, and only EALREADY means waiting.  This
+	 * also moves the kernel's socket to "connected", so the program,
+	 * which is told "connected", gets EISCONN from a later connect() as
+	 * after a blocking one.  Bounded by the deadline, and by a count in
+	 * case poll wakes without the state changing.
+	 */
+	for (tries = 0;; tries++) {
+		if (io_real_connect(fd, sa, len) == 0 || errno == EISCONN) {
+			rc = 0;
+			break;
+		}
+		if ((errno != EALREADY && errno != EINPROGRESS &&
+		     errno != EINTR) ||
+		    tries >= 1000) {
+			rc = tries >= 1000 ? -ETIMEDOUT : -errno;
+			break;
+		}
+		rc = wait_fd(fd, POLLOUT, &dl);
+		if (rc < 0)
+			break;
+	}
 	/* Drop our failed or half-open attempt, so the fd can be connected
 	 * again (failover to the next upstream, on_failure: direct). */
 	if (rc < 0)

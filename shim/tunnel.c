@@ -239,6 +239,8 @@ tunnel_pick(int fd, int sockfam, const struct ps_table_view *v,
 				state_mark_alive(v, u);
 				return 0;
 			}
+			if (r == -EISCONN)
+				return r; /* a live connection: leave it be */
 			/* Only an upstream we could not even reach is dead;
 			 * one that refused this destination is not, nor one
 			 * this socket cannot use (an IPv4 socket and an IPv6
