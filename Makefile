@@ -58,7 +58,7 @@ BENCH_SRCS := bench/lookup.c
 # Start-up and connection benchmarks (bench/run.sh); the origin and the two
 # clients share nothing with the library.
 BENCH_TOOLS := $(B)/bench/startup $(B)/bench/origin $(B)/bench/connect \
-	$(B)/bench/aware $(B)/bench/libnull.so
+	$(B)/bench/aware $(B)/bench/libnull.so $(B)/bench/resolve
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 
@@ -129,6 +129,10 @@ $(B)/bench/connect $(B)/bench/aware: $(B)/bench/%: $(B)/obj/bench/%.o \
 		$(B)/obj/bench/client.o
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^
+
+$(B)/bench/resolve: $(B)/obj/bench/resolve.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -lpthread
 
 $(B)/bench/libnull.so: $(B)/obj/bench/nullpreload.o
 	@mkdir -p $(dir $@)

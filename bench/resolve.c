@@ -8,7 +8,6 @@
  *
  * Prints: "NAME threads T calls C seconds S calls_per_s R".
  */
-#define _GNU_SOURCE
 #include <netdb.h>
 #include <pthread.h>
 #include <stdio.h>

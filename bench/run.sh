@@ -238,6 +238,34 @@ if [[ ${BENCH_LOOKUP:-1} == 1 && -x $B/bench/lookup ]]; then
 	out ""
 fi
 
+# -------------------------------------------------------------- resolve
+
+# getaddrinfo() under the shim for a name that gets a fake address (dns:
+# remote, a socks5h upstream: no query leaves), against plain glibc for a
+# name from /etc/hosts; 1 and 8 threads.  Nothing listens on the upstream:
+# resolving never connects.
+if [[ -x $B/bench/resolve ]]; then
+	printf 'proxy:\n  http: socks5h://127.0.0.1:9\n  dns: remote\n' \
+		>"$T/resolve.yml"
+	TABLES+=("$("$PS" compile -c "$T/resolve.yml")") # removed at exit
+	RES_N=${BENCH_RESOLVE_N:-200000}
+	((QUICK)) && RES_N=50000
+	out "### Name resolution: \`$B/bench/resolve NAME $RES_N THREADS\`"
+	out ""
+	out "| variant | threads | getaddrinfo calls/s |"
+	out "|---|---:|---:|"
+	for th in 1 8; do
+		fake=$(LD_PRELOAD=$LIB PROXYSHIM_CONFIG=$T/resolve.yml \
+			"$B/bench/resolve" fake.bench.invalid "$RES_N" "$th") ||
+			die "bench/resolve (shim) failed"
+		plain=$("$B/bench/resolve" localhost "$RES_N" "$th") ||
+			die "bench/resolve (glibc) failed"
+		out "| proxyshim, fake address | $th | ${fake##*calls_per_s } |"
+		out "| glibc, /etc/hosts name | $th | ${plain##*calls_per_s } |"
+	done
+	out ""
+fi
+
 # -------------------------------------------------------------- startup
 
 # A config of the usual size: two upstreams, an exempt list, a few rules.
