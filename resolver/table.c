@@ -99,13 +99,19 @@ crc_hw_ok(void)
 uint32_t
 table_crc32c(uint32_t crc, const void *buf, size_t len)
 {
+#if defined(__x86_64__)
+	if (crc_hw_ok())
+		return ~crc_hw(~crc, buf, len);
+#endif
+	return table_crc32c_soft(crc, buf, len);
+}
+
+uint32_t
+table_crc32c_soft(uint32_t crc, const void *buf, size_t len)
+{
 	const uint8_t *p = buf;
 	uint64_t w;
 
-#if defined(__x86_64__)
-	if (crc_hw_ok())
-		return ~crc_hw(~crc, p, len);
-#endif
 	pthread_once(&crc_once, crc_init);
 	crc = ~crc;
 	while (len > 0 && ((uintptr_t)p & 7) != 0) {

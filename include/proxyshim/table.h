@@ -345,6 +345,8 @@ const char *table_str(const struct ps_table_view *v, uint32_t off);
 
 /* CRC-32C (Castagnoli), software slice-by-8.  Chainable: start with 0. */
 uint32_t table_crc32c(uint32_t crc, const void *buf, size_t len);
+/* The table-driven path, always available (the tests compare the two). */
+uint32_t table_crc32c_soft(uint32_t crc, const void *buf, size_t len);
 
 /*
  * The name/addr slot hash: 64-bit FNV-1a over the key's bytes taken from
