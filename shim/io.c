@@ -111,13 +111,22 @@ send_all(int fd, const void *buf, size_t len, const struct deadline *d)
 }
 
 /* One recv of at most want bytes (want > 0), waiting for data first.
+ * wait_first: poll before the first recv.  Right after a request the reply
+ * is not there yet (the proxy has to run, and usually to dial), so an
+ * optimistic recv would only return EAGAIN: one syscall wasted per reply.
  * Returns the count, IO_EOF or -errno. */
 static int
-recv_some(int fd, void *buf, size_t want, int flags, const struct deadline *d)
+recv_some(int fd, void *buf, size_t want, int flags, int wait_first,
+          const struct deadline *d)
 {
 	ssize_t n;
 	int rc;
 
+	if (wait_first) {
+		rc = wait_fd(fd, POLLIN, d);
+		if (rc < 0)
+			return rc;
+	}
 	for (;;) {
 		n = recv(fd, buf, want, flags | MSG_DONTWAIT);
 		if (n > 0)
@@ -152,7 +161,7 @@ read_exact_reply(int fd, uint8_t *buf, size_t cap, parse_fn parse, void *arg,
 			return rc;
 		if (need <= len || need > cap)
 			return PS_PROTO_E_MALFORMED; /* cannot happen */
-		rc = recv_some(fd, buf + len, need - len, 0, d);
+		rc = recv_some(fd, buf + len, need - len, 0, len == 0, d);
 		if (rc < 0)
 			return rc;
 		len += (size_t)rc;
@@ -166,7 +175,7 @@ consume(int fd, char *buf, size_t len, const struct deadline *d)
 	int rc;
 
 	while (len > 0) {
-		rc = recv_some(fd, buf, len, 0, d);
+		rc = recv_some(fd, buf, len, 0, 0, d);
 		if (rc < 0)
 			return rc;
 		buf += rc;
@@ -192,7 +201,7 @@ read_http_reply(int fd, char *buf, int *status, const struct deadline *d)
 		if (rc != PS_PROTO_MORE)
 			return rc;
 		n = recv_some(fd, buf + len, PS_HTTPC_HDR_MAX - len, MSG_PEEK,
-		              d);
+		              len == 0, d);
 		if (n < 0)
 			return n;
 		rc = httpc_parse_reply(buf, len + (size_t)n, &need, status);
