@@ -1,0 +1,632 @@
+/*
+ * One new connection of the TLS relay: read the shim's CONNECT, check the
+ * secret, dial the chain (plain hops with the shim's own io_handshake(),
+ * the https:// hop with OpenSSL, later http hops with CONNECT inside
+ * TLS), answer, and hand the pair to the data path.  Blocking in spirit,
+ * non-blocking in fact: every wait is a poll() bounded by the table's
+ * timeouts.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proxyshim/env.h"
+#include "proxyshim/log.h"
+#include "proxyshim/proto.h"
+#include "relay.h"
+
+#define DIAL_REQ_MAX 8192
+
+struct dial {
+	struct relay *r;
+	int cfd, ufd;
+	SSL *ssl;
+	int64_t deadline_ms;
+	char host[PS_MAX_HOST + 1]; /* the destination, as asked */
+	struct ps_target dst;
+	uint32_t ups[PS_MAX_HOPS];
+	size_t n;
+	char pre[PS_HTTPC_HDR_MAX]; /* upstream bytes past the reply */
+	size_t prelen;
+};
+
+static int
+dial_left(const struct dial *d)
+{
+	int64_t left = d->deadline_ms - relayseg_now_ms();
+
+	return left <= 0 ? 0 : (int)left;
+}
+
+static int
+dial_wait(int fd, short ev, const struct dial *d)
+{
+	struct pollfd p = {fd, ev, 0};
+	int n, ms;
+
+	for (;;) {
+		ms = dial_left(d);
+		if (ms == 0)
+			return -ETIMEDOUT;
+		n = poll(&p, 1, ms);
+		if (n > 0)
+			return 0;
+		if (n < 0 && errno != EINTR)
+			return -errno;
+	}
+}
+
+/* Read the request header exactly (peek, then consume to its end). */
+static int
+dial_read_request(struct dial *d, char *buf, size_t size)
+{
+	ssize_t n;
+	char *end;
+	int rc;
+
+	for (;;) {
+		n = recv(d->cfd, buf, size - 1, MSG_PEEK | MSG_DONTWAIT);
+		if (n == 0)
+			return -ECONNRESET;
+		if (n < 0 && errno != EAGAIN && errno != EINTR)
+			return -errno;
+		if (n > 0) {
+			buf[n] = '\0';
+			end = strstr(buf, "\r\n\r\n");
+			if (end != NULL) {
+				n = recv(d->cfd, buf,
+				         (size_t)(end + 4 - buf), 0);
+				if (n < 0)
+					return -errno;
+				buf[n] = '\0';
+				return (int)n;
+			}
+			if ((size_t)n >= size - 1)
+				return -E2BIG;
+		}
+		rc = dial_wait(d->cfd, POLLIN, d);
+		if (rc < 0)
+			return rc;
+	}
+}
+
+static int
+b64val(int c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+static int
+b64decode(const char *in, size_t len, char *out, size_t size)
+{
+	size_t i, o = 0;
+	unsigned acc = 0;
+	int bits = 0, v;
+
+	for (i = 0; i < len && in[i] != '='; i++) {
+		v = b64val((unsigned char)in[i]);
+		if (v < 0)
+			return -1;
+		acc = (acc << 6) | (unsigned)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (o + 1 >= size)
+				return -1;
+			out[o++] = (char)((acc >> bits) & 0xff);
+		}
+	}
+	out[o] = '\0';
+	return (int)o;
+}
+
+/* The secret, and the upstream list "u<i>,<j>" it comes with. */
+static int
+dial_check_auth(struct dial *d, const char *req)
+{
+	char cred[512], hex[PS_RELAY_SECRET_HEX + 1], *colon, *p, *e;
+	const char *line = req, *v;
+	unsigned long u;
+	size_t vl;
+
+	for (line = strstr(req, "\r\n"); line != NULL;
+	     line = strstr(line, "\r\n")) {
+		line += 2;
+		if (strncasecmp(line, "Proxy-Authorization:", 20) == 0)
+			break;
+	}
+	if (line == NULL)
+		return -EACCES;
+	v = line + 20;
+	v += strspn(v, " \t");
+	if (strncasecmp(v, "Basic ", 6) != 0)
+		return -EACCES;
+	v += 6;
+	vl = strcspn(v, "\r\n");
+	if (b64decode(v, vl, cred, sizeof(cred)) < 0)
+		return -EACCES;
+	colon = strchr(cred, ':');
+	if (colon == NULL || strlen(colon + 1) != PS_RELAY_SECRET_HEX)
+		return -EACCES;
+	relayseg_hex(d->r->seg, hex);
+	if (CRYPTO_memcmp(colon + 1, hex, PS_RELAY_SECRET_HEX) != 0)
+		return -EACCES;
+	*colon = '\0';
+	if (cred[0] != 'u')
+		return -EINVAL;
+	for (p = cred + 1, d->n = 0; *p != '\0' && d->n < PS_MAX_HOPS;) {
+		u = strtoul(p, &e, 10);
+		if (e == p || u >= d->r->v.nupstreams)
+			return -EINVAL;
+		d->ups[d->n++] = (uint32_t)u;
+		p = *e == ',' ? e + 1 : e;
+		if (*e != ',' && *e != '\0')
+			return -EINVAL;
+	}
+	return d->n > 0 && *p == '\0' ? 0 : -EINVAL;
+}
+
+/* "CONNECT host:port HTTP/1.x" */
+static int
+dial_parse_target(struct dial *d, const char *req)
+{
+	const char *a, *sp, *colon;
+	size_t hl;
+	unsigned long port;
+	char *e;
+
+	if (strncmp(req, "CONNECT ", 8) != 0)
+		return -EINVAL;
+	a = req + 8;
+	sp = strchr(a, ' ');
+	if (sp == NULL)
+		return -EINVAL;
+	colon = sp;
+	while (colon > a && *colon != ':')
+		colon--;
+	if (*colon != ':')
+		return -EINVAL;
+	port = strtoul(colon + 1, &e, 10);
+	if (e != sp || port == 0 || port > 65535)
+		return -EINVAL;
+	if (*a == '[' && colon > a + 1 && colon[-1] == ']') {
+		a++;
+		hl = (size_t)(colon - 1 - a);
+	} else {
+		hl = (size_t)(colon - a);
+	}
+	if (hl == 0 || hl > PS_MAX_HOST)
+		return -EINVAL;
+	memcpy(d->host, a, hl);
+	d->host[hl] = '\0';
+	memset(&d->dst, 0, sizeof(d->dst));
+	d->dst.port = (uint16_t)port;
+	if (inet_pton(AF_INET, d->host, d->dst.addr) == 1) {
+		d->dst.family = AF_INET;
+	} else if (inet_pton(AF_INET6, d->host, d->dst.addr) == 1) {
+		d->dst.family = AF_INET6;
+	} else {
+		if (!proto_name_ok(d->host, hl))
+			return -EINVAL;
+		d->dst.name = d->host;
+		d->dst.name_len = hl;
+	}
+	return 0;
+}
+
+static void
+dial_hop(const struct relay *r, uint32_t u, struct ps_hop *h)
+{
+	const struct ps_t_upstream *up = &r->v.upstreams[u];
+
+	memset(h, 0, sizeof(*h));
+	h->scheme = (enum ps_scheme)up->scheme;
+	h->user = up->user_off != PS_PRIO_NONE ? table_str(&r->v, up->user_off)
+	                                       : NULL;
+	h->pass = up->pass_off != PS_PRIO_NONE ? table_str(&r->v, up->pass_off)
+	                                       : NULL;
+	h->at.port = up->port;
+	h->at.family = up->family;
+	if (up->family != 0)
+		memcpy(h->at.addr, up->addr, sizeof(h->at.addr));
+	h->at.name = table_str(&r->v, up->host_off);
+	h->at.name_len = strlen(h->at.name);
+}
+
+static const char *
+dial_display(const struct dial *d, uint32_t u)
+{
+	return table_str(&d->r->v, d->r->v.upstreams[u].display_off);
+}
+
+/* A target for a socks4/socks5 hop needs an address. */
+static int
+dial_resolve(const struct ps_target *t, struct ps_target *out,
+             char *name, size_t size)
+{
+	struct addrinfo hints, *res = NULL, *ai;
+	int r;
+
+	*out = *t;
+	if (t->family != 0)
+		return 0;
+	snprintf(name, size, "%.*s", (int)t->name_len, t->name);
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	r = getaddrinfo(name, NULL, &hints, &res);
+	if (r != 0) {
+		log_warn("cannot resolve %s: %s", name, gai_strerror(r));
+		return -EHOSTUNREACH;
+	}
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		if (ai->ai_family == AF_INET) {
+			out->family = AF_INET;
+			memcpy(out->addr,
+			       &((struct sockaddr_in *)(void *)ai->ai_addr)->sin_addr, 4);
+			break;
+		}
+		if (ai->ai_family == AF_INET6) {
+			out->family = AF_INET6;
+			memcpy(out->addr,
+			       &((struct sockaddr_in6 *)(void *)ai->ai_addr)->sin6_addr, 16);
+			break;
+		}
+	}
+	freeaddrinfo(res);
+	return out->family != 0 ? 0 : -EHOSTUNREACH;
+}
+
+/* TCP to the first hop. */
+static int
+dial_first(struct dial *d, const struct ps_hop *h)
+{
+	struct sockaddr_storage ss;
+	struct ps_target t;
+	char name[PS_MAX_HOST + 1];
+	socklen_t len;
+	int one = 1, r;
+
+	r = dial_resolve(&h->at, &t, name, sizeof(name));
+	if (r < 0)
+		return r;
+	memset(&ss, 0, sizeof(ss));
+	if (t.family == AF_INET) {
+		struct sockaddr_in *s = (void *)&ss;
+
+		s->sin_family = AF_INET;
+		s->sin_port = htons(t.port);
+		memcpy(&s->sin_addr, t.addr, 4);
+		len = sizeof(*s);
+	} else {
+		struct sockaddr_in6 *s = (void *)&ss;
+
+		s->sin6_family = AF_INET6;
+		s->sin6_port = htons(t.port);
+		memcpy(&s->sin6_addr, t.addr, 16);
+		len = sizeof(*s);
+	}
+	d->ufd = socket(t.family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (d->ufd < 0)
+		return -errno;
+	setsockopt(d->ufd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return io_connect(d->ufd, (struct sockaddr *)&ss, len,
+	                  (int)d->r->v.hdr->settings.connect_timeout_ms);
+}
+
+/* Why the last TLS operation failed, for the log. */
+static void
+dial_tls_why(SSL *ssl, char *buf, size_t size)
+{
+	long vr = SSL_get_verify_result(ssl);
+	unsigned long e;
+
+	if (vr != X509_V_OK) {
+		snprintf(buf, size, "certificate: %s",
+		         X509_verify_cert_error_string(vr));
+		return;
+	}
+	e = ERR_peek_last_error();
+	if (e != 0) {
+		snprintf(buf, size, "protocol: ");
+		ERR_error_string_n(e, buf + strlen(buf), size - strlen(buf));
+	} else {
+		snprintf(buf, size, "protocol: the proxy closed the connection");
+	}
+}
+
+/* Run one SSL call to completion: ret > 0, or -ETIMEDOUT / -EPROTO. */
+static int
+dial_tls_op(struct dial *d, int ret)
+{
+	int err = SSL_get_error(d->ssl, ret), r;
+
+	if (ret > 0)
+		return ret;
+	if (err == SSL_ERROR_WANT_READ)
+		r = dial_wait(d->ufd, POLLIN, d);
+	else if (err == SSL_ERROR_WANT_WRITE)
+		r = dial_wait(d->ufd, POLLOUT, d);
+	else
+		return err == SSL_ERROR_ZERO_RETURN ? -ECONNRESET : -EPROTO;
+	return r < 0 ? r : 0;
+}
+
+static int
+dial_tls_start(struct dial *d, const struct ps_hop *h, uint32_t u)
+{
+	const char *name = d->r->server_name ? d->r->server_name : h->at.name;
+	struct in6_addr ip;
+	char why[256];
+	int r;
+
+	d->ssl = SSL_new(d->r->ctx);
+	if (d->ssl == NULL || SSL_set_fd(d->ssl, d->ufd) != 1)
+		return -ENOMEM;
+	SSL_set_mode(d->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE |
+	                             SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	if (inet_pton(AF_INET, name, &ip) == 1 ||
+	    inet_pton(AF_INET6, name, &ip) == 1) {
+		/* No SNI for an address (RFC 6066); check it as an IP SAN. */
+		X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(d->ssl), name);
+	} else {
+		SSL_set_tlsext_host_name(d->ssl, name);
+		SSL_set1_host(d->ssl, name);
+	}
+	ERR_clear_error();
+	do {
+		r = dial_tls_op(d, SSL_connect(d->ssl));
+	} while (r == 0);
+	if (r < 0) {
+		if (r == -ETIMEDOUT)
+			snprintf(why, sizeof(why), "handshake timed out");
+		else
+			dial_tls_why(d->ssl, why, sizeof(why));
+		log_warn("TLS to %s (name %s) failed: %s", dial_display(d, u),
+		         name, why);
+		return -ECONNREFUSED;
+	}
+	log_debug("TLS to %s: %s", dial_display(d, u), SSL_get_version(d->ssl));
+	return 0;
+}
+
+/* CONNECT inside TLS; bytes past the reply go to d->pre.  0, -errno,
+ * or an HTTP status >= 300 as a positive number. */
+static int
+dial_tls_connect(struct dial *d, const struct ps_hop *h,
+                 const struct ps_target *next, uint32_t u)
+{
+	char out[PS_HTTPC_REQ_MAX];
+	size_t len = 0, need, off = 0;
+	int n, r, status = 0;
+
+	n = httpc_build_request(out, sizeof(out), next, h->user, h->pass);
+	if (n < 0)
+		return n;
+	while (off < (size_t)n) {
+		r = dial_tls_op(d, SSL_write(d->ssl, out + off,
+		                             (int)((size_t)n - off)));
+		if (r < 0)
+			goto out;
+		off += (size_t)r;
+	}
+	for (;;) {
+		r = httpc_parse_reply(d->pre, len, &need, &status);
+		if (r > 0) {
+			memmove(d->pre, d->pre + r, len - (size_t)r);
+			d->prelen = len - (size_t)r;
+			r = 0;
+			goto out;
+		}
+		if (r == PS_PROTO_E_REJECTED) {
+			log_warn("https proxy %s refused %s:%u: status %d",
+			         dial_display(d, u), d->host, d->dst.port, status);
+			r = status;
+			goto out;
+		}
+		if (r < 0) {
+			log_warn("https proxy %s: bad reply: %s",
+			         dial_display(d, u), proto_strerror(r));
+			r = -ECONNREFUSED;
+			goto out;
+		}
+		r = dial_tls_op(d, SSL_read(d->ssl, d->pre + len,
+		                            (int)(sizeof(d->pre) - len)));
+		if (r < 0) {
+			log_warn("https proxy %s closed or failed during "
+			         "CONNECT", dial_display(d, u));
+			goto out;
+		}
+		len += (size_t)r;
+	}
+out:
+	explicit_bzero(out, sizeof(out));
+	return r;
+}
+
+/* Dial the whole chain.  0, -errno or an upstream's HTTP status. */
+static int
+dial_chain(struct dial *d)
+{
+	struct ps_hop hops[PS_MAX_HOPS];
+	struct ps_target next;
+	char name[PS_MAX_HOST + 1];
+	size_t i;
+	int r;
+
+	for (i = 0; i < d->n; i++)
+		dial_hop(d->r, d->ups[i], &hops[i]);
+	r = dial_first(d, &hops[0]);
+	if (r < 0) {
+		log_warn("upstream %s: connect: %s", dial_display(d, d->ups[0]),
+		         strerror(-r));
+		return r;
+	}
+	for (i = 0; i < d->n; i++) {
+		next = i + 1 < d->n ? hops[i + 1].at : d->dst;
+		if (hops[i].scheme == PS_SCHEME_HTTPS) {
+			if (d->ssl != NULL) {
+				log_warn("%s: TLS inside TLS (two https:// hops "
+				         "in one chain) is not supported",
+				         dial_display(d, d->ups[i]));
+				return -ECONNREFUSED;
+			}
+			r = dial_tls_start(d, &hops[i], d->ups[i]);
+			if (r == 0)
+				r = dial_tls_connect(d, &hops[i], &next,
+				                     d->ups[i]);
+		} else if (d->ssl != NULL) {
+			if (hops[i].scheme != PS_SCHEME_HTTP) {
+				log_warn("%s: only http:// hops may follow an "
+				         "https:// hop",
+				         dial_display(d, d->ups[i]));
+				return -ECONNREFUSED;
+			}
+			r = dial_tls_connect(d, &hops[i], &next, d->ups[i]);
+		} else {
+			if (hops[i].scheme == PS_SCHEME_SOCKS4 ||
+			    hops[i].scheme == PS_SCHEME_SOCKS5) {
+				r = dial_resolve(&next, &next, name,
+				                 sizeof(name));
+				if (r < 0)
+					return r;
+			}
+			r = io_handshake(d->ufd, &hops[i], &next,
+			                 dial_left(d), 0);
+		}
+		if (r != 0)
+			return r;
+	}
+	return 0;
+}
+
+static void
+dial_reply(int fd, const char *msg)
+{
+	ssize_t n = send(fd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT);
+
+	(void)n;
+}
+
+static const char *
+dial_status_line(int r)
+{
+	if (r == 401 || r == 407 || r == -EACCES)
+		return "HTTP/1.1 407 Upstream authentication failed\r\n\r\n";
+	if (r == -ETIMEDOUT)
+		return "HTTP/1.1 504 Gateway Timeout\r\n\r\n";
+	return "HTTP/1.1 502 Bad Gateway\r\n\r\n";
+}
+
+void *
+dial_run(void *arg)
+{
+	struct relay_dial *rd = arg;
+	const struct ps_t_settings *st;
+	char req[DIAL_REQ_MAX];
+	struct dial *d;
+	int r;
+
+	d = calloc(1, sizeof(*d));
+	if (d == NULL) {
+		close(rd->cfd);
+		goto done;
+	}
+	d->r = rd->r;
+	d->cfd = rd->cfd;
+	d->ufd = -1;
+	st = &d->r->v.hdr->settings;
+	d->deadline_ms = relayseg_now_ms() + st->handshake_timeout_ms;
+	r = dial_read_request(d, req, sizeof(req));
+	if (r < 0)
+		goto fail;
+	d->deadline_ms += st->connect_timeout_ms;
+	r = dial_check_auth(d, req);
+	if (r == -EACCES) {
+		log_warn("refused a request without the relay's secret");
+		dial_reply(d->cfd, "HTTP/1.1 407 Proxy Authentication Required"
+		                   "\r\nProxy-Authenticate: ProxyShim\r\n\r\n");
+		goto fail;
+	}
+	if (r == 0)
+		r = dial_parse_target(d, req);
+	explicit_bzero(req, sizeof(req));
+	if (r < 0) {
+		log_warn("refused a malformed request");
+		dial_reply(d->cfd, "HTTP/1.1 400 Bad Request\r\n\r\n");
+		goto fail;
+	}
+	r = dial_chain(d);
+	if (r != 0) {
+		dial_reply(d->cfd, dial_status_line(r));
+		goto fail;
+	}
+	dial_reply(d->cfd, "HTTP/1.1 200 Connection established\r\n\r\n");
+	if (relay_add(d->r, d->cfd, d->ufd, d->ssl, d->pre, d->prelen) == 0)
+		goto done_free;
+fail:
+	if (d->ssl != NULL)
+		SSL_free(d->ssl);
+	if (d->ufd >= 0)
+		close(d->ufd);
+	close(d->cfd);
+done_free:
+	free(d);
+done:
+	relay_release(rd->r);
+	free(rd);
+	return NULL;
+}
+
+int
+dial_ctx_init(struct relay *r)
+{
+	const char *ca = getenv(PS_ENV_TLS_CA);
+	const char *insecure = getenv(PS_ENV_TLS_INSECURE);
+
+	r->ctx = SSL_CTX_new(TLS_client_method());
+	if (r->ctx == NULL)
+		return -ENOMEM;
+	SSL_CTX_set_min_proto_version(r->ctx, TLS1_2_VERSION);
+	r->server_name = getenv(PS_ENV_TLS_NAME);
+	if (r->server_name != NULL && *r->server_name == '\0')
+		r->server_name = NULL;
+	if (ca != NULL && *ca != '\0') {
+		if (SSL_CTX_load_verify_locations(r->ctx, ca, NULL) != 1) {
+			log_err("cannot load the CA file %s", ca);
+			return -EINVAL;
+		}
+	} else if (SSL_CTX_set_default_verify_paths(r->ctx) != 1) {
+		log_err("cannot load the system CA store");
+		return -EINVAL;
+	}
+	if (insecure != NULL && strcmp(insecure, "1") == 0) {
+		log_warn("insecure_skip_verify: the https:// proxies' "
+		         "certificates are NOT verified");
+		SSL_CTX_set_verify(r->ctx, SSL_VERIFY_NONE, NULL);
+	} else {
+		SSL_CTX_set_verify(r->ctx, SSL_VERIFY_PEER, NULL);
+	}
+	return 0;
+}

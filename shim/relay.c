@@ -1,0 +1,257 @@
+/*
+ * The shim's side of https:// upstreams: find (or start) the table's TLS
+ * relay and connect the program's own socket to it, asking for the final
+ * destination with a plain CONNECT that carries the relay's secret.  The
+ * program keeps an ordinary TCP socket; libssl stays in the relay.
+ *
+ * Starting: posix_spawn() of `proxyshim relay --detach --table NAME`,
+ * which forks again and setsid()s, so the relay is neither the program's
+ * child for long nor in its session; no fork() in the program (no atfork
+ * handlers run).  The binary is $PROXYSHIM_CMD, else `proxyshim` next to
+ * this library, else ../../bin/proxyshim from it (make install).
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "proxyshim/env.h"
+#include "proxyshim/log.h"
+#include "proxyshim/proto.h"
+#include "proxyshim/relay.h"
+#include "shim.h"
+#include "tunnel.h"
+
+extern char **environ;
+
+#define RELAY_ENV_MAX 1024 /* environment entries passed on */
+
+static struct ps_relay_seg *relay_seg;
+static pthread_once_t relay_once = PTHREAD_ONCE_INIT;
+static uint64_t relay_identity;
+
+static void
+relay_map_once(void)
+{
+	int r = relayseg_open(relay_identity, &relay_seg);
+
+	if (r < 0) {
+		log_err("cannot open the relay segment: %s", strerror(-r));
+		relay_seg = NULL;
+	}
+}
+
+/* The relay command: $PROXYSHIM_CMD or next to this library. */
+static int
+relay_cmd_path(char *path, size_t size)
+{
+	const char *env = secure_getenv(PS_ENV_CMD);
+	static const char *const rel[] = {"proxyshim", "../../bin/proxyshim"};
+	Dl_info self;
+	char *slash;
+	size_t i;
+
+	if (env != NULL && *env != '\0') {
+		snprintf(path, size, "%s", env);
+		return access(path, X_OK) == 0 ? 0 : -ENOENT;
+	}
+	if (dladdr((void *)relay_cmd_path, &self) == 0 ||
+	    self.dli_fname == NULL)
+		return -ENOENT;
+	for (i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
+		snprintf(path, size, "%s", self.dli_fname);
+		slash = strrchr(path, '/');
+		if (slash == NULL)
+			return -ENOENT;
+		snprintf(slash + 1, size - (size_t)(slash + 1 - path), "%s",
+		         rel[i]);
+		if (access(path, X_OK) == 0)
+			return 0;
+	}
+	return -ENOENT;
+}
+
+/* Spawn the relay with the program's environment minus LD_PRELOAD, stdio
+ * on /dev/null and no inherited descriptors. */
+static int
+relay_spawn(void)
+{
+	char path[PATH_MAX], *argv[6], *envp[RELAY_ENV_MAX + 1];
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	sigset_t none;
+	size_t i, n = 0;
+	pid_t pid;
+	int r;
+
+	if (relay_cmd_path(path, sizeof(path)) < 0) {
+		log_err("cannot find the proxyshim command to start the TLS "
+		        "relay (set %s)", PS_ENV_CMD);
+		return -ENOENT;
+	}
+	for (i = 0; environ != NULL && environ[i] != NULL && n < RELAY_ENV_MAX;
+	     i++)
+		if (strncmp(environ[i], PS_ENV_PRELOAD "=",
+		            sizeof(PS_ENV_PRELOAD)) != 0)
+			envp[n++] = environ[i];
+	envp[n] = NULL;
+	argv[0] = path;
+	argv[1] = (char *)"relay";
+	argv[2] = (char *)"--detach";
+	argv[3] = (char *)"--table";
+	argv[4] = shim.table_name;
+	argv[5] = NULL;
+	sigemptyset(&none);
+	posix_spawnattr_init(&at);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID |
+	                                      POSIX_SPAWN_SETSIGMASK);
+	posix_spawnattr_setsigmask(&at, &none);
+	posix_spawn_file_actions_init(&fa);
+	for (i = 0; i < 3; i++)
+		posix_spawn_file_actions_addopen(&fa, (int)i, "/dev/null",
+		                                 O_RDWR, 0);
+	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+	r = posix_spawn(&pid, path, &fa, &at, argv, envp);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&at);
+	if (r != 0) {
+		log_err("cannot start the TLS relay %s: %s", path, strerror(r));
+		return -r;
+	}
+	/* The first process only forks the relay and exits. */
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	log_info("started the TLS relay (%s)", path);
+	return 0;
+}
+
+/* The port of a live relay, starting one when there is none; waits at
+ * most until deadline_ms (CLOCK_MONOTONIC).  0 when none came up. */
+static uint32_t
+relay_port(struct ps_relay_seg *s, int64_t deadline_ms)
+{
+	uint32_t port;
+	int64_t last, now;
+
+	for (;;) {
+		port = atomic_load(&s->port);
+		if (port != 0)
+			return port;
+		now = relayseg_now_ms();
+		if (now >= deadline_ms)
+			return 0;
+		last = atomic_load(&s->spawn_ms);
+		if ((last == 0 || now - last >= PS_RELAY_START_MS) &&
+		    atomic_compare_exchange_strong(&s->spawn_ms, &last, now) &&
+		    relay_spawn() < 0)
+			return 0;
+		poll(NULL, 0, 10);
+	}
+}
+
+/* A relay that refused the connection is gone (or going): clear its
+ * port so that the next attempt starts a new one. */
+static void
+relay_forget(struct ps_relay_seg *s, uint32_t port)
+{
+	int32_t pid = atomic_load(&s->pid);
+
+	if (pid > 0 && kill(pid, 0) == 0)
+		log_info("relay pid %d alive but refusing: replacing it", pid);
+	atomic_compare_exchange_strong(&s->port, &port, 0);
+}
+
+/* "u<i>,<j>,..." */
+static void
+relay_user(const uint32_t *ups, size_t n, char *buf, size_t size)
+{
+	size_t i, off = 0;
+
+	for (i = 0; i < n && off < size; i++)
+		off += (size_t)snprintf(buf + off, size - off, "%s%u",
+		                        i ? "," : "u", ups[i]);
+}
+
+int
+relay_tunnel(int fd, int sockfam, const struct ps_table_view *v,
+             const uint32_t *ups, size_t n, const struct ps_target *dst)
+{
+	const struct ps_t_settings *st = &v->hdr->settings;
+	char user[16 * PS_MAX_HOPS], pass[PS_RELAY_SECRET_HEX + 1];
+	struct sockaddr_in6 a6;
+	struct sockaddr_in a4;
+	struct ps_hop hop;
+	int64_t deadline;
+	uint32_t port;
+	int r = -ECONNREFUSED, tries, wait_ms;
+
+	if (shim.table_name[0] == '\0') {
+		log_err("https:// upstreams need a published table (the TLS "
+		        "relay maps it)");
+		return -ECONNREFUSED;
+	}
+	relay_identity = v->hdr->source_hash;
+	pthread_once(&relay_once, relay_map_once);
+	if (relay_seg == NULL)
+		return -ECONNREFUSED;
+	wait_ms = (int)st->connect_timeout_ms;
+	deadline = relayseg_now_ms() + (wait_ms > 5000 ? wait_ms : 5000);
+	for (tries = 0; tries < 3; tries++) {
+		port = relay_port(relay_seg, deadline);
+		if (port == 0) {
+			log_err("the TLS relay did not start");
+			return -ECONNREFUSED;
+		}
+		if (sockfam == AF_INET6) {
+			memset(&a6, 0, sizeof(a6));
+			a6.sin6_family = AF_INET6;
+			a6.sin6_port = htons((uint16_t)port);
+			a6.sin6_addr.s6_addr[10] = 0xff;
+			a6.sin6_addr.s6_addr[11] = 0xff;
+			a6.sin6_addr.s6_addr[12] = 127;
+			a6.sin6_addr.s6_addr[15] = 1;
+			r = io_connect(fd, (struct sockaddr *)&a6, sizeof(a6),
+			               wait_ms);
+		} else {
+			memset(&a4, 0, sizeof(a4));
+			a4.sin_family = AF_INET;
+			a4.sin_port = htons((uint16_t)port);
+			a4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+			r = io_connect(fd, (struct sockaddr *)&a4, sizeof(a4),
+			               wait_ms);
+		}
+		if (r == 0)
+			break;
+		if (r != -ECONNREFUSED)
+			return r;
+		relay_forget(relay_seg, port);
+	}
+	if (r < 0)
+		return r;
+	relay_user(ups, n, user, sizeof(user));
+	relayseg_hex(relay_seg, pass);
+	memset(&hop, 0, sizeof(hop));
+	hop.scheme = PS_SCHEME_HTTP;
+	hop.user = user;
+	hop.pass = pass;
+	hop.at.family = AF_INET;
+	hop.at.addr[0] = 127;
+	hop.at.addr[3] = 1;
+	hop.at.port = (uint16_t)port;
+	/* The relay dials, does TLS and the upstream's CONNECT meanwhile. */
+	r = io_handshake(fd, &hop, dst,
+	                 (int)(st->connect_timeout_ms + st->handshake_timeout_ms),
+	                 0);
+	explicit_bzero(pass, sizeof(pass));
+	return r;
+}

@@ -1,0 +1,192 @@
+#!/usr/bin/env bash
+# https:// upstreams (issue 7): TLS to the proxy runs in the `proxyshim
+# relay` process, started on demand; the program keeps a plain TCP socket.
+# stunnel4 (with a test CA made here by openssl) in front of tinyproxy.
+# The TLS knobs are environment variables of the relay for now
+# (PROXYSHIM_TLS_CA_FILE, PROXYSHIM_TLS_SERVER_NAME,
+# PROXYSHIM_TLS_INSECURE_SKIP_VERIFY): the config keys are not there yet.
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+need_shim || it_done
+command -v openssl >/dev/null || {
+	skip "openssl not installed"
+	it_done
+}
+
+make_test_ca "$T/pki" || {
+	fail "make the test CA"
+	it_done
+}
+build_client httpget || it_done
+start_origin web || it_done
+start_banner ban || it_done
+start_tinyproxy tp || it_done
+start_stunnel st "${SRV_ADDR[tp]}" "$T/pki/server.crt" "$T/pki/server.key" ||
+	it_done
+
+export PROXYSHIM_RELAY_IDLE=30
+RELAYS=()
+
+# cfg NAME: a config of its own (so its own table and its own relay).
+cfg() {
+	write_file "cfg/$1.yml" <<EOF
+proxy:
+  http: "${SRV_URL[st]}"
+  proxy_loopback: true
+EOF
+}
+
+# remember_relay CONFIG: record the relay's pid for the cleanup.
+remember_relay() {
+	local p
+	p=$(relay_pid "$1")
+	[[ -n $p && $p != 0 ]] && RELAYS+=("$p")
+	return 0
+}
+
+section "through stunnel + tinyproxy, verified against the test CA"
+c=$(cfg ok)
+log=$T/ok.log
+out=$(PROXYSHIM_TLS_CA_FILE=$T/pki/ca.crt PROXYSHIM_LOG_FILE=$log \
+	shim_run "$c" "${CURL[@]}" --noproxy '*' "${SRV_URL[web]}/hello.txt")
+assert_eq "$HELLO_BODY" "$out" "curl: hello through the https:// upstream"
+remember_relay "$c"
+assert_ne "" "${RELAYS[*]:-}" "a relay was started and registered its pid"
+assert_crossed tp "${SRV_PORT[web]}" "the request crossed tinyproxy"
+
+f=$T/big.bin
+t0=$(_it_ms)
+PROXYSHIM_TLS_CA_FILE=$T/pki/ca.crt PROXYSHIM_LOG_FILE=$log \
+	shim_run "$c" "${CURL[@]}" --max-time 60 --noproxy '*' -o "$f" \
+	"${SRV_URL[web]}/big.bin"
+echo "# ${IT_BIG_MB} MiB: $(($(_it_ms) - t0)) ms"
+assert_sha256 "$f" "$BIG_SHA256" "${IT_BIG_MB} MiB byte-exact through the relay"
+rm -f "$f"
+
+
+section "a server that speaks first"
+tok="tok-$RANDOM"
+out=$(PROXYSHIM_TLS_CA_FILE=$T/pki/ca.crt PROXYSHIM_LOG_FILE=$log \
+	shim_run "$c" timeout -k 2 10 "$T/httpget" banner 127.0.0.1 \
+	"${SRV_PORT[ban]}" "$tok" 2>&1)
+assert_eq "${SRV_BANNER[ban]}"$'\n'"echo $tok" "$out" \
+	"banner intact through the relay, then echo"
+
+section "explain names the relay"
+"$SHIM_CMD" explain -c "$c" example.com:443 >"$T/explain.out" 2>&1
+assert_contains "$T/explain.out" "TLS relay" \
+	"explain: the route goes through the TLS relay"
+
+# refused CONFIG LOG WHAT [ENV...]: connect_errno.py under the shim says
+# ECONNREFUSED.
+refused() {
+	local c=$1 lg=$2 what=$3 out
+	shift 3
+	out=$(
+		# shellcheck disable=SC2163 # "$@" are NAME=VALUE words
+		export "$@" PROXYSHIM_LOG_FILE="$lg"
+		shim_run "$c" python3 "$IT_DIR/connect_errno.py" 127.0.0.1 \
+			"${SRV_PORT[web]}" 20
+	)
+	assert_eq ECONNREFUSED "$out" "$what: connect refused (ECONNREFUSED)"
+	remember_relay "$c"
+}
+
+section "verification"
+c2=$(cfg badca)
+refused "$c2" "$T/badca.log" "wrong CA" PROXYSHIM_TLS_CA_FILE="$T/pki/other-ca.crt"
+assert_contains "$T/badca.log" "certificate: unable to get local issuer" \
+	"wrong CA: the reason is logged"
+c3=$(cfg badname)
+refused "$c3" "$T/badname.log" "wrong name" PROXYSHIM_TLS_CA_FILE="$T/pki/ca.crt" \
+	PROXYSHIM_TLS_SERVER_NAME=wrong.example
+assert_contains "$T/badname.log" "hostname mismatch" \
+	"wrong name: the reason is logged"
+c4=$(cfg insecure)
+out=$(PROXYSHIM_TLS_CA_FILE=$T/pki/other-ca.crt \
+	PROXYSHIM_TLS_INSECURE_SKIP_VERIFY=1 PROXYSHIM_LOG_FILE=$T/insecure.log \
+	shim_run "$c4" "${CURL[@]}" --noproxy '*' "${SRV_URL[web]}/hello.txt")
+assert_eq "$HELLO_BODY" "$out" "insecure_skip_verify: works with the wrong CA"
+remember_relay "$c4"
+assert_contains "$T/insecure.log" "NOT verified" "insecure_skip_verify: warns"
+
+section "another uid cannot use the relay"
+seg=/dev/shm$("$SHIM_CMD" compile -c "$c")-relay
+rport=$(od -An -t u4 -j 40 -N 4 "$seg" | tr -d ' ')
+if is_root && command -v setpriv >/dev/null; then
+	asnobody=(setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups)
+	if "${asnobody[@]}" cat "$seg" >/dev/null 2>&1; then
+		fail "nobody can read the relay segment"
+	else
+		pass "nobody cannot read the relay segment (0600)"
+	fi
+	code=$("${asnobody[@]}" curl -s -o /dev/null -w '%{http_connect}' \
+		--max-time 10 -p -x "http://127.0.0.1:$rport" \
+		"${SRV_URL[web]}/hello.txt" 2>/dev/null)
+	assert_eq 407 "$code" "nobody's CONNECT without the secret is refused (407)"
+	wait_for_log "$log" "refused a request without the relay's secret" 3
+	assert_contains "$log" "refused a request without the relay's secret" \
+		"the refusal is logged"
+else
+	skip "another uid: needs root and setpriv"
+fi
+
+section "relay lifecycle"
+old=$(relay_pid "$c")
+if [[ -n $old && $old != 0 ]]; then
+	kill -KILL "$old" 2>/dev/null
+	sleep 0.2
+	out=$(PROXYSHIM_TLS_CA_FILE=$T/pki/ca.crt PROXYSHIM_LOG_FILE=$log \
+		shim_run "$c" "${CURL[@]}" --noproxy '*' "${SRV_URL[web]}/hello.txt")
+	assert_eq "$HELLO_BODY" "$out" "after the relay was killed, a new one serves"
+	new=$(relay_pid "$c")
+	assert_ne "$old" "$new" "the new relay has a new pid"
+	remember_relay "$c"
+else
+	fail "no relay pid for the first config"
+fi
+c6=$(cfg idle)
+out=$(PROXYSHIM_RELAY_IDLE=1 PROXYSHIM_TLS_CA_FILE=$T/pki/ca.crt \
+	PROXYSHIM_LOG_FILE=$T/idle.log \
+	shim_run "$c6" "${CURL[@]}" --noproxy '*' "${SRV_URL[web]}/hello.txt")
+assert_eq "$HELLO_BODY" "$out" "idle config: served"
+ip=$(relay_pid "$c6")
+remember_relay "$c6"
+gone=no
+for _ in $(seq 1 60); do
+	if [[ -z $ip || $ip == 0 ]] || ! kill -0 "$ip" 2>/dev/null; then
+		gone=yes
+		break
+	fi
+	sleep 0.1
+done
+assert_eq yes "$gone" "an idle relay exits by itself"
+
+section "half-close, both ways"
+# tinyproxy drops a tunnel at the client's EOF, so a CONNECT proxy that
+# passes half-closes on sits behind a second stunnel here.
+_it_spawn "$T/hcp.out" python3 "$IT_DIR/halfclose_proxy.py" "$T/hcp.port"
+hcp_port=$(_it_wait_portfile "$_IT_LAST_PID" "$T/hcp.port")
+if [[ -n $hcp_port ]] && start_stunnel st2 "127.0.0.1:$hcp_port" \
+	"$T/pki/server.crt" "$T/pki/server.key"; then
+	c5=$(write_file cfg/half.yml <<EOF
+proxy:
+  http: "${SRV_URL[st2]}"
+  proxy_loopback: true
+EOF
+	)
+	tok="half-$RANDOM"
+	out=$(PROXYSHIM_TLS_CA_FILE=$T/pki/ca.crt PROXYSHIM_LOG_FILE=$T/half.log \
+		shim_run "$c5" timeout -k 2 15 python3 "$IT_DIR/halfclose_client.py" \
+		127.0.0.1 "${SRV_PORT[ban]}" "$tok" 2>&1)
+	remember_relay "$c5"
+	assert_eq "${SRV_BANNER[ban]}"$'\n'"$tok" "$out" \
+		"the client shuts down writing and still reads the echo and the EOF"
+else
+	fail "start the half-close proxy behind stunnel"
+fi
+
+for p in "${RELAYS[@]}"; do
+	kill -TERM "$p" 2>/dev/null
+done
+it_done
