@@ -4,7 +4,7 @@
 #   make CC=clang        same with clang
 #   make test            deps, build, unit + integration tests
 #   make test-asan       the same under ASan+UBSan (in build/asan)
-#   make bench | fuzz | demo | install | clean | style
+#   make bench | fuzz | demo | install | uninstall | deb | clean | style
 
 CC ?= cc
 B ?= build
@@ -37,7 +37,7 @@ CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubu
 # --- explicit source lists ----------------------------------------------
 # Shared by everything: logging, table view + lookup, shared memory.
 CORE_SRCS := resolver/log.c resolver/table.c resolver/route.c resolver/shm.c \
-	resolver/source.c resolver/names.c
+	resolver/source.c resolver/names.c resolver/relayseg.c
 # Config reading (libyaml) and compilation; never linked into the shim.
 CONFIG_SRCS := resolver/url.c resolver/match.c resolver/config.c \
 	resolver/envcfg.c resolver/compile.c resolver/dump.c
@@ -45,15 +45,24 @@ CONFIG_SRCS := resolver/url.c resolver/match.c resolver/config.c \
 PROTO_SRCS := shim/socks5.c shim/socks4.c shim/httpc.c shim/io.c
 # The interposed families and the library's own init.
 SHIM_SRCS := shim/init.c shim/state.c shim/tunnel.c shim/connect.c \
-	shim/getaddrinfo.c shim/gethostbyname.c shim/getnameinfo.c shim/udp.c
+	shim/getaddrinfo.c shim/gethostbyname.c shim/getnameinfo.c shim/udp.c \
+	shim/proxyproto.c shim/xff.c shim/fdstate.c shim/accept.c
+# https:// upstreams: finding and starting the TLS relay (no libssl here).
+SHIM_SRCS += shim/relay.c
 # The loadable compiler the shim dlopen()s when no table is published yet.
 COMPILER_SRCS := resolver/compiler_entry.c
-CLI_SRCS := cli/main.c cli/cmd_run.c cli/cmd_table.c
+CLI_SRCS := cli/main.c cli/cmd_run.c cli/cmd_table.c cli/cmd_probe.c
+# The TLS relay for https:// upstreams: linked into the command only, so
+# libssl is never loaded into a wrapped program.
+RELAY_SRCS := cli/cmd_relay.c relay/relay.c relay/dial.c
+SSL_LIBS := $(shell pkg-config --libs openssl 2>/dev/null || echo -lssl -lcrypto)
 UNIT_SRCS := tests/unit/check_main.c tests/unit/check_url.c \
 	tests/unit/check_match.c tests/unit/check_config.c \
 	tests/unit/check_envcfg.c tests/unit/check_table.c \
 	tests/unit/check_route.c tests/unit/check_proto.c \
-	tests/unit/check_shm.c tests/unit/check_names.c
+	tests/unit/check_shm.c tests/unit/check_names.c \
+	tests/unit/check_proxyproto.c tests/unit/check_xff.c \
+	shim/proxyproto.c shim/xff.c
 BENCH_SRCS := bench/lookup.c
 # Start-up and connection benchmarks (bench/run.sh); the origin and the two
 # clients share nothing with the library.
@@ -68,7 +77,7 @@ CLI := $(B)/proxyshim
 UNIT := $(B)/tests/check_unit
 
 .PHONY: all lint test test-unit test-integration test-asan bench fuzz demo deps \
-	install uninstall clean style
+	install uninstall deb clean style
 all: $(LIB) $(COMPILER_LIB) $(CLI)
 
 $(B)/obj/%.o: %.c
@@ -85,8 +94,8 @@ $(LIB): $(call obj,$(SHIM_SRCS) $(PROTO_SRCS) $(CORE_SRCS))
 $(COMPILER_LIB): $(call obj,$(COMPILER_SRCS) $(CONFIG_SRCS) $(CORE_SRCS))
 	$(CC) -shared $(LDFLAGS) -o $@ $^ $(YAML_LIBS)
 
-$(CLI): $(call obj,$(CLI_SRCS) $(COMPILER_SRCS) $(CONFIG_SRCS) $(CORE_SRCS) $(PROTO_SRCS))
-	$(CC) $(LDFLAGS) -o $@ $^ $(YAML_LIBS)
+$(CLI): $(call obj,$(CLI_SRCS) $(RELAY_SRCS) $(COMPILER_SRCS) $(CONFIG_SRCS) $(CORE_SRCS) $(PROTO_SRCS))
+	$(CC) $(LDFLAGS) -o $@ $^ $(YAML_LIBS) $(SSL_LIBS) -lpthread
 
 $(UNIT): $(call obj,$(UNIT_SRCS) $(COMPILER_SRCS) $(CONFIG_SRCS) $(CORE_SRCS) $(PROTO_SRCS))
 	@mkdir -p $(dir $@)
@@ -141,21 +150,79 @@ $(B)/bench/libnull.so: $(B)/obj/bench/nullpreload.o
 bench: all $(B)/bench/lookup $(BENCH_TOOLS)
 	B=$(B) bash bench/run.sh
 
+FUZZ_SECONDS ?= 20
 fuzz:
-	B=$(B) bash fuzz/run.sh
+	B=$(B) FUZZ_SECONDS=$(FUZZ_SECONDS) bash fuzz/run.sh
 
 demo: deps
 	$(MAKE) all
 	B=$(B) bash scripts/demo.sh
 
+# --- install, uninstall, deb ---------------------------------------------
+# The command finds its library at ../lib/proxyshim/ from its own path, so
+# an installed tree works wherever it is, also relocated as a whole.
+I_BIN = $(DESTDIR)$(PREFIX)/bin
+I_LIB = $(DESTDIR)$(PREFIX)/lib/proxyshim
+I_MAN = $(DESTDIR)$(PREFIX)/share/man
+I_DOC = $(DESTDIR)$(PREFIX)/share/doc/proxyshim
+I_COMP = $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+MAN_PAGES := man/proxyshim.1 man/proxyshim.yml.5
+EXAMPLES := $(wildcard examples/*.yml examples/*.conf examples/*.cfg)
+EXAMPLES_SYSTEMD := $(wildcard examples/systemd/*.conf)
+
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/proxyshim
-	install -m 0755 $(CLI) $(DESTDIR)$(PREFIX)/bin/proxyshim
-	install -m 0644 $(LIB) $(COMPILER_LIB) $(DESTDIR)$(PREFIX)/lib/proxyshim/
+	install -d $(I_BIN) $(I_LIB) $(I_MAN)/man1 $(I_MAN)/man5 \
+		$(I_DOC)/examples/systemd $(I_COMP)
+	install -m 0755 $(CLI) $(I_BIN)/proxyshim
+	install -m 0644 $(LIB) $(COMPILER_LIB) $(I_LIB)/
+	install -m 0644 man/proxyshim.1 $(I_MAN)/man1/proxyshim.1
+	install -m 0644 man/proxyshim.yml.5 $(I_MAN)/man5/proxyshim.yml.5
+	install -m 0644 $(EXAMPLES) $(I_DOC)/examples/
+	install -m 0644 $(EXAMPLES_SYSTEMD) $(I_DOC)/examples/systemd/
+	install -m 0644 completions/proxyshim.bash $(I_COMP)/proxyshim
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/proxyshim
-	rm -rf $(DESTDIR)$(PREFIX)/lib/proxyshim
+	rm -f $(I_BIN)/proxyshim $(I_MAN)/man1/proxyshim.1 \
+		$(I_MAN)/man5/proxyshim.yml.5 $(I_COMP)/proxyshim
+	rm -rf $(I_LIB) $(I_DOC)
+
+# A binary package with dpkg-deb: the staging tree is an install with
+# PREFIX=/usr, Depends comes from dpkg-shlibdeps (what the three ELF files
+# really link: libc6 and libyaml-0-2 today, no libssl).
+DEB_ARCH = $(shell dpkg --print-architecture 2>/dev/null)
+DEB_DIR = $(B)/deb
+DEB_ROOT = $(DEB_DIR)/debian/proxyshim
+DEB = $(B)/proxyshim_$(VERSION)_$(DEB_ARCH).deb
+
+deb: all
+	rm -rf $(DEB_DIR)
+	$(MAKE) --no-print-directory install DESTDIR=$(abspath $(DEB_ROOT)) PREFIX=/usr
+	gzip -9n $(DEB_ROOT)/usr/share/man/man1/proxyshim.1 \
+		$(DEB_ROOT)/usr/share/man/man5/proxyshim.yml.5
+	install -d -m 0755 $(DEB_ROOT)/DEBIAN
+	printf 'Source: proxyshim\n\nPackage: proxyshim\nArchitecture: any\n' \
+		>$(DEB_DIR)/debian/control
+	cd $(DEB_DIR) && dpkg-shlibdeps -O -edebian/proxyshim/usr/bin/proxyshim \
+		-edebian/proxyshim/usr/lib/proxyshim/libproxyshim.so \
+		-edebian/proxyshim/usr/lib/proxyshim/libproxyshim-compiler.so \
+		| sed -n 's/^shlibs:Depends=//p' >depends
+	test -s $(DEB_DIR)/depends
+	{ echo 'Package: proxyshim'; echo 'Version: $(VERSION)'; \
+	  echo 'Architecture: $(DEB_ARCH)'; \
+	  echo 'Maintainer: proxyshim maintainers <proxyshim@example.invalid>'; \
+	  echo "Installed-Size: $$(du -sk --exclude=DEBIAN $(DEB_ROOT) | cut -f1)"; \
+	  echo "Depends: $$(cat $(DEB_DIR)/depends)"; \
+	  echo 'Section: net'; echo 'Priority: optional'; \
+	  echo 'Homepage: https://example.invalid/proxyshim'; \
+	  echo 'Description: make unmodified programs use forward proxies'; \
+	  echo ' proxyshim is an LD_PRELOAD library and a command that route the'; \
+	  echo ' TCP connections of unmodified Linux programs through HTTP CONNECT,'; \
+	  echo ' SOCKS4/4a and SOCKS5 proxies by policy from one YAML file (Coder'"'"'s'; \
+	  echo ' proxy block, Kestra service proxies, or the *_proxy variables), and'; \
+	  echo ' lets servers behind a reverse proxy see their real clients (PROXY'; \
+	  echo ' protocol, X-Forwarded-For).'; \
+	} >$(DEB_ROOT)/DEBIAN/control
+	dpkg-deb --root-owner-group -Zxz --build $(DEB_ROOT) $(DEB)
 
 style:
 	clang-format --dry-run --Werror $(wildcard include/proxyshim/*.h) \

@@ -16,7 +16,20 @@ int cmd_check(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
 int cmd_compile(int argc, char **argv);
 int cmd_dump(int argc, char **argv);
+int cmd_relay(int argc, char **argv); /* cli/cmd_relay.c */
 int cmd_run(int argc, char **argv);
+
+/* check --probe [--target HOST:PORT] (cmd_probe.c). */
+struct ps_table_view;
+struct probe_opts {
+	int probe;          /* --probe */
+	const char *target; /* --target HOST:PORT, NULL = each upstream itself */
+};
+/* Take --probe and --target out of argv (argc updated); -1 on misuse. */
+int probe_take_opts(int *argc, char **argv, struct probe_opts *po);
+/* Dial and handshake every upstream of v, one line each; CLI_OK when all
+ * work, CLI_FAIL otherwise, CLI_USAGE for a bad target. */
+int probe_upstreams(const struct ps_table_view *v, const struct probe_opts *po);
 
 /* Parse -c FILE, -q, -v, --config=FILE up to the first non-option (or
  * "--", consumed); returns the index of the first operand or -1. */

@@ -84,11 +84,14 @@ int
 cmd_check(int argc, char **argv)
 {
 	struct cli_opts o = {0};
+	struct probe_opts po = {0};
 	struct ps_table_view v;
 	uint8_t *tbl = NULL;
 	size_t len = 0, i, nexempt = 0;
+	int rc = CLI_OK;
 
-	if (cli_only_opts(argc, argv, &o, 0) < 0)
+	if (probe_take_opts(&argc, argv, &po) < 0 ||
+	    cli_only_opts(argc, argv, &o, 0) < 0)
 		return CLI_USAGE;
 	if (cli_build_view(&o, &tbl, &len, &v) < 0)
 		return CLI_FAIL;
@@ -98,8 +101,10 @@ cmd_check(int argc, char **argv)
 	printf("%s: ok: %u rules, %zu exempt entries, %zu upstreams\n",
 	       table_str(&v, v.hdr->settings.source_off),
 	       v.hdr->settings.nrules, nexempt, v.nupstreams);
+	if (po.probe)
+		rc = probe_upstreams(&v, &po);
 	free(tbl);
-	return CLI_OK;
+	return rc;
 }
 
 /* HOST, HOST:PORT, [V6], [V6]:PORT or a bare IPv6 literal. */
@@ -171,6 +176,15 @@ cli_print_route(const struct ps_table_view *v, const struct ps_route *rt,
 			printf(" %s", table_str(v, v->upstreams[u].display_off));
 		}
 		printf("\n");
+		for (i = 0; i < rt->chain_len; i++) {
+			uint32_t u = v->chains[rt->chain_first + i];
+
+			if (v->upstreams[u].scheme == PS_SCHEME_HTTPS) {
+				printf("through: the TLS relay (proxyshim relay): "
+				       "the chain has an https:// hop\n");
+				break;
+			}
+		}
 	}
 	switch (rt->why) {
 	case PS_WHY_LOOPBACK:
@@ -215,6 +229,88 @@ cli_print_route(const struct ps_table_view *v, const struct ps_route *rt,
 	}
 }
 
+/* Take "--peer ADDR" / "--peer=ADDR" out of argv (before the operand). */
+static int
+explain_take_peer(int *argc, char **argv, const char **peer)
+{
+	int i, j, take;
+
+	for (i = 1; i < *argc && strcmp(argv[i], "--") != 0; i++) {
+		if (strcmp(argv[i], "--peer") == 0)
+			take = 2;
+		else if (strncmp(argv[i], "--peer=", 7) == 0)
+			take = 1;
+		else
+			continue;
+		if (take == 2 && i + 1 >= *argc) {
+			fprintf(stderr, "proxyshim explain: --peer needs an "
+			                "address\n");
+			return -1;
+		}
+		*peer = take == 1 ? argv[i] + 7 : argv[i + 1];
+		for (j = i; j + take < *argc; j++)
+			argv[j] = argv[j + take];
+		*argc -= take;
+		return 0;
+	}
+	return 0;
+}
+
+static const char *
+explain_header_name(uint8_t h)
+{
+	switch (h) {
+	case PS_RP_PROXY:
+		return "PROXY (required; read and consumed before the program "
+		       "sees a byte)";
+	case PS_RP_XFF:
+		return "X-Forwarded-For (peeked; rightmost untrusted address)";
+	case PS_RP_X_REAL_IP:
+		return "X-Real-IP (peeked; first value)";
+	case PS_RP_TRUE_CLIENT_IP:
+		return "True-Client-IP (peeked; first value)";
+	case PS_RP_CF_CONNECTING_IP:
+		return "CF-Connecting-IP (peeked; first value)";
+	default:
+		return "?";
+	}
+}
+
+/* explain --peer ADDR: SPEC §5 for a connection from ADDR. */
+static int
+explain_peer(const struct ps_table_view *v, const char *peer)
+{
+	const struct ps_t_settings *s = &v->hdr->settings;
+	char buf[INET6_ADDRSTRLEN];
+	uint8_t addr[16];
+	size_t n = strlen(peer), k;
+	int fam = AF_INET;
+
+	if (n > 2 && peer[0] == '[' && peer[n - 1] == ']') {
+		peer++;
+		n -= 2;
+	}
+	if (n >= sizeof(buf))
+		return -1;
+	memcpy(buf, peer, n);
+	buf[n] = '\0';
+	if (inet_pton(AF_INET, buf, addr) != 1) {
+		fam = AF_INET6;
+		if (inet_pton(AF_INET6, buf, addr) != 1)
+			return -1;
+	}
+	if (!route_trusted(v, fam, addr)) {
+		printf("untrusted %s: never parsed; accept() and getpeername() "
+		       "report it as it is\n", buf);
+		return 0;
+	}
+	printf("trusted %s: the client is taken from, in order:\n", buf);
+	for (k = 0; k < s->nheaders && k < sizeof(s->headers); k++)
+		printf("  %s\n", explain_header_name(s->headers[k]));
+	printf("  else the peer itself (also for PROXY LOCAL and UNKNOWN)\n");
+	return 0;
+}
+
 int
 cmd_explain(int argc, char **argv)
 {
@@ -223,15 +319,29 @@ cmd_explain(int argc, char **argv)
 	struct ps_route rt;
 	struct ps_dest d;
 	char host[256];
+	const char *peer = NULL;
 	uint8_t *tbl = NULL;
 	size_t len = 0;
 	int i;
 
+	if (explain_take_peer(&argc, argv, &peer) < 0)
+		return CLI_USAGE;
 	i = cli_only_opts(argc, argv, &o, 1);
 	if (i < 0)
 		return CLI_USAGE;
+	if (peer != NULL && i == argc) { /* --peer alone */
+		if (cli_build_view(&o, &tbl, &len, &v) < 0)
+			return CLI_FAIL;
+		i = explain_peer(&v, peer);
+		free(tbl);
+		if (i < 0)
+			fprintf(stderr, "proxyshim explain: bad peer address "
+			                "'%s'\n", peer);
+		return i < 0 ? CLI_USAGE : CLI_OK;
+	}
 	if (i != argc - 1) {
-		fprintf(stderr, "usage: proxyshim explain [-c FILE] HOST[:PORT]\n");
+		fprintf(stderr, "usage: proxyshim explain [-c FILE] HOST[:PORT]\n"
+		                "       proxyshim explain [-c FILE] --peer ADDR\n");
 		return CLI_USAGE;
 	}
 	if (cli_parse_dest(argv[i], host, sizeof(host), &d) < 0) {
@@ -251,6 +361,12 @@ cmd_explain(int argc, char **argv)
 		printf("resolver: %s (%s)\n",
 		       how == NAMES_FAKE ? "fake address" : "resolved locally",
 		       names_why_text(why));
+	}
+	if (peer != NULL && explain_peer(&v, peer) < 0) {
+		fprintf(stderr, "proxyshim explain: bad peer address '%s'\n",
+		        peer);
+		free(tbl);
+		return CLI_USAGE;
 	}
 	free(tbl);
 	return CLI_OK;

@@ -13,7 +13,9 @@ cli_usage(FILE *f)
 	fputs("usage: proxyshim COMMAND [OPTIONS]\n"
 	      "\n"
 	      "  run [-c FILE] [-q|-v] -- CMD [ARG...]   run CMD through the policy\n"
-	      "  check [-c FILE]                         validate the config\n"
+	      "  check [-c FILE] [--probe [--target HOST:PORT]]\n"
+	      "                                          validate the config; --probe\n"
+	      "                                          also dials every upstream\n"
 	      "  explain [-c FILE] HOST[:PORT]           the route for one destination\n"
 	      "  compile [-c FILE]                       publish the table, print its name\n"
 	      "  dump [-c FILE]                          the compiled table, readable\n"
@@ -72,7 +74,7 @@ main(int argc, char **argv)
 	} cmds[] = {
 		{"run", cmd_run},         {"check", cmd_check},
 		{"explain", cmd_explain}, {"compile", cmd_compile},
-		{"dump", cmd_dump},
+		{"dump", cmd_dump}, {"relay", cmd_relay},
 	};
 	size_t i;
 

@@ -22,6 +22,8 @@ PKGS=(
 	proxychains4 hyperfine
 	# analysis
 	valgrind cppcheck shellcheck
+	# packaging: man page lint, dpkg-shlibdeps for make deb
+	mandoc dpkg-dev
 )
 
 # Packages that are not installed ("ii") right now.

@@ -54,6 +54,11 @@ static const struct shim_sym shim_syms[] = {
 	{"gethostbyaddr_r", (void **)&real.gethostbyaddr_r, 1,
 	 (const void *)gethostbyaddr_r},
 	{"sendmmsg", (void **)&real.sendmmsg, 1, (const void *)sendmmsg},
+	/* The reverse-proxy side (shim/accept.c). */
+	{"accept", (void **)&real.accept, 1, (const void *)accept},
+	{"accept4", (void **)&real.accept4, 1, (const void *)accept4},
+	{"getpeername", (void **)&real.getpeername, 1,
+	 (const void *)getpeername},
 };
 
 static void

@@ -53,6 +53,10 @@ struct shim_real {
 	int (*gethostbyaddr_r)(const void *, socklen_t, int, struct hostent *,
 	                       char *, size_t, struct hostent **, int *);
 	int (*sendmmsg)(int, struct mmsghdr *, unsigned int, int);
+	/* The reverse-proxy side (shim/accept.c). */
+	int (*accept)(int, struct sockaddr *, socklen_t *);
+	int (*accept4)(int, struct sockaddr *, socklen_t *, int);
+	int (*getpeername)(int, struct sockaddr *, socklen_t *);
 };
 extern struct shim_real real;
 
@@ -75,6 +79,12 @@ int shim_names_direct(int fd, int sockfam, const struct ps_dest *d);
 void shim_names_record(const char *name, int family, const void *addr);
 int shim_fake_slot_for(const char *name, uint32_t *slot);
 uint16_t shim_service_port(const char *service);
+/* https:// upstreams (shim/relay.c): connect fd to the table's TLS relay,
+ * starting it when needed, and have it dial ups[0..n-1] to dst.  0 or
+ * -errno (SPEC §4). */
+struct ps_target;
+int relay_tunnel(int fd, int sockfam, const struct ps_table_view *v,
+                 const uint32_t *ups, size_t n, const struct ps_target *dst);
 /* udp: block (shim/udp.c): 0 when fd may send to sa, else -EPERM. */
 int udp_check(int fd, const struct sockaddr *sa, socklen_t len);
 

@@ -174,6 +174,13 @@ tunnel_chain(int fd, int sockfam, const struct ps_table_view *v,
 		return -EINVAL;
 	for (i = 0; i < n; i++)
 		tunnel_hop(v, ups[i], &hops[i]);
+	/* A chain with an https:// hop runs entirely in the TLS relay. */
+	for (i = 0; i < n; i++) {
+		if (hops[i].scheme == PS_SCHEME_HTTPS) {
+			*stage = TUNNEL_DIALLED;
+			return relay_tunnel(fd, sockfam, v, ups, n, dst);
+		}
+	}
 	first = hops[0].at;
 	if (first.family == 0) {
 		r = tunnel_resolve(&first, sockfam);

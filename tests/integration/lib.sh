@@ -1215,3 +1215,165 @@ _it_exit() {
 trap _it_exit EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+
+# ------------------------------------------------- reverse proxies (issue 5)
+
+# start_haproxy NAME [host=] [port=] -- BACKEND_ADDR [SERVER_OPTS...]
+#   HAProxy in TCP mode in front of BACKEND_ADDR (host:port), e.g.
+#   `-- 127.0.0.1:8080 send-proxy-v2`.  Foreground (-db), no logging.
+#   It connects to the backend from 127.0.0.1.
+start_haproxy() {
+	local name=$1
+	shift
+	_it_opts "$@" && _it_new "$name" || return 1
+	command -v haproxy >/dev/null || {
+		skip "haproxy not installed"
+		return 2
+	}
+	if ((${#_o_rest[@]} < 1)); then
+		echo "lib.sh: start_haproxy needs -- BACKEND_ADDR" >&2
+		return 1
+	fi
+	_it_start_loop "$name" haproxy _it_cfg_haproxy
+}
+
+_it_cfg_haproxy() {
+	local listen=$_o_host
+	_log=$_dir/haproxy.out _out=$_dir/haproxy.out
+	[[ $listen == *:* ]] && listen="[$listen]"
+	cat >"$_dir/haproxy.cfg" <<HAP
+global
+	maxconn 256
+defaults
+	mode tcp
+	timeout connect 5s
+	timeout client 30s
+	timeout server 30s
+listen fe
+	bind $listen:$_o_port
+	server s1 ${_o_rest[*]}
+HAP
+	_cmd=(haproxy -f "$_dir/haproxy.cfg" -db)
+}
+
+# start_nginx NAME [host=] [port=] -- BACKEND_ADDR
+#   nginx as an HTTP reverse proxy in front of BACKEND_ADDR (host:port):
+#   `proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for`,
+#   `proxy_buffering off` (streams such as Server-Sent Events pass as they
+#   come), HTTP/1.1 to the backend.  Foreground, one worker, everything
+#   (pid, logs, temp paths) in its directory.  Log: access.log with
+#   `$remote_addr "$request" $status "$http_x_forwarded_for"`.
+start_nginx() {
+	local name=$1
+	shift
+	_it_opts "$@" && _it_new "$name" || return 1
+	command -v nginx >/dev/null || {
+		skip "nginx not installed"
+		return 2
+	}
+	if ((${#_o_rest[@]} != 1)); then
+		echo "lib.sh: start_nginx needs -- BACKEND_ADDR" >&2
+		return 1
+	fi
+	_it_start_loop "$name" nginx _it_cfg_nginx
+}
+
+_it_cfg_nginx() {
+	local d=$_dir listen=$_o_host
+	_log=$d/access.log _out=$d/nginx.out
+	[[ $listen == *:* ]] && listen="[$listen]"
+	mkdir -p "$d/tmp"
+	{
+		# As root the worker would switch to nobody, which cannot
+		# reach our temp dirs; stay root (loopback only, test only).
+		is_root && echo "user root;"
+		echo "worker_processes 1;"
+		echo "pid $d/nginx.pid;"
+		echo "error_log $d/error.log info;"
+		echo "events { worker_connections 256; }"
+		echo "http {"
+		echo "  log_format t '\$remote_addr \"\$request\" \$status \"\$http_x_forwarded_for\"';"
+		echo "  access_log $d/access.log t;"
+		for t in client_body proxy fastcgi uwsgi scgi; do
+			echo "  ${t}_temp_path $d/tmp/$t;"
+		done
+		echo "  server {"
+		echo "    listen $listen:$_o_port;"
+		echo "    location / {"
+		echo "      proxy_pass http://${_o_rest[0]};"
+		echo "      proxy_http_version 1.1;"
+		echo "      proxy_set_header Connection \"\";"
+		echo "      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;"
+		echo "      proxy_buffering off;"
+		echo "    }"
+		echo "  }"
+		echo "}"
+	} >"$d/nginx.conf"
+	_cmd=(nginx -p "$d" -c "$d/nginx.conf" -g 'daemon off;')
+}
+
+# ------------------------------------------------- TLS (https:// upstreams)
+
+# make_test_ca DIR: a test CA (DIR/ca.crt), a server certificate it signed
+# for 127.0.0.1 and localhost (DIR/server.crt, DIR/server.key), and a
+# second, unrelated CA (DIR/other-ca.crt) for the wrong-CA case.
+make_test_ca() {
+	local d=$1 c
+	mkdir -p "$d"
+	for c in ca other-ca; do
+		openssl req -x509 -newkey rsa:2048 -nodes -days 2 \
+			-subj "/CN=proxyshim test $c" -keyout "$d/$c.key" \
+			-out "$d/$c.crt" >/dev/null 2>&1 || return 1
+	done
+	openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+		-keyout "$d/server.key" -out "$d/server.csr" >/dev/null 2>&1 || return 1
+	printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$d/san.ext"
+	openssl x509 -req -in "$d/server.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" \
+		-CAcreateserial -days 2 -extfile "$d/san.ext" \
+		-out "$d/server.crt" >/dev/null 2>&1
+}
+
+# start_stunnel NAME BACKEND_HOST:PORT CERT KEY [host=] [port=]
+#   A TLS server in front of BACKEND (e.g. a tinyproxy): SRV_URL is
+#   https://HOST:PORT.  Log: DIR/stunnel.log.
+start_stunnel() {
+	local name=$1
+	_st_backend=$2 _st_cert=$3 _st_key=$4
+	shift 4
+	_it_opts "$@" && _it_new "$name" || return 1
+	command -v stunnel4 >/dev/null || command -v stunnel >/dev/null || {
+		skip "stunnel4 not installed"
+		return 2
+	}
+	_it_start_loop "$name" stunnel _it_cfg_stunnel || return 1
+	SRV_URL[$name]="https://${SRV_ADDR[$name]}"
+}
+
+_it_cfg_stunnel() {
+	local bin
+	bin=$(command -v stunnel4 || command -v stunnel)
+	_log=$_dir/stunnel.log _out=$_dir/stunnel.out
+	: >"$_log"
+	{
+		echo "foreground = yes"
+		echo "pid ="
+		echo "output = $_log"
+		echo "debug = info"
+		echo "[proxy]"
+		echo "accept = $(hostport "$_o_host" "$_o_port")"
+		echo "connect = $_st_backend"
+		echo "cert = $_st_cert"
+		echo "key = $_st_key"
+	} >"$_dir/stunnel.conf"
+	_cmd=("$bin" "$_dir/stunnel.conf")
+}
+
+# relay_pid CONFIG: the pid of the TLS relay serving CONFIG's table (from
+# its shared segment), empty when none.
+relay_pid() {
+	local name seg
+	name=$("$SHIM_CMD" compile -c "$1" 2>/dev/null) || return 0
+	seg=/dev/shm${name}-relay
+	[[ -f $seg ]] || return 0
+	od -An -t d4 -j 44 -N 4 "$seg" | tr -d ' '
+}
