@@ -3,7 +3,8 @@
 #   make                 build/libproxyshim.so build/proxyshim
 #   make CC=clang        same with clang
 #   make test            deps, build, unit + integration tests
-#   make test-asan       the same under ASan+UBSan (in build/asan)
+#   make test-asan       unit suites + CLI and reverse-proxy integration under
+#                        ASan+UBSan (in build/asan); see docs/robustness.md
 #   make bench | fuzz | demo | install | uninstall | deb | clean | style
 
 CC ?= cc
@@ -126,9 +127,15 @@ test-unit: $(UNIT)
 test-integration: all
 	B=$(B) bash tests/integration/run.sh
 
+# Under ASan+UBSan: every unit suite, and the integration files whose
+# clients can take the ASan runtime preloaded.  The forward-path files are
+# left out for now: curl and wget hang in setlocale() with libasan preloaded,
+# even without our library (docs/robustness.md).
+ASAN_IT := test_cli test_reverse
 test-asan: deps
 	$(MAKE) B=build/asan SAN=1 CC=gcc all build/asan/tests/check_unit
-	$(MAKE) B=build/asan SAN=1 CC=gcc test-unit test-integration
+	$(MAKE) B=build/asan SAN=1 CC=gcc test-unit
+	B=build/asan bash tests/integration/run.sh $(ASAN_IT)
 
 $(B)/bench/startup $(B)/bench/origin: $(B)/bench/%: $(B)/obj/bench/%.o
 	@mkdir -p $(dir $@)
