@@ -155,7 +155,7 @@ assert_eq "resolver test" "$(cat "$T/clone/README" 2>/dev/null)" "git clone (htt
 assert_log ms "connected to $PNAME:$A\$" "microsocks was sent the name (git)"
 
 # ------------------------------------------------------------------------
-section "the same name through dante (socks5h), tinyproxy and squid (CONNECT)"
+section "the same name through dante (socks5h), tinyproxy and squid (CONNECT): curl, python3, wget, git"
 declare -A VIA=([dn]="socks5h://${SRV_ADDR[dn]:-}" [tp]="${SRV_URL[tp]:-}"
 	[sq]="${SRV_URL[sq]:-}")
 for p in dn tp sq; do
@@ -177,6 +177,17 @@ print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode(), end="")
 	sq) assert_log sq "CONNECT $PNAME:$A" "squid was asked for the name" ;;
 	*) assert_crossed "$p" "$A" "python3: $p carried it" ;;
 	esac
+	mark "$p"
+	out=$(shim_run "$pc" wget -q -O - -T 10 "http://$PNAME:$A/hello.txt" 2>&1)
+	assert_eq "$HELLO_BODY" "$out" "wget through $p"
+	assert_crossed "$p" "$A" "wget: $p carried it"
+	mark "$p"
+	rm -rf "$T/clone-$p"
+	out=$(shim_run "$pc" git clone -q "http://$PNAME:$A/repo.git" \
+		"$T/clone-$p" 2>&1)
+	assert_eq "resolver test" "$(cat "$T/clone-$p/README" 2>/dev/null)" \
+		"git clone through $p $out"
+	assert_crossed "$p" "$A" "git: $p carried it"
 done
 
 # ------------------------------------------------------------------------
