@@ -5,7 +5,7 @@
 # $B/bench/results.md) ready for the README, with the command that made it.
 #
 #   make bench                     full run, 1.5 to 2 minutes
-#   BENCH_QUICK=1 make bench       about 30 s, fewer and shorter rounds
+#   BENCH_QUICK=1 make bench       about 45 s, fewer and shorter rounds
 #
 # Knobs (environment): BENCH_ROUNDS, BENCH_CONNS (connections per cell),
 # BENCH_STARTUP_RUNS, BENCH_PIN=none|client|one|split (CPU placement, see
@@ -29,6 +29,10 @@
 #     over rounds.  Every connection checks that the origin saw it come from
 #     the proxy it was meant to cross (each proxy binds its outgoing side to
 #     its own 127.0.0.x), or from 127.0.0.1 when direct.
+#  4. accepted connections per second (issue 5): bench/accept's server under
+#     the shim behind haproxy send-proxy-v2, against it without the shim
+#     behind haproxy sending no header; interleaved rounds, medians
+#     (BENCH_ACCEPT_SECS, BENCH_ACCEPT_CONC; skipped without haproxy).
 #
 # Servers run on loopback ephemeral ports; exactly the PIDs started here are
 # stopped on exit, and the tables published here are removed.
@@ -561,4 +565,132 @@ out "aware: \`bench/aware\` speaks SOCKS5 / CONNECT itself with the bytes" \
 	"$(pkg_ver tinyproxy), dante-server $(pkg_ver dante-server)," \
 	"proxychains4 $(pkg_ver proxychains4)."
 [[ -n $LIB_B ]] && out "" && out "B: the same under \`BENCH_LIB_B=$LIB_B\`."
+# -------------------------------------------------------------- accept
+
+# The reverse-proxy side (issue 5): bench/accept's server (accept, read a
+# byte, answer, close; one connection at a time) under the shim with
+# `headers: [PROXY]` behind haproxy send-proxy-v2, against the same server
+# without the shim behind a second haproxy that sends no header.  Both pairs
+# stay up; each round drives both, in alternating order, for ACC_SECS with
+# ACC_CONC client threads from 127.0.0.5; every answer is checked (the shim
+# server must have seen 127.0.0.5, the bare one 127.0.0.1).
+ACCEPT_BIN=$B/bench/accept
+ACC_SECS=${BENCH_ACCEPT_SECS:-2}
+((QUICK)) && ACC_SECS=${BENCH_ACCEPT_SECS:-1}
+ACC_CONC=${BENCH_ACCEPT_CONC:-8}
+if [[ ! -x $ACCEPT_BIN ]]; then
+	note "$ACCEPT_BIN is missing: no accept figures"
+elif ! command -v haproxy >/dev/null; then
+	note "haproxy is missing: no accept figures"
+else
+	printf 'reverseProxy:\n  trustedOrigins: [127.0.0.1]\n  headers: [PROXY]\n' \
+		>"$T/accept.yml"
+	TABLES+=("$("$PS" compile -c "$T/accept.yml")") # removed at exit
+	# acc_server NAME [ENV...]: bench/accept serve; sets ACC_PORT.
+	acc_server() {
+		local name=$1
+		shift
+		"${SERVER_PIN[@]}" env "$@" "$ACCEPT_BIN" serve "$T/$name.port" \
+			>"$T/$name.log" 2>&1 </dev/null &
+		PIDS+=("$!")
+		for _ in $(seq 1 100); do
+			[[ -s $T/$name.port ]] && break
+			sleep 0.05
+		done
+		ACC_PORT=$(head -n1 "$T/$name.port" 2>/dev/null)
+		[[ -n $ACC_PORT ]] || die "$name did not start: $(cat "$T/$name.log")"
+	}
+	# acc_haproxy NAME BACKEND_PORT [SERVER_OPTS]: as tests/integration/
+	# lib.sh starts it (TCP mode, foreground); sets ACC_PORT.
+	acc_haproxy() {
+		local name=$1 port
+		port=$(free_port) || die "no free port"
+		cat >"$T/$name.cfg" <<HAP
+global
+	maxconn 4096
+defaults
+	mode tcp
+	timeout connect 5s
+	timeout client 30s
+	timeout server 30s
+listen fe
+	bind 127.0.0.1:$port
+	server s1 127.0.0.1:$2 ${3:-}
+HAP
+		start "$name" "$port" haproxy -f "$T/$name.cfg" -db || exit 1
+		ACC_PORT=$port
+	}
+	note "accept: starting servers and haproxies"
+	acc_server acc-shim LD_PRELOAD="$LIB" PROXYSHIM_CONFIG="$T/accept.yml"
+	acc_haproxy hap-pp2 "$ACC_PORT" send-proxy-v2
+	declare -A ACC_TO=([shim]=$ACC_PORT) ACC_WANT=([shim]=5 [bare]=1)
+	acc_server acc-bare
+	acc_haproxy hap-plain "$ACC_PORT"
+	ACC_TO[bare]=$ACC_PORT
+	# acc_cell VARIANT SECONDS: prints conn/s.
+	acc_cell() {
+		local line
+		if ! line=$(timeout "$CELL_TIMEOUT" "${CLIENT_PIN[@]}" "$ACCEPT_BIN" \
+			drive -s "$2" -c "$ACC_CONC" -w "${ACC_WANT[$1]}" \
+			"${ACC_TO[$1]}" 2>&1); then
+			note "accept $1: $line"
+			return 1
+		fi
+		sed -n 's/.*conn_per_s=\([0-9.]*\).*/\1/p' <<<"$line"
+	}
+	note "accept: sanity pass (0.3 s per variant)"
+	acc_cell shim 0.3 >/dev/null || die "accept: the shim server answered wrong"
+	acc_cell bare 0.3 >/dev/null || die "accept: the bare server answered wrong"
+	declare -A ACPS=()
+	for ((r = 0; r < ROUNDS; r++)); do
+		note "accept: round $((r + 1))/$ROUNDS, $ACC_SECS s per variant"
+		if ((r % 2)); then order=(bare shim); else order=(shim bare); fi
+		for v in "${order[@]}"; do
+			res=$(acc_cell "$v" "$ACC_SECS") || exit 1
+			ACPS[$v]+=" $res"
+		done
+	done
+	out ""
+	out "### Accepted connections per second (reverse-proxy side)"
+	out ""
+	out "\`$ACCEPT_BIN drive -s $ACC_SECS -c $ACC_CONC\`: $ACC_CONC client" \
+		"threads from 127.0.0.5 through haproxy (TCP mode) to a loopback" \
+		"server that accepts, reads a byte, answers and closes, one" \
+		"connection at a time; $ROUNDS interleaved rounds (alternating" \
+		"order) of $ACC_SECS s; median conn/s over the rounds, with the" \
+		"slowest and fastest round. Every answer is checked: the shim" \
+		"server saw 127.0.0.5, the bare one 127.0.0.1."
+	out ""
+	out "| variant | conn/s (median) | min | max |"
+	out "|---|---:|---:|---:|"
+	declare -A AMED=()
+	for v in shim bare; do
+		# shellcheck disable=SC2086 # word splitting of the lists is wanted
+		AMED[$v]=$(median ${ACPS[$v]})
+		# shellcheck disable=SC2086
+		read -r mn mx < <(printf '%s\n' ${ACPS[$v]} | sort -g |
+			awk 'NR == 1 { a = $1 } { b = $1 } END { print a, b }')
+		case $v in
+		shim) label="under proxyshim, haproxy send-proxy-v2" ;;
+		bare) label="no shim, haproxy without header" ;;
+		esac
+		out "| $label | ${AMED[$v]} | $mn | $mx |"
+	done
+	out ""
+	read -r -a a <<<"${ACPS[shim]}"
+	read -r -a b <<<"${ACPS[bare]}"
+	per=()
+	for i in "${!a[@]}"; do
+		per+=("$(awk -v x="${a[$i]}" -v y="${b[$i]}" 'BEGIN { printf "%.4f", x / y }')")
+	done
+	rm_=$(awk -v x="${AMED[shim]}" -v y="${AMED[bare]}" 'BEGIN { printf "%.3f", x / y }')
+	rp=$(printf '%.3f' "$(median "${per[@]}")")
+	ok=$(awk -v r="$rm_" 'BEGIN { print (r >= 0.9) ? "yes" : "no" }')
+	out "| ratio | of medians | median per round | target | met |"
+	out "|---|---:|---:|---:|---|"
+	out "| shim + PROXY v2 / no shim | $rm_ | $rp | ≥ 0.9 | $ok |"
+	out ""
+	out "haproxy $(pkg_ver haproxy). The PROXY v2 header is read and consumed" \
+		"inside accept() (peek, parse, recv of exactly the header)."
+fi
 note "done; report in $RESULTS"

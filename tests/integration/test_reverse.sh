@@ -224,6 +224,94 @@ if start_under_shim sse "$xff_cfg" python3 -u "$IT_DIR/clients/rp_sse.py" \
 	assert_log sse '^127\.0\.0\.5 "GET /events"' "the SSE server saw 127.0.0.5"
 fi
 
+section "python3 asyncio server (event loop) under the shim behind haproxy send-proxy-v2"
+# rp_many PORT N: N concurrent clients from $CLIENT to 127.0.0.1:PORT, each
+# sends a line; prints one line per client: "MS REPLY" (ms since start).
+rp_many() {
+	python3 - "$CLIENT" "$1" "$2" <<'PY'
+import socket, sys, threading, time
+src, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+t0 = time.monotonic()
+out = [None] * n
+def one(i):
+    s = socket.socket()
+    s.settimeout(10)
+    try:
+        s.bind((src, 0))
+        s.connect(("127.0.0.1", port))
+        s.sendall(b"hi %d\n" % i)
+        r = s.recv(200).decode(errors="replace").strip() or "CLOSED"
+    except OSError as e:
+        r = type(e).__name__
+    out[i] = "%d %s" % ((time.monotonic() - t0) * 1000, r)
+    s.close()
+th = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+for t in th: t.start()
+for t in th: t.join(15)
+print("\n".join(o or "0 HUNG" for o in out))
+PY
+}
+if start_under_shim aio "$pp_cfg" python3 -u "$IT_DIR/clients/rp_asyncio.py" \
+	--port-file "$T/aio/port" --lifetime 120 &&
+	start_haproxy haio -- "127.0.0.1:${SRV_PORT[aio]}" send-proxy-v2; then
+	mark aio
+	out=$(rp_many "${SRV_PORT[haio]}" 8)
+	n=$(grep -c ' you are 127\.0\.0\.5$' <<<"$out")
+	assert_eq 8 "$n" "8 concurrent clients all answered as 127.0.0.5"
+	sleep 0.3
+	n=$(_it_since aio | grep -cE '^conn 127\.0\.0\.5 [0-9]+$')
+	assert_eq 8 "$n" "peername is 127.0.0.5 for all 8 connections"
+	assert_not_contains "$T/aio/out.log" "conn 127.0.0.1 " "the proxy's address never reported"
+
+	# A trusted origin that connects and sends nothing: the wait for its
+	# header happens inside accept(), so the loop stalls up to the
+	# deadline (3 s), then the connection is closed and the others queued
+	# behind it are served.
+	mark aio
+	python3 - "${SRV_PORT[aio]}" >"$T/aio/silent.out" 2>&1 <<'PY' &
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.settimeout(8)
+t0 = time.monotonic()
+try:
+    r = s.recv(10)
+    print("CLOSED" if not r else "DATA", int((time.monotonic() - t0) * 1000))
+except ConnectionResetError:
+    print("RESET", int((time.monotonic() - t0) * 1000))
+except socket.timeout:
+    print("TIMEOUT")
+PY
+	silent=$!
+	sleep 0.3 # the loop is now inside accept() for the silent connection
+	out=$(rp_many "${SRV_PORT[haio]}" 5)
+	wait "$silent"
+	n=$(grep -c ' you are 127\.0\.0\.5$' <<<"$out")
+	assert_eq 5 "$n" "behind a silent trusted connection, all 5 clients served as 127.0.0.5"
+	worst=$(cut -d' ' -f1 <<<"$out" | sort -n | tail -n1)
+	if ((worst < 5000)); then
+		pass "they were served within the deadline plus 2 s (slowest: $worst ms)"
+	else
+		fail "slowest client took $worst ms (deadline 3000)"
+	fi
+	# Not asserted (a limitation, documented): the loop stalls for the
+	# rest of the deadline, so even the fastest waits.
+	echo "# observed: clients queued behind the silent one answered after $(cut -d' ' -f1 <<<"$out" | sort -n | head -n1)..$worst ms (its 3 s wait began 0.3 s before them)"
+	assert_re "$(cat "$T/aio/silent.out")" "^(CLOSED|RESET) (2[89][0-9][0-9]|[3-6][0-9]{3})$" \
+		"the silent trusted connection was closed at the deadline"
+	assert_match "$T/aio/shim.log" "from trusted 127\.0\.0\.1: no PROXY header in time" "and logged"
+	t0=$(_it_ms)
+	out=$(rp_many "${SRV_PORT[haio]}" 3)
+	t1=$(_it_ms)
+	n=$(grep -c ' you are 127\.0\.0\.5$' <<<"$out")
+	assert_eq 3 "$n" "afterwards the loop serves new clients"
+	if ((t1 - t0 < 2000)); then
+		pass "without delay ($((t1 - t0)) ms for 3 clients)"
+	else
+		fail "3 clients took $((t1 - t0)) ms after recovery"
+	fi
+	assert_not_contains "$T/aio/out.log" "Traceback" "no exception in the event loop"
+fi
+
 section "proxyshim explain --peer"
 out=$("$SHIM_CMD" explain -c "$pp_cfg" --peer 127.0.0.1 2>&1)
 assert_re "$out" "^trusted" "127.0.0.1 is trusted"
