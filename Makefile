@@ -68,7 +68,8 @@ BENCH_SRCS := bench/lookup.c
 # Start-up and connection benchmarks (bench/run.sh); the origin and the two
 # clients share nothing with the library.
 BENCH_TOOLS := $(B)/bench/startup $(B)/bench/origin $(B)/bench/connect \
-	$(B)/bench/aware $(B)/bench/libnull.so $(B)/bench/resolve
+	$(B)/bench/aware $(B)/bench/libnull.so $(B)/bench/resolve \
+	$(B)/bench/accept
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 
@@ -147,6 +148,10 @@ $(B)/bench/connect $(B)/bench/aware: $(B)/bench/%: $(B)/obj/bench/%.o \
 	$(CC) $(LDFLAGS) -o $@ $^
 
 $(B)/bench/resolve: $(B)/obj/bench/resolve.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -lpthread
+
+$(B)/bench/accept: $(B)/obj/bench/accept.o
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ -lpthread
 
