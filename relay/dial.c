@@ -599,31 +599,50 @@ done:
 	return NULL;
 }
 
+/* TLS settings: the table's proxy.tls, each overridden by its
+ * environment variable when that is set (non-empty). */
 int
 dial_ctx_init(struct relay *r)
 {
+	const struct ps_t_settings *st = &r->v.hdr->settings;
 	const char *ca = getenv(PS_ENV_TLS_CA);
+	const char *name = getenv(PS_ENV_TLS_NAME);
 	const char *insecure = getenv(PS_ENV_TLS_INSECURE);
+	const char *ca_from = PS_ENV_TLS_CA, *insecure_from = "proxy.tls";
+	int skip = (st->tls_flags & PS_T_TLS_INSECURE) != 0;
 
+	if (ca == NULL || *ca == '\0') {
+		ca = st->tls_ca_off != 0 ? table_str(&r->v, st->tls_ca_off)
+		                         : NULL;
+		ca_from = "proxy.tls.ca_file";
+	}
+	if (name == NULL || *name == '\0')
+		name = st->tls_name_off != 0
+		               ? table_str(&r->v, st->tls_name_off)
+		               : NULL;
+	if (insecure != NULL && (strcmp(insecure, "1") == 0 ||
+	                         strcmp(insecure, "0") == 0)) {
+		skip = strcmp(insecure, "1") == 0;
+		insecure_from = PS_ENV_TLS_INSECURE;
+	}
 	r->ctx = SSL_CTX_new(TLS_client_method());
 	if (r->ctx == NULL)
 		return -ENOMEM;
 	SSL_CTX_set_min_proto_version(r->ctx, TLS1_2_VERSION);
-	r->server_name = getenv(PS_ENV_TLS_NAME);
-	if (r->server_name != NULL && *r->server_name == '\0')
-		r->server_name = NULL;
+	r->server_name = name != NULL && *name != '\0' ? name : NULL;
 	if (ca != NULL && *ca != '\0') {
 		if (SSL_CTX_load_verify_locations(r->ctx, ca, NULL) != 1) {
-			log_err("cannot load the CA file %s", ca);
+			log_err("cannot load the CA file %s (%s)", ca, ca_from);
 			return -EINVAL;
 		}
 	} else if (SSL_CTX_set_default_verify_paths(r->ctx) != 1) {
 		log_err("cannot load the system CA store");
 		return -EINVAL;
 	}
-	if (insecure != NULL && strcmp(insecure, "1") == 0) {
-		log_warn("insecure_skip_verify: the https:// proxies' "
-		         "certificates are NOT verified");
+	if (skip) {
+		log_warn("insecure_skip_verify (%s): the https:// proxies' "
+		         "certificates are NOT verified",
+		         insecure_from);
 		SSL_CTX_set_verify(r->ctx, SSL_VERIFY_NONE, NULL);
 	} else {
 		SSL_CTX_set_verify(r->ctx, SSL_VERIFY_PEER, NULL);

@@ -107,6 +107,7 @@ struct cc {
 	struct ranges r4, r6, t4, t6;
 	uint64_t star;
 	uint8_t https[8192];
+	uint32_t tls_ca_off, tls_name_off; /* 0 = unset ("") */
 
 	struct hashout hname, haddr;
 };
@@ -1005,6 +1006,9 @@ settings_fill(struct cc *cc, struct ps_t_settings *s, uint32_t source_off)
 	s->handshake_timeout_ms = c->handshake_timeout_ms;
 	s->rp_timeout_ms = c->rp_timeout_ms;
 	s->source_off = source_off;
+	s->tls_ca_off = cc->tls_ca_off;
+	s->tls_name_off = cc->tls_name_off;
+	s->tls_flags = c->tls_insecure ? PS_T_TLS_INSECURE : 0;
 }
 
 static int
@@ -1165,6 +1169,10 @@ compile_table(const struct ps_config *c, uint64_t source_hash, uint8_t **out,
 		goto out;
 	str_add(&cc, "", 0, true); /* offset 0 is "" */
 	source_off = str_cstr(&cc, c->source ? c->source : "");
+	if (c->tls_ca_file != NULL && c->tls_ca_file[0] != '\0')
+		cc.tls_ca_off = str_cstr(&cc, c->tls_ca_file);
+	if (c->tls_server_name != NULL && c->tls_server_name[0] != '\0')
+		cc.tls_name_off = str_cstr(&cc, c->tls_server_name);
 	upstreams_collect(&cc);
 	rules_build(&cc);
 	trust_build(&cc);

@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <arpa/inet.h>
+#include <limits.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -133,6 +135,8 @@ config_free(struct ps_config *c)
 		free(c->https_ports);
 	config_rules_free(c->rules, c->nrules);
 	config_matches_free(c->trusted, c->ntrusted);
+	free(c->tls_ca_file);
+	free(c->tls_server_name);
 	/* Leave a valid empty config: freeing twice is harmless. */
 	config_init(c);
 }
@@ -721,6 +725,88 @@ cfg_timeouts(struct cfg_ctx *x, const yaml_node_t *v, const char *path)
 	return r;
 }
 
+/* proxy.tls.ca_file / server_name: a non-empty string, no NUL. */
+static int
+cfg_tls_string(struct cfg_ctx *x, const yaml_node_t *v, const char *path,
+               const char *what, char **out)
+{
+	int r = cfg_want(x, v, YAML_SCALAR_NODE, path, what);
+
+	if (r < 0)
+		return r;
+	if (cfg_len(v) == 0)
+		return cfg_fail(x, v, "%s: must not be empty", path);
+	if (cfg_len(v) != strlen(cfg_str(v)) || cfg_len(v) >= PATH_MAX)
+		return cfg_fail(x, v, "%s: too long or contains a NUL byte",
+		                path);
+	free(*out);
+	*out = strndup(cfg_str(v), cfg_len(v));
+	if (*out == NULL)
+		return cfg_fail(x, v, "out of memory");
+	return 0;
+}
+
+/* server_name: a DNS name or an IP address (checked as an IP SAN). */
+static int
+cfg_server_name(struct cfg_ctx *x, const yaml_node_t *v, const char *path)
+{
+	struct in6_addr a;
+	const char *e;
+	char **out = &x->c->tls_server_name;
+	int r;
+
+	r = cfg_tls_string(x, v, path, "a host name", out);
+	if (r < 0)
+		return r;
+	if (inet_pton(AF_INET, *out, &a) == 1 ||
+	    inet_pton(AF_INET6, *out, &a) == 1)
+		return 0;
+	if (url_check_host(*out, strlen(*out), &e) < 0)
+		return cfg_fail(x, v, "%s: %s", path, e);
+	return 0;
+}
+
+/* proxy.tls: settings for every https:// upstream (the relay's TLS).
+ * Whether ca_file exists and parses is checked where it is used, by the
+ * relay when it starts (a bad file: the relay logs why and exits, the
+ * connections are refused), not here: the file is read by the relay's
+ * process, possibly later and on another machine than the check. */
+static int
+cfg_tls(struct cfg_ctx *x, const yaml_node_t *v, const char *path)
+{
+	static const char *const keys[] = {"ca_file", "server_name",
+	                                   "insecure_skip_verify"};
+	const yaml_node_pair_t *p;
+	char sub[128];
+	int r, i;
+
+	r = cfg_want(x, v, YAML_MAPPING_NODE, path, "a mapping");
+	if (r == 0)
+		r = cfg_check_map(x, v, path);
+	if (r < 0)
+		return r;
+	x->c->tls_pos = cfg_pos(v);
+	for (p = v->data.mapping.pairs.start;
+	     r == 0 && p < v->data.mapping.pairs.top; p++) {
+		const yaml_node_t *val = cfg_node(x, p->value);
+
+		i = cfg_key_index(x, cfg_node(x, p->key), path, keys, 3);
+		if (i < 0)
+			return i;
+		if (cfg_is_null(val))
+			continue;
+		cfg_subpath(sub, sizeof(sub), "%s.%s", path, keys[i]);
+		if (i == 0)
+			r = cfg_tls_string(x, val, sub, "a file name",
+			                   &x->c->tls_ca_file);
+		else if (i == 1)
+			r = cfg_server_name(x, val, sub);
+		else
+			r = cfg_bool(x, val, sub, &x->c->tls_insecure);
+	}
+	return r;
+}
+
 /* ---- rules */
 
 static int
@@ -874,13 +960,14 @@ enum {
 	K_ON_FAILURE,
 	K_UDP,
 	K_LOOPBACK,
+	K_TLS,
 	K_NPROXY
 };
 
 static const char *const cfg_proxy_keys[K_NPROXY] = {
         "http",       "https", "exempt",         "https_ports", "rules",
         "chain",      "dns",   "fake_ipv4",      "fake_ipv6",   "timeouts",
-        "on_failure", "udp",   "proxy_loopback",
+        "on_failure", "udp",   "proxy_loopback", "tls",
 };
 
 static const struct cfg_enum cfg_chain_tab[] = {
@@ -966,6 +1053,8 @@ cfg_proxy_value(struct cfg_ctx *x, int key, const yaml_node_t *v,
 		return cfg_timeouts(x, v, path);
 	case K_LOOPBACK:
 		return cfg_bool(x, v, path, &c->proxy_loopback);
+	case K_TLS:
+		return cfg_tls(x, v, path);
 	default:
 		return cfg_proxy_enum(x, key, v, path);
 	}
@@ -1579,6 +1668,39 @@ cfg_read_file(int fd, char **buf, size_t *len)
 	return 0;
 }
 
+/* A relative proxy.tls.ca_file is relative to the config file's
+ * directory: the relay runs in whatever directory the wrapped program
+ * happened to be in. */
+static int
+cfg_abs_ca_file(const char *path, struct ps_config *c)
+{
+	char dir[PATH_MAX], *slash, *abs;
+	size_t n;
+
+	if (c->tls_ca_file == NULL || c->tls_ca_file[0] == '/')
+		return 0;
+	slash = strrchr(path, '/');
+	n = slash == NULL ? 1 : slash == path ? 1 : (size_t)(slash - path);
+	if (n >= sizeof(dir))
+		return -1;
+	memcpy(dir, slash == NULL ? "." : path, n);
+	dir[n] = '\0';
+	abs = realpath(dir, NULL);
+	if (abs == NULL)
+		return -1;
+	n = strlen(abs) + 1 + strlen(c->tls_ca_file) + 1;
+	slash = malloc(n);
+	if (slash != NULL)
+		snprintf(slash, n, "%s/%s", strcmp(abs, "/") == 0 ? "" : abs,
+		         c->tls_ca_file);
+	free(abs);
+	if (slash == NULL)
+		return -1;
+	free(c->tls_ca_file);
+	c->tls_ca_file = slash;
+	return 0;
+}
+
 int
 config_load_file(const char *path, struct ps_config *out, char *err,
                  size_t errsz)
@@ -1599,6 +1721,17 @@ config_load_file(const char *path, struct ps_config *out, char *err,
 		goto out;
 	r = config_load_buffer(path, buf, len, out, err, errsz);
 	free(buf);
+	if (r == 0 && cfg_abs_ca_file(path, out) < 0) {
+		struct ps_pos at = out->tls_pos;
+
+		config_free(out);
+		if (err != NULL && errsz > 0)
+			snprintf(err, errsz,
+			         "%s:%u:%u: proxy.tls.ca_file: cannot make the "
+			         "path absolute",
+			         path, at.line, at.col);
+		return -1;
+	}
 	return r;
 out:
 	/* The read failed: buf was never handed over. */

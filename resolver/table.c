@@ -330,6 +330,10 @@ check_settings(const struct ps_table_view *v, const char **why)
 	}
 	if (!str_ok(v, s->source_off))
 		BAD("settings: bad source string");
+	if (!str_ok(v, s->tls_ca_off) || !str_ok(v, s->tls_name_off))
+		BAD("settings: bad TLS string");
+	if ((s->tls_flags & ~PS_T_TLS_INSECURE) != 0)
+		BAD("settings: unknown TLS flag");
 	for (i = 0; i < sizeof(s->reserved) / sizeof(s->reserved[0]); i++)
 		if (s->reserved[i] != 0)
 			BAD("settings: reserved field not zero");

@@ -18,7 +18,7 @@ PKGS=(
 	curl wget python3 git socat netcat-openbsd iproute2 util-linux procps
 	openssl libssl-dev openssh-client openssh-server
 	# real proxies and servers for the integration tests and benchmarks
-	microsocks dante-server tinyproxy squid haproxy nginx stunnel4
+	microsocks dante-server tinyproxy squid-openssl haproxy nginx stunnel4
 	proxychains4 hyperfine
 	# analysis
 	valgrind cppcheck shellcheck

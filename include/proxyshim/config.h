@@ -143,6 +143,14 @@ struct ps_config {
 	enum ps_rp_header headers[PS_RP_MAX_HEADERS];
 	size_t nheaders;           /* default: {X-Forwarded-For} */
 	uint32_t rp_timeout_ms;    /* PROXY header deadline, default 3000 */
+
+	/* proxy.tls: every https:// upstream (read by the relay). */
+	char *tls_ca_file;     /* PEM bundle; NULL = system store.  A relative
+	                          path is made absolute against the config
+	                          file's directory by config_load_file() */
+	char *tls_server_name; /* SNI + checked name; NULL = the proxy's host */
+	bool tls_insecure;     /* insecure_skip_verify: no verification */
+	struct ps_pos tls_pos; /* of the proxy.tls mapping */
 };
 
 /*

@@ -12,10 +12,12 @@
 #define PS_ENV_LOG_FILE "PROXYSHIM_LOG_FILE" /* default stderr */
 #define PS_ENV_LIB "PROXYSHIM_LIB"           /* run: library to preload */
 #define PS_ENV_CMD "PROXYSHIM_CMD"           /* the command (TLS relay) */
-/* The TLS relay only (until the config has tls: keys). */
+/* The TLS relay only: overrides of the table's proxy.tls settings, read
+ * when the relay starts (it inherits the starting program's environment).
+ * Empty or unset = the config's value. */
 #define PS_ENV_TLS_CA "PROXYSHIM_TLS_CA_FILE"     /* CA bundle (PEM) */
 #define PS_ENV_TLS_NAME "PROXYSHIM_TLS_SERVER_NAME" /* SNI + checked name */
-#define PS_ENV_TLS_INSECURE "PROXYSHIM_TLS_INSECURE_SKIP_VERIFY" /* 1 */
+#define PS_ENV_TLS_INSECURE "PROXYSHIM_TLS_INSECURE_SKIP_VERIFY" /* 1 / 0 */
 #define PS_ENV_RELAY_IDLE "PROXYSHIM_RELAY_IDLE" /* seconds, default 60 */
 #define PS_ENV_PRELOAD "LD_PRELOAD"
 #define PS_ENV_XDG_CONFIG "XDG_CONFIG_HOME"

@@ -49,7 +49,7 @@
 #include <string.h>
 
 #define PS_TABLE_MAGIC 0x42545350u /* "PSTB" read little-endian */
-#define PS_TABLE_VERSION 2
+#define PS_TABLE_VERSION 3 /* 3: proxy.tls in the settings */
 #define PS_TABLE_MAX_SIZE (1024u * 1024u * 1024u) /* refuse anything larger */
 
 /* Priorities: lower wins.  0 = the upstreams themselves; rule i = i + 1;
@@ -129,8 +129,16 @@ struct ps_t_settings {
 	uint32_t handshake_timeout_ms;
 	uint32_t rp_timeout_ms;
 	uint32_t source_off;  /* string: config path or "<environment>" */
-	uint32_t reserved[8]; /* 0 */
+	/* proxy.tls, read by the relay (environment variables override). */
+	uint32_t tls_ca_off;   /* string: CA file, absolute; 0 ("") = the
+	                          system store */
+	uint32_t tls_name_off; /* string: server name; 0 ("") = each proxy's
+	                          host */
+	uint32_t tls_flags;    /* PS_T_TLS_* */
+	uint32_t reserved[5];  /* 0 */
 };
+
+#define PS_T_TLS_INSECURE 1u /* insecure_skip_verify: true */
 
 /*
  * How a range index cuts the address space.  Every address covered by

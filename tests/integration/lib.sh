@@ -877,10 +877,11 @@ start_squid() {
 	SRV_URL[$name]="http://$(_it_userinfo)${SRV_ADDR[$name]}"
 }
 
-# The path of squid's basic_ncsa_auth, from the package's file list.
+# The path of squid's basic_ncsa_auth, from the package's file list
+# (squid-openssl, or the GnuTLS-built squid it replaces).
 _it_squid_helper() {
 	local h
-	h=$(dpkg -L squid 2>/dev/null | grep -m1 '/basic_ncsa_auth$')
+	h=$(dpkg -L squid-openssl squid 2>/dev/null | grep -m1 '/basic_ncsa_auth$')
 	[[ -x $h ]] && printf '%s\n' "$h"
 }
 
@@ -889,7 +890,13 @@ _it_cfg_squid() {
 	_log=$d/access.log _out=$d/squid.out
 	[[ $listen == *:* ]] && listen="[$listen]"
 	{
-		echo "http_port $listen:$_o_port"
+		if [[ -n ${_sq_tls_cert:-} ]]; then
+			# Copies in its own dir: squid may read them as nobody.
+			cp "$_sq_tls_cert" "$d/tls.crt" && cp "$_sq_tls_key" "$d/tls.key"
+			echo "https_port $listen:$_o_port tls-cert=$d/tls.crt tls-key=$d/tls.key"
+		else
+			echo "http_port $listen:$_o_port"
+		fi
 		echo "visible_hostname proxyshim-test"
 		echo "pid_filename $d/squid.pid"
 		echo "access_log stdio:$_log"
@@ -930,6 +937,26 @@ _it_cfg_squid() {
 	} >"$d/squid.conf"
 	_it_give_dir "$d"
 	_cmd=(squid -N -f "$d/squid.conf")
+}
+
+# start_squid_tls NAME CERT KEY [host=] [port=] [user= pass=] [out=]
+#   squid as an https:// proxy: `https_port ... tls-cert= tls-key=` (TLS
+#   from the client to squid, then CONNECT inside it); SRV_URL is
+#   https://[user:pass@]HOST:PORT.  Needs squid built with OpenSSL
+#   (Debian's squid-openssl); skips otherwise.  Log as start_squid.
+start_squid_tls() {
+	local name=$1 rc=0
+	_sq_tls_cert=$2 _sq_tls_key=$3
+	shift 3
+	if command -v squid >/dev/null && ! squid -v 2>/dev/null | grep -q -- '--with-openssl'; then
+		_sq_tls_cert="" _sq_tls_key=""
+		skip "squid '$name': not built with OpenSSL (install squid-openssl)"
+		return 2
+	fi
+	start_squid "$name" "$@" || rc=$?
+	_sq_tls_cert="" _sq_tls_key=""
+	((rc == 0)) || return "$rc"
+	SRV_URL[$name]="https://$(_it_userinfo)${SRV_ADDR[$name]}"
 }
 
 # start_sshsocks NAME [host=] [port=] [hosts=]

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # https:// upstreams (issue 7): TLS to the proxy runs in the `proxyshim
 # relay` process, started on demand; the program keeps a plain TCP socket.
-# stunnel4 (with a test CA made here by openssl) in front of tinyproxy.
-# The TLS knobs are environment variables of the relay for now
-# (PROXYSHIM_TLS_CA_FILE, PROXYSHIM_TLS_SERVER_NAME,
-# PROXYSHIM_TLS_INSECURE_SKIP_VERIFY): the config keys are not there yet.
+# stunnel4 (with a test CA made here by openssl) in front of tinyproxy, and
+# squid with an https_port (squid-openssl; skipped with the GnuTLS squid).
+# The TLS knobs are the config's proxy.tls keys (ca_file, server_name,
+# insecure_skip_verify), carried in the table to the relay; the
+# PROXYSHIM_TLS_* environment variables override them (one test below,
+# and the plain cases still pass the CA that way).
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 need_shim || it_done
@@ -27,13 +29,18 @@ start_stunnel st "${SRV_ADDR[tp]}" "$T/pki/server.crt" "$T/pki/server.key" ||
 export PROXYSHIM_RELAY_IDLE=30
 RELAYS=()
 
-# cfg NAME: a config of its own (so its own table and its own relay).
+# cfg NAME [TLS-LINE...]: a config of its own (so its own table and its
+# own relay); each TLS-LINE ("ca_file: ...") goes under proxy.tls.
 cfg() {
-	write_file "cfg/$1.yml" <<EOF
-proxy:
-  http: "${SRV_URL[st]}"
-  proxy_loopback: true
-EOF
+	local n=$1 l
+	shift
+	{
+		printf 'proxy:\n  http: "%s"\n  proxy_loopback: true\n' "${SRV_URL[st]}"
+		(($# > 0)) && printf '  tls:\n'
+		for l in "$@"; do
+			printf '    %s\n' "$l"
+		done
+	} | write_file "cfg/$n.yml"
 }
 
 # remember_relay CONFIG: record the relay's pid for the cleanup.
@@ -92,23 +99,59 @@ refused() {
 	remember_relay "$c"
 }
 
-section "verification"
-c2=$(cfg badca)
-refused "$c2" "$T/badca.log" "wrong CA" PROXYSHIM_TLS_CA_FILE="$T/pki/other-ca.crt"
+section "verification (proxy.tls in the config)"
+c2=$(cfg badca "ca_file: $T/pki/other-ca.crt")
+refused "$c2" "$T/badca.log" "wrong CA (ca_file)"
 assert_contains "$T/badca.log" "certificate: unable to get local issuer" \
 	"wrong CA: the reason is logged"
-c3=$(cfg badname)
-refused "$c3" "$T/badname.log" "wrong name" PROXYSHIM_TLS_CA_FILE="$T/pki/ca.crt" \
-	PROXYSHIM_TLS_SERVER_NAME=wrong.example
+# A relative ca_file is relative to the config file's directory.
+c3=$(cfg badname "ca_file: ../pki/ca.crt" "server_name: wrong.example")
+refused "$c3" "$T/badname.log" "wrong name (server_name)"
 assert_contains "$T/badname.log" "hostname mismatch" \
 	"wrong name: the reason is logged"
-c4=$(cfg insecure)
-out=$(PROXYSHIM_TLS_CA_FILE=$T/pki/other-ca.crt \
-	PROXYSHIM_TLS_INSECURE_SKIP_VERIFY=1 PROXYSHIM_LOG_FILE=$T/insecure.log \
+assert_not_contains "$T/badname.log" "cannot load the CA file" \
+	"wrong name: the relative ca_file was found"
+c4=$(cfg insecure "ca_file: $T/pki/other-ca.crt" "insecure_skip_verify: true")
+out=$(PROXYSHIM_LOG_FILE=$T/insecure.log \
 	shim_run "$c4" "${CURL[@]}" --noproxy '*' "${SRV_URL[web]}/hello.txt")
 assert_eq "$HELLO_BODY" "$out" "insecure_skip_verify: works with the wrong CA"
 remember_relay "$c4"
-assert_contains "$T/insecure.log" "NOT verified" "insecure_skip_verify: warns"
+assert_contains "$T/insecure.log" \
+	"insecure_skip_verify (proxy.tls): the https:// proxies' certificates are NOT verified" \
+	"insecure_skip_verify: warns"
+"$SHIM_CMD" dump -c "$c4" >"$T/insecure.dump" 2>&1
+assert_contains "$T/insecure.dump" \
+	"tls: ca_file $T/pki/other-ca.crt, server_name (each proxy's host), insecure_skip_verify true" \
+	"dump shows proxy.tls"
+# The environment overrides the config: the right CA from
+# PROXYSHIM_TLS_CA_FILE over the config's wrong one.
+c7=$(cfg envca "ca_file: $T/pki/other-ca.crt")
+out=$(PROXYSHIM_TLS_CA_FILE=$T/pki/ca.crt PROXYSHIM_LOG_FILE=$T/envca.log \
+	shim_run "$c7" "${CURL[@]}" --noproxy '*' "${SRV_URL[web]}/hello.txt")
+assert_eq "$HELLO_BODY" "$out" "PROXYSHIM_TLS_CA_FILE overrides proxy.tls.ca_file"
+remember_relay "$c7"
+
+section "squid with an https_port (squid-openssl)"
+sqrc=0
+start_squid_tls sqs "$T/pki/server.crt" "$T/pki/server.key" || sqrc=$?
+if ((sqrc == 0)); then
+	c8=$(write_file cfg/squid.yml <<EOF
+proxy:
+  http: "${SRV_URL[sqs]}"
+  proxy_loopback: true
+  tls:
+    ca_file: $T/pki/ca.crt
+EOF
+	)
+	mark sqs
+	out=$(PROXYSHIM_LOG_FILE=$T/squid.log \
+		shim_run "$c8" "${CURL[@]}" --noproxy '*' "${SRV_URL[web]}/hello.txt")
+	assert_eq "$HELLO_BODY" "$out" "curl: hello through squid's https_port"
+	remember_relay "$c8"
+	assert_crossed sqs "${SRV_PORT[web]}" "the request crossed squid"
+elif ((sqrc == 1)); then
+	fail "start squid with an https_port"
+fi
 
 section "another uid cannot use the relay"
 seg=/dev/shm$("$SHIM_CMD" compile -c "$c")-relay

@@ -1,6 +1,7 @@
 /* The config file reader (resolver/config.c): SPEC §2. */
 #include <arpa/inet.h>
 #include <check.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -314,6 +315,11 @@ START_TEST(test_config_every_native_key_is_read)
 	ck_assert_int_eq(c.on_failure, PS_FAIL_DIRECT);
 	ck_assert_int_eq(c.udp, PS_UDP_BLOCK);
 	ck_assert(c.proxy_loopback);
+	ck_assert_str_eq(c.tls_ca_file, "/etc/proxyshim/corp-ca.pem");
+	ck_assert_str_eq(c.tls_server_name, "proxy.corp.example");
+	ck_assert(c.tls_insecure);
+	ck_assert_uint_eq(c.tls_pos.line, 27);
+	ck_assert_uint_eq(c.tls_pos.col, 5);
 	ck_assert_uint_eq(c.ntrusted, 2);
 	cidr_is(&c.trusted[0], "::1", 128);
 	cidr_is(&c.trusted[1], "172.16.0.0", 12);
@@ -420,6 +426,39 @@ START_TEST(test_config_null_values_keep_defaults)
 	ck_assert_uint_eq(c.https_ports[0], 443);
 	ck_assert_int_eq(c.chain, PS_CHAIN_STRICT);
 	ck_assert_uint_eq(c.nheaders, 1);
+	config_free(&c);
+}
+END_TEST
+
+/* proxy.tls: absent = system store, the proxy's own name, verified; a
+ * relative ca_file is made absolute against the config's directory. */
+START_TEST(test_config_tls_defaults_and_relative_ca_file)
+{
+	char dir[PATH_MAX], want[PATH_MAX + 32];
+	struct ps_config c;
+
+	config_buf_ok("proxy:\n  http: https://p.example\n", &c);
+	ck_assert_ptr_null(c.tls_ca_file);
+	ck_assert_ptr_null(c.tls_server_name);
+	ck_assert(!c.tls_insecure);
+	config_free(&c);
+	config_buf_ok("proxy:\n  tls:\n  https: https://p\n", &c);
+	ck_assert_ptr_null(c.tls_ca_file);
+	config_free(&c);
+	/* From a buffer there is no directory: kept as written. */
+	config_buf_ok("proxy:\n  tls: {ca_file: ca.pem, "
+	              "insecure_skip_verify: off}\n",
+	              &c);
+	ck_assert_str_eq(c.tls_ca_file, "ca.pem");
+	ck_assert(!c.tls_insecure);
+	config_free(&c);
+
+	config_ok(CFX("tls_relative.yml"), &c);
+	ck_assert_ptr_nonnull(realpath("tests/fixtures/config", dir));
+	snprintf(want, sizeof(want), "%s/certs/corp-ca.pem", dir);
+	ck_assert_str_eq(c.tls_ca_file, want);
+	ck_assert_str_eq(c.tls_server_name, "10.0.0.7");
+	ck_assert(!c.tls_insecure);
 	config_free(&c);
 }
 END_TEST
@@ -852,6 +891,30 @@ CONFIG_ERROR_TEST(test_config_kestra_password_without_username_is_an_error,
                   "err_kestra_password_without_username.yml",
                   "8:25: micronaut.http.services.api.proxy-password: given "
                   "without proxy-username")
+CONFIG_ERROR_TEST(test_config_unknown_tls_key_is_an_error,
+                  "err_tls_unknown_key.yml",
+                  "3:5: proxy.tls: unknown key 'ca-file'")
+CONFIG_ERROR_TEST(test_config_tls_ca_file_list_is_an_error,
+                  "err_tls_ca_file_list.yml",
+                  "3:14: proxy.tls.ca_file: expected a file name, found a "
+                  "list")
+CONFIG_ERROR_TEST(test_config_tls_empty_ca_file_is_an_error,
+                  "err_tls_ca_file_empty.yml",
+                  "4:14: proxy.tls.ca_file: must not be empty")
+CONFIG_ERROR_TEST(test_config_tls_bad_bool_is_an_error,
+                  "err_tls_bad_bool.yml",
+                  "2:31: proxy.tls.insecure_skip_verify: expected true or "
+                  "false")
+CONFIG_ERROR_TEST(test_config_tls_not_a_mapping_is_an_error,
+                  "err_tls_not_a_mapping.yml",
+                  "2:8: proxy.tls: expected a mapping, found a single value")
+CONFIG_ERROR_TEST(test_config_tls_bad_server_name_is_an_error,
+                  "err_tls_bad_server_name.yml",
+                  "3:18: proxy.tls.server_name: invalid character in host name")
+CONFIG_ERROR_TEST(test_config_tls_server_name_mapping_is_an_error,
+                  "err_tls_server_name_map.yml",
+                  "3:18: proxy.tls.server_name: expected a host name, found "
+                  "a mapping")
 CONFIG_ERROR_TEST(test_config_bad_percent_encoding_is_an_error,
                   "err_url_bad_percent_encoding.yml",
                   "4:12: proxy.rules[0].via: invalid percent-encoding in "
@@ -875,6 +938,7 @@ config_suite(void)
 	tcase_add_test(tc, test_config_empty_file_has_no_upstreams);
 	tcase_add_test(tc, test_config_null_values_keep_defaults);
 	tcase_add_test(tc, test_config_https_ports_forms);
+	tcase_add_test(tc, test_config_tls_defaults_and_relative_ca_file);
 	tcase_add_test(tc, test_config_exempt_list_items_and_empty_entries);
 	tcase_add_test(tc, test_config_yaml_aliases_are_followed);
 	tcase_add_test(tc, test_config_booleans_and_enums_accept_common_spellings);
@@ -920,6 +984,13 @@ config_suite(void)
 	tcase_add_test(tc, test_config_kestra_non_http_url_is_an_error);
 	tcase_add_test(tc, test_config_kestra_password_without_username_is_an_error);
 	tcase_add_test(tc, test_config_bad_percent_encoding_is_an_error);
+	tcase_add_test(tc, test_config_unknown_tls_key_is_an_error);
+	tcase_add_test(tc, test_config_tls_ca_file_list_is_an_error);
+	tcase_add_test(tc, test_config_tls_empty_ca_file_is_an_error);
+	tcase_add_test(tc, test_config_tls_bad_bool_is_an_error);
+	tcase_add_test(tc, test_config_tls_not_a_mapping_is_an_error);
+	tcase_add_test(tc, test_config_tls_bad_server_name_is_an_error);
+	tcase_add_test(tc, test_config_tls_server_name_mapping_is_an_error);
 	suite_add_tcase(s, tc);
 	return s;
 }

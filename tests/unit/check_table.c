@@ -128,6 +128,11 @@ small_config(struct ps_config *c)
 	c->headers[0] = PS_RP_PROXY;
 	c->headers[1] = PS_RP_XFF;
 	c->nheaders = 2;
+	c->tls_ca_file = strdup("/etc/proxyshim/corp-ca.pem");
+	c->tls_server_name = strdup("proxy.corp.example");
+	ck_assert_ptr_nonnull(c->tls_ca_file);
+	ck_assert_ptr_nonnull(c->tls_server_name);
+	c->tls_insecure = true;
 }
 
 static void
@@ -256,6 +261,11 @@ check_settings(const struct ps_table_view *v, const struct ps_config *c)
 	ck_assert_uint_eq(s->nheaders, 2);
 	ck_assert_uint_eq(s->headers[0], PS_RP_PROXY);
 	ck_assert_uint_eq(s->headers[1], PS_RP_XFF);
+	ck_assert_uint_ne(s->tls_ca_off, 0);
+	ck_assert_str_eq(table_str(v, s->tls_ca_off), c->tls_ca_file);
+	ck_assert_uint_ne(s->tls_name_off, 0);
+	ck_assert_str_eq(table_str(v, s->tls_name_off), c->tls_server_name);
+	ck_assert_uint_eq(s->tls_flags, PS_T_TLS_INSECURE);
 	/* "*" is rule 2's entry: prio 3. */
 	ck_assert_uint_eq(s->star_prio, 3);
 	ck_assert_str_eq(table_str(v, v->sources[s->star_src].text_off), "*");
@@ -385,6 +395,11 @@ START_TEST(test_table_compiles_empty_config)
 	ck_assert_uint_eq(v.nv6, 1);
 	ck_assert_uint_eq(v.hdr->settings.http_rule, PS_PRIO_NONE);
 	ck_assert_str_eq(table_str(&v, v.hdr->settings.source_off), "");
+	/* No proxy.tls: "" offsets (system store, each proxy's host) and
+	 * verification on. */
+	ck_assert_uint_eq(v.hdr->settings.tls_ca_off, 0);
+	ck_assert_uint_eq(v.hdr->settings.tls_name_off, 0);
+	ck_assert_uint_eq(v.hdr->settings.tls_flags, 0);
 	route_lookup(&v, &d, &rt);
 	ck_assert_int_eq(rt.why, PS_WHY_DEFAULT);
 	free(buf);
@@ -616,6 +631,30 @@ START_TEST(test_table_refuses_bad_header_fields)
 	h->checksum ^= 0x100;
 	ck_assert_int_eq(open_copy(buf, len, &why), -EINVAL);
 	ck_assert_str_eq(why, "checksum mismatch");
+	reseal(buf, len);
+	ck_assert_int_eq(open_copy(buf, len, &why), 0);
+
+	/* proxy.tls: string offsets inside the strings, known flags. */
+	h->settings.tls_ca_off = h->sec[PS_SEC_STRINGS].count;
+	reseal(buf, len);
+	ck_assert_int_eq(open_copy(buf, len, &why), -EINVAL);
+	ck_assert_str_eq(why, "settings: bad TLS string");
+	h->settings.tls_ca_off = 0;
+	h->settings.tls_name_off = UINT32_MAX;
+	reseal(buf, len);
+	ck_assert_int_eq(open_copy(buf, len, &why), -EINVAL);
+	ck_assert_str_eq(why, "settings: bad TLS string");
+	h->settings.tls_name_off = 0;
+	h->settings.tls_flags = 2;
+	reseal(buf, len);
+	ck_assert_int_eq(open_copy(buf, len, &why), -EINVAL);
+	ck_assert_str_eq(why, "settings: unknown TLS flag");
+	h->settings.tls_flags = PS_T_TLS_INSECURE;
+	h->settings.reserved[0] = 1;
+	reseal(buf, len);
+	ck_assert_int_eq(open_copy(buf, len, &why), -EINVAL);
+	ck_assert_str_eq(why, "settings: reserved field not zero");
+	h->settings.reserved[0] = 0;
 	reseal(buf, len);
 	ck_assert_int_eq(open_copy(buf, len, &why), 0);
 
@@ -928,6 +967,10 @@ START_TEST(test_dump_lists_rules_and_never_passwords)
 	ck_assert_ptr_nonnull(strstr(out, "192.168.0.0 - 192.168.255.255: "
 	                                  "rules[0]"));
 	ck_assert_ptr_nonnull(strstr(out, "::1 - ::1"));
+	ck_assert_ptr_nonnull(strstr(out, "tls: ca_file /etc/proxyshim/corp-ca.pem, "
+	                                  "server_name proxy.corp.example, "
+	                                  "insecure_skip_verify true "
+	                                  "(certificates NOT verified)"));
 	free(out);
 	free(buf);
 	config_free(&c);
