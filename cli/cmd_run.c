@@ -109,8 +109,10 @@ cmd_run(int argc, char **argv)
 	if (r < 0) {
 		const char *p = o.config ? o.config : getenv(PS_ENV_CONFIG);
 
+		/* The table's name comes from the file's identity, which
+		 * a pipe or a device does not have. */
 		fprintf(stderr, "proxyshim run: %s: %s\n", p ? p : "config",
-		        strerror(-r));
+		        r == -EINVAL ? "not a regular file" : strerror(-r));
 		return CLI_FAIL;
 	}
 	if (src.kind == PS_SOURCE_NONE) {

@@ -24,8 +24,10 @@ cli_source(const struct cli_opts *o, struct ps_source *src)
 	if (r < 0) {
 		const char *p = o->config ? o->config : getenv(PS_ENV_CONFIG);
 
+		/* The table's name comes from the file's identity, which
+		 * a pipe or a device does not have. */
 		fprintf(stderr, "proxyshim: %s: %s\n", p ? p : "config",
-		        strerror(-r));
+		        r == -EINVAL ? "not a regular file" : strerror(-r));
 		return -1;
 	}
 	if (src->kind == PS_SOURCE_NONE) {
