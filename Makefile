@@ -110,9 +110,14 @@ $(B)/bench/lookup: $(call obj,$(BENCH_SRCS) $(CONFIG_SRCS) $(CORE_SRCS))
 deps:
 	@bash scripts/deps.sh
 
+# The whole suite: cppcheck, unit suites, a short run of every fuzz target
+# (FUZZ_SECONDS each), then the integration tests with real proxies, whose
+# "N passed, N failed" line closes the output.
 test: deps
 	$(MAKE) all $(UNIT)
-	$(MAKE) lint test-unit test-integration
+	$(MAKE) lint test-unit
+	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_SECONDS)
+	$(MAKE) test-integration
 
 # cppcheck over the library and the command; it does not know the
 # compiler's predefined byte-order macros, so they are given.
