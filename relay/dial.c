@@ -590,6 +590,9 @@ fail:
 		SSL_free(d->ssl);
 	if (d->ufd >= 0)
 		close(d->ufd);
+	/* A refusal's reply is a graceful end: a FIN after it, not a reset. */
+	setsockopt(d->cfd, SOL_SOCKET, SO_LINGER, &(struct linger){0, 0},
+	           sizeof(struct linger));
 	close(d->cfd);
 done_free:
 	free(d);

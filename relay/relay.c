@@ -123,15 +123,26 @@ relay_set_mask(struct end *e, uint32_t want)
 	return 0;
 }
 
+/* The program-side socket of every tunnel lingers {1, 0} from accept on
+ * (relay_accept), so a relay that dies abruptly (SIGKILL, a crash, an
+ * uncaught SIGTERM) resets its tunnels rather than ending them with a
+ * clean EOF.  A graceful close turns that off first, so the FIN (and any
+ * bytes still queued to the program) go out as usual. */
+static void
+relay_linger_reset(int fd, bool on)
+{
+	struct linger lg = {on ? 1 : 0, 0};
+
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+}
+
 static void
 relay_close(struct tun *t, bool reset)
 {
-	struct linger lg = {1, 0};
-
 	relay_set_mask(&t->c, 0);
 	relay_set_mask(&t->u, 0);
-	if (reset)
-		setsockopt(t->c.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	/* reset: it already lingers {1, 0}; say so anyway. */
+	relay_linger_reset(t->c.fd, reset);
 	if (t->ssl != NULL)
 		SSL_free(t->ssl);
 	close(t->c.fd);
@@ -383,6 +394,7 @@ relay_accept(int lfd)
 			close(fd);
 			continue;
 		}
+		relay_linger_reset(fd, true);
 		rd->r = &R;
 		rd->cfd = fd;
 		atomic_fetch_add(&R.active, 1);

@@ -71,6 +71,44 @@ assert_sha256 "$f" "$BIG_SHA256" "${IT_BIG_MB} MiB byte-exact through the relay"
 rm -f "$f"
 
 
+section "wget, python3 and git through the https:// upstream"
+# A bare git repository served as a dumb http repository.
+mkdir -p "$T/site"
+(
+	cd "$T" && git init -q gsrc && cd gsrc &&
+		echo "https upstream test" >README &&
+		git add README &&
+		git -c user.name=t -c user.email=t@t commit -qm init &&
+		git clone -q --bare . "$T/site/repo.git" &&
+		git -C "$T/site/repo.git" update-server-info
+) || fail "git fixture"
+start_origin gitweb dir="$T/site" || it_done
+G=${SRV_PORT[gitweb]}
+mark tp
+out=$(PROXYSHIM_TLS_CA_FILE=$T/pki/ca.crt PROXYSHIM_LOG_FILE=$log \
+	shim_run "$c" wget -q -O - -T 10 --no-proxy \
+	"${SRV_URL[web]}/hello.txt" 2>&1)
+assert_eq "$HELLO_BODY" "$out" "wget: hello through the https:// upstream"
+assert_crossed tp "${SRV_PORT[web]}" "wget: the request crossed tinyproxy"
+mark tp
+out=$(PROXYSHIM_TLS_CA_FILE=$T/pki/ca.crt PROXYSHIM_LOG_FILE=$log \
+	shim_run "$c" python3 -c '
+import sys, urllib.request
+op = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+print(op.open(sys.argv[1], timeout=10).read().decode(), end="")
+' "${SRV_URL[web]}/hello.txt" 2>&1)
+assert_eq "$HELLO_BODY" "$out" "python3 (urllib): hello through the https:// upstream"
+assert_crossed tp "${SRV_PORT[web]}" "python3: the request crossed tinyproxy"
+mark tp
+rm -rf "$T/clone"
+out=$(PROXYSHIM_TLS_CA_FILE=$T/pki/ca.crt PROXYSHIM_LOG_FILE=$log \
+	http_proxy='' https_proxy='' HTTP_PROXY='' ALL_PROXY='' all_proxy='' \
+	shim_run "$c" timeout -k 2 30 git clone -q \
+	"http://127.0.0.1:$G/repo.git" "$T/clone" 2>&1)
+assert_eq "https upstream test" "$(cat "$T/clone/README" 2>/dev/null)" \
+	"git clone (dumb http) through the https:// upstream $out"
+assert_crossed tp "$G" "git: the requests crossed tinyproxy"
+
 section "a server that speaks first"
 tok="tok-$RANDOM"
 out=$(PROXYSHIM_TLS_CA_FILE=$T/pki/ca.crt PROXYSHIM_LOG_FILE=$log \
@@ -78,6 +116,16 @@ out=$(PROXYSHIM_TLS_CA_FILE=$T/pki/ca.crt PROXYSHIM_LOG_FILE=$log \
 	"${SRV_PORT[ban]}" "$tok" 2>&1)
 assert_eq "${SRV_BANNER[ban]}"$'\n'"echo $tok" "$out" \
 	"banner intact through the relay, then echo"
+
+section "200 concurrent tunnels through the relay"
+mark tp
+t0=$(_it_ms)
+out=$(PROXYSHIM_TLS_CA_FILE=$T/pki/ca.crt PROXYSHIM_LOG_FILE=$log \
+	shim_run "$c" timeout -k 2 90 python3 "$IT_DIR/clients/relay_many.py" \
+	127.0.0.1 "${SRV_PORT[ban]}" 200 2>&1)
+echo "# 200 tunnels: $(($(_it_ms) - t0)) ms"
+assert_eq "OK 200" "$out" "200 tunnels open at once, each gets its own token back"
+assert_crossed tp "${SRV_PORT[ban]}" "all 200 crossed tinyproxy" 200
 
 section "explain names the relay"
 "$SHIM_CMD" explain -c "$c" example.com:443 >"$T/explain.out" 2>&1
@@ -187,6 +235,41 @@ if [[ -n $old && $old != 0 ]]; then
 	remember_relay "$c"
 else
 	fail "no relay pid for the first config"
+fi
+section "relay killed while tunnels are open: they see a reset"
+ck=$(cfg kill)
+rm -f "$T/kill.ready" "$T/kill.go"
+PROXYSHIM_TLS_CA_FILE=$T/pki/ca.crt PROXYSHIM_LOG_FILE=$T/kill.log \
+	shim_run "$ck" timeout -k 2 30 python3 \
+	"$IT_DIR/clients/relay_reset.py" 127.0.0.1 "${SRV_PORT[ban]}" \
+	"$T/kill.ready" "$T/kill.go" >"$T/kill.out" 2>&1 &
+kcl=$!
+for _ in $(seq 1 150); do
+	[[ -e $T/kill.ready ]] && break
+	kill -0 "$kcl" 2>/dev/null || break
+	sleep 0.1
+done
+kp=$(relay_pid "$ck")
+if [[ -e $T/kill.ready && -n $kp && $kp != 0 ]]; then
+	kill -KILL "$kp" 2>/dev/null
+	for _ in $(seq 1 50); do
+		kill -0 "$kp" 2>/dev/null || break
+		sleep 0.05
+	done
+	touch "$T/kill.go"
+	wait "$kcl"
+	assert_eq ECONNRESET "$(cat "$T/kill.out")" \
+		"the open tunnel's next recv gets ECONNRESET, not a clean EOF"
+	out=$(PROXYSHIM_TLS_CA_FILE=$T/pki/ca.crt PROXYSHIM_LOG_FILE=$T/kill.log \
+		shim_run "$ck" "${CURL[@]}" --noproxy '*' "${SRV_URL[web]}/hello.txt")
+	assert_eq "$HELLO_BODY" "$out" "a new connection after the kill is served"
+	kn=$(relay_pid "$ck")
+	assert_ne "$kp" "$kn" "by a new relay"
+	remember_relay "$ck"
+else
+	touch "$T/kill.go"
+	wait "$kcl"
+	fail "open a tunnel through the relay to kill it: $(cat "$T/kill.out")"
 fi
 c6=$(cfg idle)
 out=$(PROXYSHIM_RELAY_IDLE=1 PROXYSHIM_TLS_CA_FILE=$T/pki/ca.crt \
