@@ -695,34 +695,56 @@ cfg_https_ports(struct cfg_ctx *x, const yaml_node_t *v, const char *path)
 	return cfg_each(x, v, path, cfg_port_piece, NULL);
 }
 
+/* A mapping of known keys: checked as a mapping, each key looked up in keys
+ * (unknown ones are errors), "key:" with no value keeps the default, and fn
+ * gets the value with its dotted path.  The one walk that proxy:,
+ * proxy.timeouts, proxy.tls and reverseProxy: share. */
+typedef int (*cfg_key_fn)(struct cfg_ctx *x, int key, const yaml_node_t *v,
+                          const char *path);
+
 static int
-cfg_timeouts(struct cfg_ctx *x, const yaml_node_t *v, const char *path)
+cfg_keyed(struct cfg_ctx *x, const yaml_node_t *v, const char *path,
+          const char *const *keys, size_t nkeys, cfg_key_fn fn)
 {
-	static const char *const keys[] = {"connect", "handshake"};
 	const yaml_node_pair_t *p;
 	char sub[128];
-	int r, i;
+	int r, key;
 
+	if (cfg_is_null(v))
+		return 0;
 	r = cfg_want(x, v, YAML_MAPPING_NODE, path, "a mapping");
 	if (r == 0)
 		r = cfg_check_map(x, v, path);
-	if (r < 0)
-		return r;
 	for (p = v->data.mapping.pairs.start;
 	     r == 0 && p < v->data.mapping.pairs.top; p++) {
 		const yaml_node_t *val = cfg_node(x, p->value);
 
-		i = cfg_key_index(x, cfg_node(x, p->key), path, keys, 2);
-		if (i < 0)
-			return i;
+		key = cfg_key_index(x, cfg_node(x, p->key), path, keys, nkeys);
+		if (key < 0)
+			return key;
 		if (cfg_is_null(val))
 			continue;
-		cfg_subpath(sub, sizeof(sub), "%s.%s", path, keys[i]);
-		r = cfg_duration(x, val, sub,
-		                 i == 0 ? &x->c->connect_timeout_ms
-		                        : &x->c->handshake_timeout_ms);
+		cfg_subpath(sub, sizeof(sub), "%s.%s", path, keys[key]);
+		r = fn(x, key, val, sub);
 	}
 	return r;
+}
+
+static const char *const cfg_timeout_keys[] = {"connect", "handshake"};
+
+static int
+cfg_timeout_value(struct cfg_ctx *x, int key, const yaml_node_t *v,
+                  const char *path)
+{
+	return cfg_duration(x, v, path,
+	                    key == 0 ? &x->c->connect_timeout_ms
+	                             : &x->c->handshake_timeout_ms);
+}
+
+static int
+cfg_timeouts(struct cfg_ctx *x, const yaml_node_t *v, const char *path)
+{
+	return cfg_keyed(x, v, path, cfg_timeout_keys, 2, cfg_timeout_value);
 }
 
 /* proxy.tls.ca_file / server_name: a non-empty string, no NUL. */
@@ -771,40 +793,26 @@ cfg_server_name(struct cfg_ctx *x, const yaml_node_t *v, const char *path)
  * relay when it starts (a bad file: the relay logs why and exits, the
  * connections are refused), not here: the file is read by the relay's
  * process, possibly later and on another machine than the check. */
+static const char *const cfg_tls_keys[] = {"ca_file", "server_name",
+                                           "insecure_skip_verify"};
+
+static int
+cfg_tls_value(struct cfg_ctx *x, int key, const yaml_node_t *v,
+              const char *path)
+{
+	if (key == 0)
+		return cfg_tls_string(x, v, path, "a file name",
+		                      &x->c->tls_ca_file);
+	if (key == 1)
+		return cfg_server_name(x, v, path);
+	return cfg_bool(x, v, path, &x->c->tls_insecure);
+}
+
 static int
 cfg_tls(struct cfg_ctx *x, const yaml_node_t *v, const char *path)
 {
-	static const char *const keys[] = {"ca_file", "server_name",
-	                                   "insecure_skip_verify"};
-	const yaml_node_pair_t *p;
-	char sub[128];
-	int r, i;
-
-	r = cfg_want(x, v, YAML_MAPPING_NODE, path, "a mapping");
-	if (r == 0)
-		r = cfg_check_map(x, v, path);
-	if (r < 0)
-		return r;
 	x->c->tls_pos = cfg_pos(v);
-	for (p = v->data.mapping.pairs.start;
-	     r == 0 && p < v->data.mapping.pairs.top; p++) {
-		const yaml_node_t *val = cfg_node(x, p->value);
-
-		i = cfg_key_index(x, cfg_node(x, p->key), path, keys, 3);
-		if (i < 0)
-			return i;
-		if (cfg_is_null(val))
-			continue;
-		cfg_subpath(sub, sizeof(sub), "%s.%s", path, keys[i]);
-		if (i == 0)
-			r = cfg_tls_string(x, val, sub, "a file name",
-			                   &x->c->tls_ca_file);
-		else if (i == 1)
-			r = cfg_server_name(x, val, sub);
-		else
-			r = cfg_bool(x, val, sub, &x->c->tls_insecure);
-	}
-	return r;
+	return cfg_keyed(x, v, path, cfg_tls_keys, 3, cfg_tls_value);
 }
 
 /* ---- rules */
@@ -1063,77 +1071,32 @@ cfg_proxy_value(struct cfg_ctx *x, int key, const yaml_node_t *v,
 static int
 cfg_proxy(struct cfg_ctx *x, const yaml_node_t *v, const char *path)
 {
-	const yaml_node_pair_t *p;
-	char sub[128];
-	int r, key;
-
-	if (cfg_is_null(v))
-		return 0;
-	r = cfg_want(x, v, YAML_MAPPING_NODE, path, "a mapping");
-	if (r == 0)
-		r = cfg_check_map(x, v, path);
-	if (r < 0)
-		return r;
-	for (p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top;
-	     p++) {
-		const yaml_node_t *val = cfg_node(x, p->value);
-
-		key = cfg_key_index(x, cfg_node(x, p->key), path,
-		                    cfg_proxy_keys, K_NPROXY);
-		if (key < 0)
-			return key;
-		/* "key:" with no value keeps the default. */
-		if (cfg_is_null(val))
-			continue;
-		cfg_subpath(sub, sizeof(sub), "%s.%s", path,
-		            cfg_proxy_keys[key]);
-		r = cfg_proxy_value(x, key, val, sub);
-		if (r < 0)
-			return r;
-	}
-	return 0;
+	return cfg_keyed(x, v, path, cfg_proxy_keys, K_NPROXY,
+	                 cfg_proxy_value);
 }
 
 /* ---- reverseProxy: */
 
+static const char *const cfg_rp_keys[] = {"trustedOrigins", "headers",
+                                          "proxy_header_timeout"};
+
+static int
+cfg_rp_value(struct cfg_ctx *x, int key, const yaml_node_t *v,
+             const char *path)
+{
+	if (key == 0)
+		return cfg_each(x, v, path, cfg_trusted_piece, NULL);
+	if (key == 1) {
+		x->c->nheaders = 0; /* present: replaces the default */
+		return cfg_each(x, v, path, cfg_header_piece, NULL);
+	}
+	return cfg_duration(x, v, path, &x->c->rp_timeout_ms);
+}
+
 static int
 cfg_rp(struct cfg_ctx *x, const yaml_node_t *v, const char *path)
 {
-	static const char *const keys[] = {"trustedOrigins", "headers",
-	                                   "proxy_header_timeout"};
-	const yaml_node_pair_t *p;
-	char sub[128];
-	int r, key;
-
-	if (cfg_is_null(v))
-		return 0;
-	r = cfg_want(x, v, YAML_MAPPING_NODE, path, "a mapping");
-	if (r == 0)
-		r = cfg_check_map(x, v, path);
-	if (r < 0)
-		return r;
-	for (p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top;
-	     p++) {
-		const yaml_node_t *val = cfg_node(x, p->value);
-
-		key = cfg_key_index(x, cfg_node(x, p->key), path, keys, 3);
-		if (key < 0)
-			return key;
-		if (cfg_is_null(val))
-			continue;
-		cfg_subpath(sub, sizeof(sub), "%s.%s", path, keys[key]);
-		if (key == 0) {
-			r = cfg_each(x, val, sub, cfg_trusted_piece, NULL);
-		} else if (key == 1) {
-			x->c->nheaders = 0; /* present: replaces the default */
-			r = cfg_each(x, val, sub, cfg_header_piece, NULL);
-		} else {
-			r = cfg_duration(x, val, sub, &x->c->rp_timeout_ms);
-		}
-		if (r < 0)
-			return r;
-	}
-	return 0;
+	return cfg_keyed(x, v, path, cfg_rp_keys, 3, cfg_rp_value);
 }
 
 /* proxy: and reverseProxy: may come at the top level or under coderd:,
