@@ -195,45 +195,6 @@ check:
 	return 0;
 }
 
-static int
-names_map_named(const char *name, size_t size, void **out)
-{
-	struct stat st;
-	void *p;
-	int fd, r = 0;
-
-	fd = shm_open(name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) != 0) {
-		r = -errno;
-		goto out;
-	}
-	if (st.st_uid != geteuid() || (st.st_mode & 077) != 0) {
-		r = -EPERM;
-		goto out;
-	}
-	/* Racing creators both extend to the same size: harmless.  Zero
-	 * pages cost nothing until a slot on them is used. */
-	if ((size_t)st.st_size < size && ftruncate(fd, (off_t)size) != 0) {
-		r = -errno;
-		goto out;
-	}
-	if ((size_t)st.st_size > size) {
-		r = -EINVAL; /* made for other sizes */
-		goto out;
-	}
-	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (p == MAP_FAILED) {
-		r = -errno;
-		goto out;
-	}
-	*out = p;
-out:
-	close(fd);
-	return r;
-}
-
 int
 names_open(struct names_map *m, const char *name, const struct names_params *p)
 {
@@ -244,7 +205,7 @@ names_open(struct names_map *m, const char *name, const struct names_params *p)
 	names_params_fix(p, &m->p);
 	m->len = names_seg_size(&m->p);
 	if (name != NULL) {
-		r = names_map_named(name, m->len, &base);
+		r = shm_map_rw(name, m->len, 1, &base);
 		if (r < 0)
 			return r;
 		m->shared = 1;

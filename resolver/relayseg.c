@@ -66,34 +66,21 @@ relayseg_open(uint64_t identity, struct ps_relay_seg **out)
 {
 	char name[PS_SHM_NAME_MAX + sizeof(PS_RELAY_SUFFIX)];
 	struct ps_relay_seg *s;
-	struct stat st;
 	void *p;
-	int fd, r, tries;
+	int r, tries;
 
 	relayseg_name(identity, name, sizeof(name));
 	for (tries = 0;; tries++) {
-		fd = shm_open(name, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
-		if (fd >= 0 || errno != ENOENT || tries >= 2)
+		r = shm_map_rw(name, sizeof(*s), 0, &p);
+		if (r != -ENOENT || tries >= 2)
 			break;
+		/* Published whole (secret included) before anyone maps it. */
 		r = relayseg_publish(name);
 		if (r < 0)
 			return r;
 	}
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
-	    st.st_uid != geteuid() || (st.st_mode & 077) != 0) {
-		close(fd);
-		return -EPERM;
-	}
-	if ((size_t)st.st_size != sizeof(*s)) {
-		close(fd);
-		return -EINVAL;
-	}
-	p = mmap(NULL, sizeof(*s), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	close(fd);
-	if (p == MAP_FAILED)
-		return -errno;
+	if (r < 0)
+		return r;
 	s = p;
 	if (s->magic != PS_RELAY_MAGIC || s->size != sizeof(*s)) {
 		munmap(p, sizeof(*s));

@@ -184,6 +184,47 @@ out:
 	return r;
 }
 
+int
+shm_map_rw(const char *name, size_t size, int create, void **out)
+{
+	struct stat st;
+	void *p;
+	int fd, r = 0;
+
+	fd = shm_open(name,
+	              O_RDWR | O_NOFOLLOW | O_CLOEXEC | (create ? O_CREAT : 0),
+	              0600);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) != 0) {
+		r = -errno;
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+	    (st.st_mode & 077) != 0) {
+		r = -EPERM;
+		goto out;
+	}
+	if (create && (size_t)st.st_size < size &&
+	    ftruncate(fd, (off_t)size) != 0) {
+		r = -errno;
+		goto out;
+	}
+	if (create ? (size_t)st.st_size > size : (size_t)st.st_size != size) {
+		r = -EINVAL;
+		goto out;
+	}
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		r = -errno;
+		goto out;
+	}
+	*out = p;
+out:
+	close(fd);
+	return r;
+}
+
 void
 shm_unmap(const void *base, size_t len)
 {

@@ -47,31 +47,13 @@ static struct state_seg *
 state_map(void)
 {
 	char name[PS_SHM_NAME_MAX + 8];
-	struct stat st;
 	void *p;
-	int fd;
 
 	shm_table_name(state_view->hdr->source_hash, name, PS_SHM_NAME_MAX);
 	strcat(name, "-state");
-	fd = shm_open(name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return NULL;
-	if (fstat(fd, &st) != 0 || st.st_uid != geteuid() ||
-	    (st.st_mode & 077) != 0)
-		goto bad;
-	/* Racing creators both extend to the same size: harmless. */
-	if ((size_t)st.st_size < sizeof(struct state_seg) &&
-	    ftruncate(fd, (off_t)sizeof(struct state_seg)) != 0)
-		goto bad;
-	p = mmap(NULL, sizeof(struct state_seg), PROT_READ | PROT_WRITE,
-	         MAP_SHARED, fd, 0);
-	close(fd);
-	if (p == MAP_FAILED)
+	if (shm_map_rw(name, sizeof(struct state_seg), 1, &p) < 0)
 		return NULL;
 	return p;
-bad:
-	close(fd);
-	return NULL;
 }
 
 static void

@@ -57,6 +57,14 @@ int shm_publish(const char *name, const void *buf, size_t len, int *existed);
 /* Map name read-only after checking owner, mode and size.  0 or -errno. */
 int shm_map(const char *name, const void **base, size_t *len);
 void shm_unmap(const void *base, size_t len);
+/*
+ * Map read-write one of the small mutable segments beside a table (state,
+ * names, relay): ours, 0600, exactly size bytes.  With create, a missing
+ * object is created and a short one extended (racing creators extend to the
+ * same size: harmless); without, a missing one is -ENOENT.  Any other size
+ * is -EINVAL (made by another build), a foreign or open object -EPERM.
+ */
+int shm_map_rw(const char *name, size_t size, int create, void **out);
 int shm_remove(const char *name);
 
 uint64_t ps_fnv1a64(uint64_t h, const void *buf, size_t len);
