@@ -32,9 +32,10 @@ connect_action_name(enum ps_action a)
 	                                                             : "via";
 }
 
-/* sockaddr → destination; 0, or CONNECT_PASS for what we never route. */
-static int
-connect_dest(const struct sockaddr *sa, socklen_t len, struct ps_dest *d)
+/* sockaddr → destination (also for udp.c); 0, or CONNECT_PASS for what
+ * we never route: no address, or not AF_INET/AF_INET6. */
+int
+shim_dest_from_sockaddr(const struct sockaddr *sa, socklen_t len, struct ps_dest *d)
 {
 	memset(d, 0, sizeof(*d));
 	if (sa == NULL || len < (socklen_t)sizeof(sa_family_t))
@@ -59,8 +60,8 @@ connect_dest(const struct sockaddr *sa, socklen_t len, struct ps_dest *d)
 	return CONNECT_PASS;
 }
 
-static int
-connect_is_loopback(const struct ps_dest *d)
+int
+shim_dest_is_loopback(const struct ps_dest *d)
 {
 	static const uint8_t v6lo[16] = {[15] = 1};
 	static const uint8_t mapped[12] = {[10] = 0xff, [11] = 0xff};
@@ -129,7 +130,7 @@ connect_route(int fd, const struct sockaddr *sa, socklen_t len)
 	int type = 0, domain = 0, r, fake = 0;
 	socklen_t optlen = sizeof(type);
 
-	if (shim.mode == SHIM_PASS || connect_dest(sa, len, &d) != 0)
+	if (shim.mode == SHIM_PASS || shim_dest_from_sockaddr(sa, len, &d) != 0)
 		return CONNECT_PASS;
 	if (shim.mode == SHIM_ACTIVE) {
 		/* The resolver's name map: a fake address becomes its name
@@ -161,7 +162,7 @@ connect_route(int fd, const struct sockaddr *sa, socklen_t len)
 	 * (SPEC §3: already-connected sockets pass through). */
 	domain = sa->sa_family;
 	if (shim.mode == SHIM_BROKEN)
-		return connect_is_loopback(&d) ? CONNECT_PASS : -ECONNREFUSED;
+		return shim_dest_is_loopback(&d) ? CONNECT_PASS : -ECONNREFUSED;
 	if (ps_log_level >= PS_LOG_INFO)
 		connect_log_route(fd, &d, &rt);
 	if (rt.action == PS_ROUTE_DIRECT)

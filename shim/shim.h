@@ -87,5 +87,10 @@ int relay_tunnel(int fd, int sockfam, const struct ps_table_view *v,
                  const uint32_t *ups, size_t n, const struct ps_target *dst);
 /* udp: block (shim/udp.c): 0 when fd may send to sa, else -EPERM. */
 int udp_check(int fd, const struct sockaddr *sa, socklen_t len);
+/* shim/connect.c: a sockaddr as a routing destination (0, or 1 when it is
+ * not AF_INET/AF_INET6), and loopback (127/8, ::1, ::ffff:127/104). */
+int shim_dest_from_sockaddr(const struct sockaddr *sa, socklen_t len,
+                            struct ps_dest *d);
+int shim_dest_is_loopback(const struct ps_dest *d);
 
 #endif

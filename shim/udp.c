@@ -18,18 +18,6 @@
 #include "proxyshim/route.h"
 #include "shim.h"
 
-static int
-udp_is_loopback(const struct ps_dest *d)
-{
-	static const uint8_t v6lo[16] = {[15] = 1};
-	static const uint8_t mapped[12] = {[10] = 0xff, [11] = 0xff};
-
-	if (d->family == AF_INET)
-		return d->addr[0] == 127;
-	return memcmp(d->addr, v6lo, 16) == 0 ||
-	       (memcmp(d->addr, mapped, 12) == 0 && d->addr[12] == 127);
-}
-
 int
 udp_check(int fd, const struct sockaddr *sa, socklen_t len)
 {
@@ -42,32 +30,12 @@ udp_check(int fd, const struct sockaddr *sa, socklen_t len)
 	if (shim.mode != SHIM_ACTIVE ||
 	    shim.view.hdr->settings.udp_mode != PS_UDP_BLOCK || sa == NULL)
 		return 0;
-	memset(&d, 0, sizeof(d));
-	if (sa->sa_family == AF_INET &&
-	    len >= (socklen_t)sizeof(struct sockaddr_in)) {
-		d.family = AF_INET;
-		memcpy(d.addr,
-		       &((const struct sockaddr_in *)(const void *)sa)
-		                ->sin_addr,
-		       4);
-		d.port = ntohs(((const struct sockaddr_in *)(const void *)sa)
-		                       ->sin_port);
-	} else if (sa->sa_family == AF_INET6 &&
-	           len >= (socklen_t)sizeof(struct sockaddr_in6)) {
-		d.family = AF_INET6;
-		memcpy(d.addr,
-		       &((const struct sockaddr_in6 *)(const void *)sa)
-		                ->sin6_addr,
-		       16);
-		d.port = ntohs(((const struct sockaddr_in6 *)(const void *)sa)
-		                       ->sin6_port);
-	} else {
+	if (shim_dest_from_sockaddr(sa, len, &d) != 0)
 		return 0; /* AF_UNSPEC (disconnect), AF_UNIX, ... */
-	}
 	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &optlen) != 0 ||
 	    type != SOCK_DGRAM)
 		return 0;
-	if (udp_is_loopback(&d))
+	if (shim_dest_is_loopback(&d))
 		return 0;
 	if (shim_names_dest(&d, name, sizeof(name)) != 0)
 		goto refuse; /* a fake address: nothing to send to */
