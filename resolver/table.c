@@ -15,6 +15,16 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#if defined(__has_include)
+#if __has_include(<sys/platform/x86.h>)
+#include <sys/platform/x86.h> /* glibc >= 2.33 */
+#define PS_HAVE_GLIBC_X86_H 1
+#endif
+#endif
+#endif
+
 #include "proxyshim/config.h"
 #include "proxyshim/table.h"
 
@@ -81,6 +91,28 @@ crc_hw(uint32_t crc, const uint8_t *p, size_t len)
 
 static _Atomic int crc_have_hw = -1; /* -1: not asked yet */
 
+/*
+ * Whether the CPU has SSE4.2.  Not __builtin_cpu_supports(): it links
+ * libgcc's __cpu_indicator_init, a constructor that runs a dozen CPUID
+ * instructions in every process that loads us, and CPUID traps to the
+ * hypervisor in a VM: about 50 us of every wrapped program's start
+ * (bench/startup).  glibc has asked the CPU already and answers from
+ * memory; elsewhere one CPUID leaf, only when a CRC is computed.
+ */
+static int
+crc_cpu_has_sse42(void)
+{
+#if defined(PS_HAVE_GLIBC_X86_H)
+	return CPU_FEATURE_ACTIVE(SSE4_2) ? 1 : 0;
+#else
+	unsigned a, b, c, d;
+
+	if (!__get_cpuid(1, &a, &b, &c, &d))
+		return 0;
+	return (c & bit_SSE4_2) != 0;
+#endif
+}
+
 static int
 crc_hw_ok(void)
 {
@@ -88,8 +120,7 @@ crc_hw_ok(void)
 
 	if (v < 0) {
 		/* Threads racing here compute the same answer. */
-		__builtin_cpu_init(); /* we may run before libgcc's own */
-		v = __builtin_cpu_supports("sse4.2") ? 1 : 0;
+		v = crc_cpu_has_sse42();
 		atomic_store_explicit(&crc_have_hw, v, memory_order_relaxed);
 	}
 	return v;
