@@ -188,14 +188,16 @@ START_TEST(test_names_full_map_recycles_least_recently_used_idle_slot)
 	char name[32], buf[64];
 	int i;
 
-	map_anon(&m, "198.18.0.0/26", 100);
+	/* Idle after 1 s: generous, so that a loaded machine cannot make
+	 * the first names idle while the map is still being filled. */
+	map_anon(&m, "198.18.0.0/26", 1000);
 	for (i = 0; i < 62; i++) {
 		snprintf(name, sizeof(name), "n%d.lru.test", i);
 		slots[i] = get_slot(&m, name);
 		sleep_ms(1); /* distinct last-use times, n0 the oldest */
 	}
 	ck_assert_int_eq(names_fake_get(&m, "early.lru.test", 14, &s), -EAGAIN);
-	sleep_ms(150);
+	sleep_ms(1100);
 	/* Touch n0 (resolve) and n1 (connect path): now the newest. */
 	ck_assert_uint_eq(get_slot(&m, "n0.lru.test"), slots[0]);
 	ck_assert_int_gt(names_fake_name(&m, slots[1], buf, sizeof(buf)), 0);
