@@ -376,12 +376,13 @@ dial_tls_op(struct dial *d, int ret)
 static int
 dial_tls_start(struct dial *d, const struct ps_hop *h, uint32_t u)
 {
-	const char *name = d->r->server_name ? d->r->server_name : h->at.name;
+	const char *name =
+	        d->r->server_name[u] ? d->r->server_name[u] : h->at.name;
 	struct in6_addr ip;
 	char why[256];
 	int r;
 
-	d->ssl = SSL_new(d->r->ctx);
+	d->ssl = SSL_new(d->r->ctx[u]);
 	if (d->ssl == NULL || SSL_set_fd(d->ssl, d->ufd) != 1)
 		return -ENOMEM;
 	SSL_set_mode(d->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE |
@@ -602,53 +603,95 @@ done:
 	return NULL;
 }
 
-/* TLS settings: the table's proxy.tls, each overridden by its
- * environment variable when that is set (non-empty). */
+/* One client context: its CA store and whether it verifies. */
+static SSL_CTX *
+dial_ctx_new(const char *ca, const char *ca_from, int skip,
+             const char *insecure_from, const char *display)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+
+	if (ctx == NULL)
+		return NULL;
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	if (ca != NULL && *ca != '\0') {
+		if (SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1) {
+			log_err("cannot load the CA file %s (%s)", ca, ca_from);
+			SSL_CTX_free(ctx);
+			return NULL;
+		}
+	} else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
+		log_err("cannot load the system CA store");
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	if (skip) {
+		log_warn("insecure_skip_verify (%s): the certificate of %s is "
+		         "NOT verified",
+		         insecure_from, display);
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	} else {
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	}
+	return ctx;
+}
+
+/*
+ * TLS settings, per https:// upstream: what the compiler resolved for it
+ * (its own tls: keys, else proxy.tls's), each overridden by its
+ * environment variable when that is set (non-empty).  Upstreams with the
+ * same CA file and verification share one context.
+ */
 int
 dial_ctx_init(struct relay *r)
 {
-	const struct ps_t_settings *st = &r->v.hdr->settings;
-	const char *ca = getenv(PS_ENV_TLS_CA);
-	const char *name = getenv(PS_ENV_TLS_NAME);
-	const char *insecure = getenv(PS_ENV_TLS_INSECURE);
-	const char *ca_from = PS_ENV_TLS_CA, *insecure_from = "proxy.tls";
-	int skip = (st->tls_flags & PS_T_TLS_INSECURE) != 0;
+	const char *env_ca = getenv(PS_ENV_TLS_CA);
+	const char *env_name = getenv(PS_ENV_TLS_NAME);
+	const char *env_insecure = getenv(PS_ENV_TLS_INSECURE);
+	size_t n = r->v.nupstreams, u, k;
 
-	if (ca == NULL || *ca == '\0') {
-		ca = st->tls_ca_off != 0 ? table_str(&r->v, st->tls_ca_off)
-		                         : NULL;
-		ca_from = "proxy.tls.ca_file";
-	}
-	if (name == NULL || *name == '\0')
-		name = st->tls_name_off != 0
-		               ? table_str(&r->v, st->tls_name_off)
-		               : NULL;
-	if (insecure != NULL && (strcmp(insecure, "1") == 0 ||
-	                         strcmp(insecure, "0") == 0)) {
-		skip = strcmp(insecure, "1") == 0;
-		insecure_from = PS_ENV_TLS_INSECURE;
-	}
-	r->ctx = SSL_CTX_new(TLS_client_method());
-	if (r->ctx == NULL)
+	r->ctx = calloc(n ? n : 1, sizeof(*r->ctx));
+	r->server_name = calloc(n ? n : 1, sizeof(*r->server_name));
+	if (r->ctx == NULL || r->server_name == NULL)
 		return -ENOMEM;
-	SSL_CTX_set_min_proto_version(r->ctx, TLS1_2_VERSION);
-	r->server_name = name != NULL && *name != '\0' ? name : NULL;
-	if (ca != NULL && *ca != '\0') {
-		if (SSL_CTX_load_verify_locations(r->ctx, ca, NULL) != 1) {
-			log_err("cannot load the CA file %s (%s)", ca, ca_from);
-			return -EINVAL;
+	for (u = 0; u < n; u++) {
+		const struct ps_t_upstream *up = &r->v.upstreams[u];
+		const char *ca, *name, *ca_from = PS_ENV_TLS_CA;
+		const char *insecure_from = "config";
+		int skip = (up->tls_flags & PS_T_TLS_INSECURE) != 0;
+
+		if (up->scheme != PS_SCHEME_HTTPS)
+			continue;
+		ca = env_ca;
+		if (ca == NULL || *ca == '\0') {
+			ca = table_str(&r->v, up->tls_ca_off);
+			ca_from = "tls.ca_file in the config";
 		}
-	} else if (SSL_CTX_set_default_verify_paths(r->ctx) != 1) {
-		log_err("cannot load the system CA store");
-		return -EINVAL;
-	}
-	if (skip) {
-		log_warn("insecure_skip_verify (%s): the https:// proxies' "
-		         "certificates are NOT verified",
-		         insecure_from);
-		SSL_CTX_set_verify(r->ctx, SSL_VERIFY_NONE, NULL);
-	} else {
-		SSL_CTX_set_verify(r->ctx, SSL_VERIFY_PEER, NULL);
+		name = env_name;
+		if (name == NULL || *name == '\0')
+			name = table_str(&r->v, up->tls_name_off);
+		if (env_insecure != NULL && (strcmp(env_insecure, "1") == 0 ||
+		                             strcmp(env_insecure, "0") == 0)) {
+			skip = strcmp(env_insecure, "1") == 0;
+			insecure_from = PS_ENV_TLS_INSECURE;
+		}
+		r->server_name[u] = *name != '\0' ? name : NULL;
+		for (k = 0; k < u && r->ctx[u] == NULL; k++) {
+			const struct ps_t_upstream *o = &r->v.upstreams[k];
+
+			if (r->ctx[k] != NULL && env_ca == NULL &&
+			    o->tls_ca_off == up->tls_ca_off &&
+			    (o->tls_flags & PS_T_TLS_INSECURE) ==
+			            (up->tls_flags & PS_T_TLS_INSECURE)) {
+				SSL_CTX_up_ref(r->ctx[k]);
+				r->ctx[u] = r->ctx[k];
+			}
+		}
+		if (r->ctx[u] != NULL)
+			continue;
+		r->ctx[u] = dial_ctx_new(ca, ca_from, skip, insecure_from,
+		                         table_str(&r->v, up->display_off));
+		if (r->ctx[u] == NULL)
+			return -EINVAL;
 	}
 	return 0;
 }

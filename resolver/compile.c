@@ -106,7 +106,8 @@ struct cc {
 	size_t naddrs;
 	struct ranges r4, r6, t4, t6;
 	uint64_t star;
-	uint8_t https[8192];
+	struct ps_t_portrange *ports; /* https_ports, merged */
+	size_t nports;
 	uint32_t tls_ca_off, tls_name_off; /* 0 = unset ("") */
 
 	struct hashout hname, haddr;
@@ -465,7 +466,11 @@ url_same(const struct ps_url *a, const struct ps_url *b)
 {
 	return a->scheme == b->scheme && a->port == b->port &&
 	       str_eq(a->host, b->host) && str_eq(a->user, b->user) &&
-	       str_eq(a->pass, b->pass);
+	       str_eq(a->pass, b->pass) &&
+	       str_eq(a->tls_ca_file, b->tls_ca_file) &&
+	       str_eq(a->tls_server_name, b->tls_server_name) &&
+	       a->tls_insecure_set == b->tls_insecure_set &&
+	       a->tls_insecure == b->tls_insecure;
 }
 
 static uint32_t
@@ -507,6 +512,22 @@ upstream_self(struct cc *cc, const struct ps_url *u)
 		         u->port, u->port);
 }
 
+/* An https:// upstream's TLS: its own tls: keys, else proxy.tls's. */
+static void
+upstream_tls(struct cc *cc, const struct ps_url *u, struct ps_t_upstream *t)
+{
+	const struct ps_config *c = cc->cfg;
+	const char *ca = u->tls_ca_file ? u->tls_ca_file : c->tls_ca_file;
+	const char *name =
+	        u->tls_server_name ? u->tls_server_name : c->tls_server_name;
+	bool insecure = u->tls_insecure_set ? u->tls_insecure : c->tls_insecure;
+
+	t->tls_ca_off = ca != NULL && ca[0] != '\0' ? str_cstr(cc, ca) : 0;
+	t->tls_name_off =
+	        name != NULL && name[0] != '\0' ? str_cstr(cc, name) : 0;
+	t->tls_flags = insecure ? PS_T_TLS_INSECURE : 0;
+}
+
 static uint32_t
 upstream_add(struct cc *cc, const struct ps_url *u)
 {
@@ -537,6 +558,8 @@ upstream_add(struct cc *cc, const struct ps_url *u)
 	disp[0] = '\0';
 	url_format_masked(u, disp, sizeof(disp));
 	t->display_off = str_cstr(cc, disp);
+	if (u->scheme == PS_SCHEME_HTTPS)
+		upstream_tls(cc, u, t);
 	upstream_self(cc, u);
 	return (uint32_t)(cc->nup - 1);
 }
@@ -1033,6 +1056,45 @@ settings_check(struct cc *cc)
 	return cc->fail;
 }
 
+static int
+port_cmp(const void *a, const void *b)
+{
+	return (int)*(const uint16_t *)a - (int)*(const uint16_t *)b;
+}
+
+/* https_ports (a list, ranges already expanded by the reader) as sorted,
+ * merged ranges: the usual [443] is 4 bytes, not a 64 Kibit bitmap. */
+static void
+https_ports_build(struct cc *cc)
+{
+	const struct ps_config *c = cc->cfg;
+	size_t i, n = c->nhttps_ports;
+	uint16_t *p;
+
+	if (n == 0 || cc->fail)
+		return;
+	p = cc_calloc(cc, n, sizeof(*p));
+	cc->ports = cc_calloc(cc, n, sizeof(*cc->ports));
+	if (p == NULL || cc->ports == NULL) {
+		free(p);
+		return;
+	}
+	memcpy(p, c->https_ports, n * sizeof(*p));
+	qsort(p, n, sizeof(*p), port_cmp);
+	for (i = 0; i < n; i++) {
+		struct ps_t_portrange *last =
+		        cc->nports ? &cc->ports[cc->nports - 1] : NULL;
+
+		if (last != NULL && (uint32_t)last->hi + 1 >= p[i]) {
+			if (p[i] > last->hi)
+				last->hi = p[i];
+			continue;
+		}
+		cc->ports[cc->nports++] = (struct ps_t_portrange){p[i], p[i]};
+	}
+	free(p);
+}
+
 /* What goes where; range sections are converted in place (data NULL). */
 static void
 layout_sections(const struct cc *cc, struct secdata *d)
@@ -1059,7 +1121,7 @@ layout_sections(const struct cc *cc, struct secdata *d)
 	SEC(PS_SEC_V6_INDEX, cc->r6.index, cc->r6.index ? PS_T_INDEX_COUNT : 0,
 	    4);
 	SEC(PS_SEC_V6_RANGES, NULL, cc->r6.nspan, sizeof(struct ps_t_range6));
-	SEC(PS_SEC_HTTPS_PORTS, cc->https, sizeof(cc->https), 1);
+	SEC(PS_SEC_HTTPS_PORTS, cc->ports, cc->nports, sizeof(*cc->ports));
 	SEC(PS_SEC_TRUST4, NULL, cc->t4.nspan, sizeof(struct ps_t_range4));
 	SEC(PS_SEC_TRUST6, NULL, cc->t6.nspan, sizeof(struct ps_t_range6));
 #undef SEC
@@ -1129,6 +1191,7 @@ cc_free(struct cc *cc)
 	free(cc->src);
 	free(cc->up);
 	free(cc->upurl);
+	free(cc->ports);
 	free(cc->upslot);
 	free(cc->hopidx);
 	free(cc->chains);
@@ -1153,7 +1216,6 @@ compile_table(const struct ps_config *c, uint64_t source_hash, uint8_t **out,
 {
 	struct cc cc;
 	uint32_t source_off;
-	size_t i;
 	int r;
 
 	*out = NULL;
@@ -1176,9 +1238,7 @@ compile_table(const struct ps_config *c, uint64_t source_hash, uint8_t **out,
 	upstreams_collect(&cc);
 	rules_build(&cc);
 	trust_build(&cc);
-	for (i = 0; i < c->nhttps_ports; i++)
-		cc.https[c->https_ports[i] / 8] |=
-		        (uint8_t)(1u << (c->https_ports[i] % 8));
+	https_ports_build(&cc);
 	/* The strings section ends with a NUL whatever came last (raw
 	 * address keys are not NUL-terminated). */
 	str_add(&cc, "", 0, true);

@@ -45,6 +45,9 @@ struct cfg_ctx {
 	size_t krules_cap;
 	const yaml_node_t *seen_proxy; /* proxy: at top level or coderd: */
 	const yaml_node_t *seen_rp;
+	/* Where the tls: keys being read go: proxy.tls or one upstream's. */
+	char **tls_ca, **tls_name;
+	bool *tls_insecure, *tls_insecure_set;
 };
 
 /* A growable array of match entries and where its count lives. */
@@ -560,8 +563,8 @@ cfg_header_piece(struct cfg_ctx *x, const yaml_node_t *n, const char *path,
 /* ---- single values */
 
 static int
-cfg_url(struct cfg_ctx *x, const yaml_node_t *v, const char *path,
-        struct ps_url *u)
+cfg_url_scalar(struct cfg_ctx *x, const yaml_node_t *v, const char *path,
+               struct ps_url *u)
 {
 	const char *e;
 	int r;
@@ -575,6 +578,77 @@ cfg_url(struct cfg_ctx *x, const yaml_node_t *v, const char *path,
 		return cfg_fail(x, v, "%s: %s", path, e);
 	u->pos = cfg_pos(v);
 	return 0;
+}
+
+static int cfg_tls_into(struct cfg_ctx *x, const yaml_node_t *v,
+                        const char *path, char **ca, char **name,
+                        bool *insecure, bool *insecure_set);
+
+/* An upstream written as a mapping: {url: https://..., tls: {...}}. */
+static const char *const cfg_upstream_keys[] = {"url", "tls"};
+
+static int
+cfg_url_map(struct cfg_ctx *x, const yaml_node_t *v, const char *path,
+            struct ps_url *u)
+{
+	const yaml_node_t *url = NULL, *tls = NULL;
+	const yaml_node_pair_t *p;
+	char sub[192];
+	int r, key;
+
+	r = cfg_check_map(x, v, path);
+	for (p = v->data.mapping.pairs.start;
+	     r == 0 && p < v->data.mapping.pairs.top; p++) {
+		const yaml_node_t *k = cfg_node(x, p->key);
+		char q[64];
+
+		key = cfg_is(k, "url") ? 0 : cfg_is(k, "tls") ? 1 : -1;
+		if (key < 0 && k->type == YAML_SCALAR_NODE)
+			return cfg_fail(x, k,
+			                "%s: unknown key '%s' (an upstream is a "
+			                "proxy URL, or a mapping of url: and "
+			                "tls:)",
+			                path,
+			                cfg_quote(cfg_str(k), cfg_len(k), q,
+			                          sizeof(q)));
+		if (key < 0)
+			return cfg_key_index(x, k, path, cfg_upstream_keys, 2);
+		if (key == 0)
+			url = cfg_node(x, p->value);
+		else
+			tls = cfg_node(x, p->value);
+	}
+	if (r < 0)
+		return r;
+	if (url == NULL || cfg_is_null(url))
+		return cfg_fail(x, v, "%s: missing url (the proxy URL)", path);
+	cfg_subpath(sub, sizeof(sub), "%s.url", path);
+	r = cfg_url_scalar(x, url, sub, u);
+	if (r < 0 || tls == NULL || cfg_is_null(tls))
+		return r;
+	cfg_subpath(sub, sizeof(sub), "%s.tls", path);
+	if (u->scheme != PS_SCHEME_HTTPS) {
+		url_free(u);
+		return cfg_fail(x, tls,
+		                "%s: only an https:// upstream has TLS settings",
+		                sub);
+	}
+	u->tls_pos = cfg_pos(tls);
+	r = cfg_tls_into(x, tls, sub, &u->tls_ca_file, &u->tls_server_name,
+	                 &u->tls_insecure, &u->tls_insecure_set);
+	if (r < 0)
+		url_free(u);
+	return r;
+}
+
+/* A proxy URL, or a mapping with url: and tls: (https:// upstreams). */
+static int
+cfg_url(struct cfg_ctx *x, const yaml_node_t *v, const char *path,
+        struct ps_url *u)
+{
+	if (v->type == YAML_MAPPING_NODE)
+		return cfg_url_map(x, v, path, u);
+	return cfg_url_scalar(x, v, path, u);
 }
 
 /* proxy.http / proxy.https: an empty value (Helm's `http: ""`) is unset. */
@@ -774,7 +848,7 @@ cfg_server_name(struct cfg_ctx *x, const yaml_node_t *v, const char *path)
 {
 	struct in6_addr a;
 	const char *e;
-	char **out = &x->c->tls_server_name;
+	char **out = x->tls_name;
 	int r;
 
 	r = cfg_tls_string(x, v, path, "a host name", out);
@@ -801,18 +875,32 @@ cfg_tls_value(struct cfg_ctx *x, int key, const yaml_node_t *v,
               const char *path)
 {
 	if (key == 0)
-		return cfg_tls_string(x, v, path, "a file name",
-		                      &x->c->tls_ca_file);
+		return cfg_tls_string(x, v, path, "a file name", x->tls_ca);
 	if (key == 1)
 		return cfg_server_name(x, v, path);
-	return cfg_bool(x, v, path, &x->c->tls_insecure);
+	*x->tls_insecure_set = true;
+	return cfg_bool(x, v, path, x->tls_insecure);
+}
+
+static int
+cfg_tls_into(struct cfg_ctx *x, const yaml_node_t *v, const char *path,
+             char **ca, char **name, bool *insecure, bool *insecure_set)
+{
+	x->tls_ca = ca;
+	x->tls_name = name;
+	x->tls_insecure = insecure;
+	x->tls_insecure_set = insecure_set;
+	return cfg_keyed(x, v, path, cfg_tls_keys, 3, cfg_tls_value);
 }
 
 static int
 cfg_tls(struct cfg_ctx *x, const yaml_node_t *v, const char *path)
 {
+	bool set = false;
+
 	x->c->tls_pos = cfg_pos(v);
-	return cfg_keyed(x, v, path, cfg_tls_keys, 3, cfg_tls_value);
+	return cfg_tls_into(x, v, path, &x->c->tls_ca_file,
+	                    &x->c->tls_server_name, &x->c->tls_insecure, &set);
 }
 
 /* ---- rules */
@@ -836,7 +924,7 @@ cfg_via(struct cfg_ctx *x, const yaml_node_t *v, const char *path,
 		                                       : PS_VIA_BLOCK;
 		return 0;
 	}
-	if (v->type == YAML_SCALAR_NODE) {
+	if (v->type == YAML_SCALAR_NODE || v->type == YAML_MAPPING_NODE) {
 		start = NULL;
 		top = NULL;
 		n = 1;
@@ -1631,16 +1719,16 @@ cfg_read_file(int fd, char **buf, size_t *len)
 	return 0;
 }
 
-/* A relative proxy.tls.ca_file is relative to the config file's
- * directory: the relay runs in whatever directory the wrapped program
- * happened to be in. */
+/* A relative ca_file (proxy.tls's or an upstream's) is relative to the
+ * config file's directory: the relay runs in whatever directory the
+ * wrapped program happened to be in. */
 static int
-cfg_abs_ca_file(const char *path, struct ps_config *c)
+cfg_abs_path(const char *path, char **file)
 {
 	char dir[PATH_MAX], *slash, *abs;
 	size_t n;
 
-	if (c->tls_ca_file == NULL || c->tls_ca_file[0] == '/')
+	if (*file == NULL || (*file)[0] == '/')
 		return 0;
 	slash = strrchr(path, '/');
 	n = slash == NULL ? 1 : slash == path ? 1 : (size_t)(slash - path);
@@ -1651,16 +1739,48 @@ cfg_abs_ca_file(const char *path, struct ps_config *c)
 	abs = realpath(dir, NULL);
 	if (abs == NULL)
 		return -1;
-	n = strlen(abs) + 1 + strlen(c->tls_ca_file) + 1;
+	n = strlen(abs) + 1 + strlen(*file) + 1;
 	slash = malloc(n);
 	if (slash != NULL)
 		snprintf(slash, n, "%s/%s", strcmp(abs, "/") == 0 ? "" : abs,
-		         c->tls_ca_file);
+		         *file);
 	free(abs);
 	if (slash == NULL)
 		return -1;
-	free(c->tls_ca_file);
-	c->tls_ca_file = slash;
+	free(*file);
+	*file = slash;
+	return 0;
+}
+
+/* Every ca_file of the config made absolute; on failure *at is where the
+ * offending one was written. */
+static int
+cfg_abs_ca_files(const char *path, struct ps_config *c, struct ps_pos *at)
+{
+	struct ps_url *one[2] = {c->http, c->https};
+	size_t i, k;
+
+	*at = c->tls_pos;
+	if (cfg_abs_path(path, &c->tls_ca_file) < 0)
+		return -1;
+	for (i = 0; i < 2; i++) {
+		if (one[i] == NULL)
+			continue;
+		*at = one[i]->tls_pos;
+		if (cfg_abs_path(path, &one[i]->tls_ca_file) < 0)
+			return -1;
+	}
+	for (i = 0; i < c->nrules; i++) {
+		const struct ps_via *via = &c->rules[i].via;
+
+		if (via->kind != PS_VIA_PROXY)
+			continue;
+		for (k = 0; k < via->nhops; k++) {
+			*at = via->hops[k].tls_pos;
+			if (cfg_abs_path(path, &via->hops[k].tls_ca_file) < 0)
+				return -1;
+		}
+	}
 	return 0;
 }
 
@@ -1668,6 +1788,7 @@ int
 config_load_file(const char *path, struct ps_config *out, char *err,
                  size_t errsz)
 {
+	struct ps_pos at;
 	char *buf = NULL;
 	size_t len = 0;
 	int fd, r;
@@ -1684,14 +1805,12 @@ config_load_file(const char *path, struct ps_config *out, char *err,
 		goto out;
 	r = config_load_buffer(path, buf, len, out, err, errsz);
 	free(buf);
-	if (r == 0 && cfg_abs_ca_file(path, out) < 0) {
-		struct ps_pos at = out->tls_pos;
-
+	if (r == 0 && cfg_abs_ca_files(path, out, &at) < 0) {
 		config_free(out);
 		if (err != NULL && errsz > 0)
 			snprintf(err, errsz,
-			         "%s:%u:%u: proxy.tls.ca_file: cannot make the "
-			         "path absolute",
+			         "%s:%u:%u: tls.ca_file: cannot make the path "
+			         "absolute",
 			         path, at.line, at.col);
 		return -1;
 	}

@@ -97,24 +97,16 @@ dump_header(const struct ps_table_view *v, FILE *f)
 static void
 dump_https_ports(const struct ps_table_view *v, FILE *f)
 {
-	unsigned p = 0, lo, n = 0;
+	size_t i, n = v->nhttps_ports;
 
 	fprintf(f, "  https_ports:");
-	while (p < 65536) {
-		if (!((v->https_ports[p >> 3] >> (p & 7)) & 1)) {
-			p++;
-			continue;
-		}
-		lo = p;
-		while (p + 1 < 65536 &&
-		       ((v->https_ports[(p + 1) >> 3] >> ((p + 1) & 7)) & 1))
-			p++;
-		if (lo == p)
-			fprintf(f, "%s %u", n ? "," : "", lo);
+	for (i = 0; i < n; i++) {
+		const struct ps_t_portrange *r = &v->https_ports[i];
+
+		if (r->lo == r->hi)
+			fprintf(f, "%s %u", i ? "," : "", r->lo);
 		else
-			fprintf(f, "%s %u-%u", n ? "," : "", lo, p);
-		n++;
-		p++;
+			fprintf(f, "%s %u-%u", i ? "," : "", r->lo, r->hi);
 	}
 	fprintf(f, "%s\n", n ? "" : " (none)");
 }
@@ -151,9 +143,22 @@ dump_rules(const struct ps_table_view *v, FILE *f)
 	size_t i;
 
 	fprintf(f, "upstreams (%zu):\n", v->nupstreams);
-	for (i = 0; i < v->nupstreams; i++)
-		fprintf(f, "  [%zu] %s\n", i,
-		        table_str(v, v->upstreams[i].display_off));
+	for (i = 0; i < v->nupstreams; i++) {
+		const struct ps_t_upstream *u = &v->upstreams[i];
+
+		fprintf(f, "  [%zu] %s", i, table_str(v, u->display_off));
+		if (u->scheme == PS_SCHEME_HTTPS)
+			fprintf(f, " (tls: ca_file %s, server_name %s%s)",
+			        u->tls_ca_off ? table_str(v, u->tls_ca_off)
+			                      : "(system store)",
+			        u->tls_name_off ? table_str(v, u->tls_name_off)
+			                        : "(its host)",
+			        u->tls_flags & PS_T_TLS_INSECURE
+			                ? ", insecure_skip_verify: NOT "
+			                  "verified"
+			                : "");
+		fprintf(f, "\n");
+	}
 	fprintf(f, "rules (%u, first match wins):\n", s->nrules);
 	for (i = 0; i < v->nrules_total; i++) {
 		const struct ps_t_rule *r = &v->rules[i];

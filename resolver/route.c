@@ -359,10 +359,20 @@ route_via_rule(const struct ps_table_view *t, uint32_t rule,
 	out->chain_len = r->chain_len;
 }
 
+/* Usually one or two ranges; a binary search keeps a long list cheap. */
 static bool
 port_is_https(const struct ps_table_view *t, uint16_t port)
 {
-	return (t->https_ports[port >> 3] >> (port & 7)) & 1;
+	size_t lo = 0, hi = t->nhttps_ports, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (t->https_ports[mid].hi < port)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < t->nhttps_ports && t->https_ports[lo].lo <= port;
 }
 
 int

@@ -204,7 +204,7 @@ static const uint32_t sec_elem[PS_SEC_COUNT] = {
         [PS_SEC_V4_RANGES] = sizeof(struct ps_t_range4),
         [PS_SEC_V6_INDEX] = sizeof(uint32_t),
         [PS_SEC_V6_RANGES] = sizeof(struct ps_t_range6),
-        [PS_SEC_HTTPS_PORTS] = 1,
+        [PS_SEC_HTTPS_PORTS] = sizeof(struct ps_t_portrange),
         [PS_SEC_TRUST4] = sizeof(struct ps_t_range4),
         [PS_SEC_TRUST6] = sizeof(struct ps_t_range6),
 };
@@ -314,7 +314,7 @@ view_fill(struct ps_table_view *v)
 	v->v6 = sec_ptr(v, PS_SEC_V6_RANGES, &v->nv6);
 	v->trust4 = sec_ptr(v, PS_SEC_TRUST4, &v->ntrust4);
 	v->trust6 = sec_ptr(v, PS_SEC_TRUST6, &v->ntrust6);
-	v->https_ports = v->base + v->hdr->sec[PS_SEC_HTTPS_PORTS].off;
+	v->https_ports = sec_ptr(v, PS_SEC_HTTPS_PORTS, &v->nhttps_ports);
 	v->v4_index =
 	        v->hdr->sec[PS_SEC_V4_INDEX].count == 0
 	                ? NULL
@@ -387,8 +387,14 @@ check_upstreams(const struct ps_table_view *v, const char **why)
 		if (u->port == 0)
 			BAD("upstream: port 0");
 		if (!str_ok(v, u->host_off) || !str_opt_ok(v, u->user_off) ||
-		    !str_opt_ok(v, u->pass_off) || !str_ok(v, u->display_off))
+		    !str_opt_ok(v, u->pass_off) || !str_ok(v, u->display_off) ||
+		    !str_ok(v, u->tls_ca_off) || !str_ok(v, u->tls_name_off))
 			BAD("upstream: bad string offset");
+		if ((u->tls_flags & ~PS_T_TLS_INSECURE) != 0 || u->reserved != 0)
+			BAD("upstream: unknown TLS flags");
+		if (u->scheme != PS_SCHEME_HTTPS &&
+		    (u->tls_ca_off | u->tls_name_off | u->tls_flags) != 0)
+			BAD("upstream: TLS settings on a plain upstream");
 	}
 	for (i = 0; i < v->nchains; i++)
 		if (v->chains[i] >= v->nupstreams)
@@ -631,6 +637,22 @@ check_filter(const struct ps_table_view *v, const char **why)
 	return 0;
 }
 
+/* Sorted, each lo <= hi, disjoint and not touching (the compiler merges). */
+static int
+check_https_ports(const struct ps_table_view *v, const char **why)
+{
+	size_t i;
+
+	for (i = 0; i < v->nhttps_ports; i++) {
+		if (v->https_ports[i].lo > v->https_ports[i].hi)
+			BAD("https ports: range with lo > hi");
+		if (i > 0 && (uint32_t)v->https_ports[i - 1].hi + 1 >=
+		                     v->https_ports[i].lo)
+			BAD("https ports: ranges not sorted and merged");
+	}
+	return 0;
+}
+
 static int
 check_content(const struct ps_table_view *v, const char **why)
 {
@@ -640,8 +662,8 @@ check_content(const struct ps_table_view *v, const char **why)
 	if (v->strings_len == 0 || v->strings[0] != '\0' ||
 	    v->strings[v->strings_len - 1] != '\0')
 		BAD("strings section not NUL-delimited");
-	if (sec[PS_SEC_HTTPS_PORTS].count != 8192)
-		BAD("https ports bitmap has the wrong size");
+	if ((r = check_https_ports(v, why)) < 0)
+		return r;
 	if ((sec[PS_SEC_V4_INDEX].count != 0 &&
 	     sec[PS_SEC_V4_INDEX].count != PS_T_INDEX_COUNT) ||
 	    (sec[PS_SEC_V6_INDEX].count != 0 &&

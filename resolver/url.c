@@ -438,6 +438,8 @@ url_free(struct ps_url *u)
 		explicit_bzero(u->pass, strlen(u->pass));
 		free(u->pass);
 	}
+	free(u->tls_ca_file);
+	free(u->tls_server_name);
 	memset(u, 0, sizeof(*u));
 }
 

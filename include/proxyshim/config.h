@@ -48,6 +48,14 @@ struct ps_url {
 	char *user;      /* percent-decoded; NULL when absent */
 	char *pass;      /* percent-decoded; NULL when absent */
 	struct ps_pos pos;
+	/* The upstream's own tls: keys (an https:// upstream written as a
+	 * mapping {url: ..., tls: {...}}); unset ones fall back to
+	 * proxy.tls.  ca_file is made absolute like proxy.tls's. */
+	char *tls_ca_file;     /* NULL = unset */
+	char *tls_server_name; /* NULL = unset */
+	bool tls_insecure_set;
+	bool tls_insecure;
+	struct ps_pos tls_pos; /* of its tls: mapping */
 };
 
 enum ps_via_kind {

@@ -34,9 +34,8 @@
  *  - "*" entries: the best one is in the settings.
  * Every structure answers with the smallest (prio, src) that matches; the
  * lookup takes the smallest of those, which is the first match in file
- * order.  Small configs get no index and no filter: the table stays a few
- * KiB (mostly the 8 KiB port bitmap), cheap to map and check at every
- * process start.
+ * order.  Small configs get no index and no filter: the table stays
+ * about a KiB, one page to map and check at every process start.
  *
  * The table needs a compiler with unsigned __int128 (gcc, clang on 64-bit
  * targets) and a little-endian host.
@@ -49,7 +48,8 @@
 #include <string.h>
 
 #define PS_TABLE_MAGIC 0x42545350u /* "PSTB" read little-endian */
-#define PS_TABLE_VERSION 3 /* 3: proxy.tls in the settings */
+#define PS_TABLE_VERSION 4 /* 3: proxy.tls in the settings; 4: TLS per
+                             upstream, https ports as ranges */
 #define PS_TABLE_MAX_SIZE (1024u * 1024u * 1024u) /* refuse anything larger */
 
 /* Priorities: lower wins.  0 = the upstreams themselves; rule i = i + 1;
@@ -92,7 +92,8 @@ enum ps_section_id {
 	PS_SEC_V4_RANGES,   /* struct ps_t_range4, sorted, covering 0..2^32-1 */
 	PS_SEC_V6_INDEX,    /* uint32_t[0 or 65537]: idem for IPv6 */
 	PS_SEC_V6_RANGES,   /* struct ps_t_range6, sorted, covering all */
-	PS_SEC_HTTPS_PORTS, /* uint8_t[8192]: bit p of byte p/8 = port p */
+	PS_SEC_HTTPS_PORTS, /* struct ps_t_portrange, sorted, disjoint and
+	                       not adjacent (merged) */
 	PS_SEC_TRUST4,      /* struct ps_t_range4 over trustedOrigins (prio 0 =
 	                       trusted, PS_PRIO_NONE = not; src unused) */
 	PS_SEC_TRUST6,      /* struct ps_t_range6, idem */
@@ -129,7 +130,8 @@ struct ps_t_settings {
 	uint32_t handshake_timeout_ms;
 	uint32_t rp_timeout_ms;
 	uint32_t source_off;  /* string: config path or "<environment>" */
-	/* proxy.tls, read by the relay (environment variables override). */
+	/* proxy.tls as written, for dump (the relay reads each upstream's
+	 * resolved tls_* fields). */
 	uint32_t tls_ca_off;   /* string: CA file, absolute; 0 ("") = the
 	                          system store */
 	uint32_t tls_name_off; /* string: server name; 0 ("") = each proxy's
@@ -176,6 +178,20 @@ struct ps_t_upstream {
 	uint32_t user_off;    /* string, or PS_PRIO_NONE when absent */
 	uint32_t pass_off;    /* string, or PS_PRIO_NONE when absent */
 	uint32_t display_off; /* masked URL string, password as *** */
+	/* TLS to an https:// upstream: its own tls: keys, else proxy.tls's,
+	 * resolved by the compiler (the relay reads only these; the
+	 * PROXYSHIM_TLS_* environment variables override them).  0 and
+	 * flags 0 for the other schemes. */
+	uint32_t tls_ca_off;   /* string: CA file, absolute; 0 = system store */
+	uint32_t tls_name_off; /* string: server name; 0 = the proxy's host */
+	uint32_t tls_flags;    /* PS_T_TLS_* */
+	uint32_t reserved;     /* 0 */
+};
+
+/* https_ports: destination ports lo..hi (inclusive) are https traffic. */
+struct ps_t_portrange {
+	uint16_t lo;
+	uint16_t hi;
 };
 
 enum ps_t_action { PS_T_DIRECT = 0, PS_T_BLOCK, PS_T_VIA };
@@ -311,7 +327,8 @@ struct ps_table_view {
 	const uint32_t *v6_index; /* NULL when the table has none */
 	const struct ps_t_range6 *v6;
 	size_t nv6;
-	const uint8_t *https_ports;
+	const struct ps_t_portrange *https_ports;
+	size_t nhttps_ports;
 	const struct ps_t_range4 *trust4;
 	size_t ntrust4;
 	const struct ps_t_range6 *trust6;

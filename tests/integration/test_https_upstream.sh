@@ -165,7 +165,7 @@ out=$(PROXYSHIM_LOG_FILE=$T/insecure.log \
 assert_eq "$HELLO_BODY" "$out" "insecure_skip_verify: works with the wrong CA"
 remember_relay "$c4"
 assert_contains "$T/insecure.log" \
-	"insecure_skip_verify (proxy.tls): the https:// proxies' certificates are NOT verified" \
+	"insecure_skip_verify (config): the certificate of ${SRV_URL[st]} is NOT verified" \
 	"insecure_skip_verify: warns"
 "$SHIM_CMD" dump -c "$c4" >"$T/insecure.dump" 2>&1
 assert_contains "$T/insecure.dump" \
@@ -178,6 +178,63 @@ out=$(PROXYSHIM_TLS_CA_FILE=$T/pki/ca.crt PROXYSHIM_LOG_FILE=$T/envca.log \
 	shim_run "$c7" "${CURL[@]}" --noproxy '*' "${SRV_URL[web]}/hello.txt")
 assert_eq "$HELLO_BODY" "$out" "PROXYSHIM_TLS_CA_FILE overrides proxy.tls.ca_file"
 remember_relay "$c7"
+
+section "TLS settings per upstream (an upstream as {url:, tls:})"
+# A second TLS proxy whose certificate comes from the other CA, in front
+# of the same tinyproxy.  One config, two https:// upstreams, each with
+# its own ca_file; proxy.tls names a CA that fits neither, so only the
+# upstreams' own keys can make both work.
+if openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+	-keyout "$T/pki/other.key" -out "$T/pki/other.csr" >/dev/null 2>&1 &&
+	openssl x509 -req -in "$T/pki/other.csr" -CA "$T/pki/other-ca.crt" \
+		-CAkey "$T/pki/other-ca.key" -CAcreateserial -days 2 \
+		-extfile "$T/pki/san.ext" -out "$T/pki/other.crt" >/dev/null 2>&1 &&
+	start_stunnel stp "${SRV_ADDR[tp]}" "$T/pki/other.crt" "$T/pki/other.key"; then
+	make_test_ca "$T/pki3" # a third CA: proxy.tls's, wrong for both
+	# peru CA-FOR-st CA-FOR-stp: the config.
+	peru() {
+		cat <<-EOF
+			proxy:
+			  http: {url: "${SRV_URL[st]}", tls: {ca_file: "$1"}}
+			  proxy_loopback: true
+			  tls: {ca_file: "$T/pki3/ca.crt"}
+			  rules:
+			    - match: "127.0.0.1:${SRV_PORT[ban]}"
+			      via:
+			        url: "${SRV_URL[stp]}"
+			        tls:
+			          ca_file: "$2"
+			          server_name: localhost
+		EOF
+	}
+	peru "$T/pki/ca.crt" "$T/pki/other-ca.crt" | write_file cfg/peru.yml >/dev/null
+	c8=$T/cfg/peru.yml
+	"$SHIM_CMD" dump -c "$c8" >"$T/peru.dump" 2>&1
+	assert_contains "$T/peru.dump" \
+		"${SRV_URL[stp]} (tls: ca_file $T/pki/other-ca.crt, server_name localhost)" \
+		"dump: the rule's upstream has its own CA and name"
+	assert_contains "$T/peru.dump" \
+		"${SRV_URL[st]} (tls: ca_file $T/pki/ca.crt, server_name (its host))" \
+		"dump: proxy.http's upstream has its own CA"
+	out=$(PROXYSHIM_LOG_FILE=$T/peru.log shim_run "$c8" "${CURL[@]}" \
+		--noproxy '*' "${SRV_URL[web]}/hello.txt")
+	assert_eq "$HELLO_BODY" "$out" "per-upstream CA: curl through proxy.http's upstream"
+	tok="tok-$RANDOM"
+	out=$(PROXYSHIM_LOG_FILE=$T/peru.log shim_run "$c8" timeout -k 2 10 \
+		"$T/httpget" banner 127.0.0.1 "${SRV_PORT[ban]}" "$tok" 2>&1)
+	assert_eq "${SRV_BANNER[ban]}"$'\n'"echo $tok" "$out" \
+		"per-upstream CA and server_name: the rule's upstream (other CA)"
+	assert_match "${SRV_LOG[stp]}" 'accepted connection from' \
+		"the rule's connection crossed the second TLS proxy"
+	remember_relay "$c8"
+	# Swapped CAs: both upstreams refuse, each with its reason.
+	peru "$T/pki/other-ca.crt" "$T/pki/ca.crt" | write_file cfg/peru-bad.yml >/dev/null
+	refused "$T/cfg/peru-bad.yml" "$T/peru-bad.log" "per-upstream CA, swapped"
+	assert_contains "$T/peru-bad.log" "certificate: unable to get local issuer" \
+		"swapped CA: the reason is logged"
+else
+	fail "start a second TLS proxy with a certificate from the other CA"
+fi
 
 section "squid with an https_port (squid-openssl)"
 sqrc=0

@@ -12,6 +12,7 @@
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -362,15 +363,20 @@ START_TEST(test_table_round_trip_fields_equal_config)
 	check_upstreams(&v);
 	check_sources(&v, &c);
 	for (p = 0; p < 65536; p++) {
-		bool want = p == 443 || p == 8443 || p == 9000;
+		bool want = p == 443 || p == 8443 || p == 9000, got = false;
+		size_t k;
 
-		ck_assert_int_eq((v.https_ports[p / 8] >> (p % 8)) & 1, want);
+		for (k = 0; k < v.nhttps_ports; k++)
+			got = got || (p >= v.https_ports[k].lo &&
+			              p <= v.https_ports[k].hi);
+		ck_assert_int_eq(got, want);
 	}
+	ck_assert_uint_eq(v.nhttps_ports, 3);
 	/* Small tables carry no range index: every process maps and
 	 * checksums the table at start-up, so it must stay small. */
 	ck_assert_ptr_null(v.v4_index);
 	ck_assert_ptr_null(v.v6_index);
-	ck_assert_uint_lt(len, 16384);
+	ck_assert_uint_lt(len, 4096);
 	free(buf);
 	config_free(&c);
 }
@@ -1014,6 +1020,120 @@ START_TEST(test_table_from_yaml_fixture)
 }
 END_TEST
 
+/* TLS per https:// upstream: each carries what the relay will use, its
+ * own keys first, then proxy.tls's; plain upstreams carry none, and a
+ * table that gives one TLS settings is refused. */
+START_TEST(test_table_tls_per_upstream)
+{
+	char err[PS_ERR_MAX] = "", dir[PATH_MAX], want[PATH_MAX + 32];
+	const struct ps_t_upstream *u;
+	struct ps_table_view v;
+	struct ps_config c;
+	const char *why = "";
+	uint8_t *buf;
+	size_t len, i, n_https = 0;
+
+	ck_assert_msg(config_load_file(FIXTURE("config", "tls_per_upstream.yml"),
+	                               &c, err, sizeof(err)) == 0,
+	              "%s", err);
+	compile_ok(&c, &buf, &len);
+	ck_assert_int_eq(table_view_open(buf, len, &v, &why), 0);
+	/* a (proxy.http), b, the socks5 hop, c, a again with another CA. */
+	ck_assert_uint_eq(v.nupstreams, 5);
+	ck_assert_ptr_nonnull(realpath("tests/fixtures/config", dir));
+	snprintf(want, sizeof(want), "%s/certs/a-ca.pem", dir);
+	u = &v.upstreams[0];
+	ck_assert_str_eq(table_str(&v, u->tls_ca_off), want);
+	ck_assert_str_eq(table_str(&v, u->tls_name_off),
+	                 "a-internal.proxy.example");
+	ck_assert_uint_eq(u->tls_flags, 0);
+	u = &v.upstreams[1]; /* b: all from proxy.tls */
+	ck_assert_str_eq(table_str(&v, u->host_off), "b.proxy.example");
+	ck_assert_str_eq(table_str(&v, u->tls_ca_off), "/etc/ssl/corp.pem");
+	ck_assert_uint_eq(u->tls_name_off, 0);
+	ck_assert_uint_eq(u->tls_flags, 0);
+	for (i = 0; i < v.nupstreams; i++) {
+		u = &v.upstreams[i];
+		if (u->scheme != PS_SCHEME_HTTPS) {
+			ck_assert_uint_eq(u->tls_ca_off | u->tls_name_off |
+			                          u->tls_flags,
+			                  0);
+			continue;
+		}
+		n_https++;
+		if (strcmp(table_str(&v, u->host_off), "c.proxy.example") == 0) {
+			ck_assert_uint_eq(u->tls_flags, PS_T_TLS_INSECURE);
+			ck_assert_str_eq(table_str(&v, u->tls_ca_off),
+			                 "/etc/ssl/corp.pem");
+		}
+	}
+	ck_assert_uint_eq(n_https, 4);
+	ck_assert_str_eq(table_str(&v, v.upstreams[4].tls_ca_off), "/x/ca.pem");
+	ck_assert_str_eq(table_str(&v, v.upstreams[4].host_off),
+	                 "a.proxy.example");
+
+	/* TLS settings on the socks5 hop: refused. */
+	for (i = 0; i < v.nupstreams; i++)
+		if (v.upstreams[i].scheme == PS_SCHEME_SOCKS5)
+			break;
+	ck_assert_uint_lt(i, v.nupstreams);
+	((struct ps_t_upstream *)(void *)&v.upstreams[i])->tls_flags =
+	        PS_T_TLS_INSECURE;
+	reseal(buf, len);
+	ck_assert_int_eq(table_view_open(buf, len, &v, &why), -EINVAL);
+	ck_assert_str_eq(why, "upstream: TLS settings on a plain upstream");
+	free(buf);
+	config_free(&c);
+}
+END_TEST
+
+/* https_ports: merged, sorted ranges; lookups agree with the list. */
+START_TEST(test_table_https_port_ranges)
+{
+	static const char yaml[] =
+	        "proxy:\n  http: http://p:3128\n  https: http://q:3128\n"
+	        "  https_ports: [8443, 443, 8000-8010, 8011, 444, 9000, 65535, "
+	        "1]\n";
+	char err[PS_ERR_MAX] = "";
+	struct ps_table_view v;
+	struct ps_config c;
+	const char *why = "";
+	uint8_t *buf;
+	size_t len;
+	unsigned p;
+
+	ck_assert_msg(config_load_buffer("t.yml", yaml, sizeof(yaml) - 1, &c, err,
+	                                 sizeof(err)) == 0,
+	              "%s", err);
+	compile_ok(&c, &buf, &len);
+	ck_assert_int_eq(table_view_open(buf, len, &v, &why), 0);
+	ck_assert_uint_eq(v.nhttps_ports, 6);
+	ck_assert_uint_eq(v.https_ports[0].lo, 1);
+	ck_assert_uint_eq(v.https_ports[1].lo, 443);
+	ck_assert_uint_eq(v.https_ports[1].hi, 444);
+	ck_assert_uint_eq(v.https_ports[2].lo, 8000);
+	ck_assert_uint_eq(v.https_ports[2].hi, 8011);
+	for (p = 1; p < 65536; p++) {
+		struct ps_dest d = {.name = "x.example", .name_len = 9,
+		                    .port = (uint16_t)p};
+		struct ps_route r;
+		bool https = p == 1 || p == 443 || p == 444 ||
+		             (p >= 8000 && p <= 8011) || p == 8443 ||
+		             p == 9000 || p == 65535;
+
+		ck_assert_int_eq(route_lookup(&v, &d, &r), 0);
+		ck_assert_uint_eq(r.rule, https ? v.hdr->settings.https_rule
+		                                : v.hdr->settings.http_rule);
+	}
+	/* Unsorted or touching ranges are refused. */
+	((struct ps_t_portrange *)(void *)&v.https_ports[1])->lo = 2;
+	reseal(buf, len);
+	ck_assert_int_eq(table_view_open(buf, len, &v, &why), -EINVAL);
+	free(buf);
+	config_free(&c);
+}
+END_TEST
+
 Suite *table_suite(void);
 
 Suite *
@@ -1024,6 +1144,8 @@ table_suite(void)
 	TCase *tx = tcase_create("corruption");
 
 	tcase_add_test(tc, test_table_crc32c_known_vectors);
+	tcase_add_test(tc, test_table_tls_per_upstream);
+	tcase_add_test(tc, test_table_https_port_ranges);
 	tcase_add_test(tc, test_table_crc32c_paths_agree);
 	tcase_add_test(tc, test_table_hash_runs_backwards_over_suffixes);
 	tcase_add_test(tc, test_table_round_trip_fields_equal_config);
