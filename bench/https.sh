@@ -21,7 +21,9 @@
 #                          PROXYSHIM_TABLE, what `proxyshim run` exports),
 #                          `http: https://...`: the TLS relay does TLS and
 #                          CONNECT; the relay is warmed before measuring and
-#                          kept up (PROXYSHIM_RELAY_IDLE) across rounds;
+#                          kept up (PROXYSHIM_RELAY_IDLE) across rounds; it
+#                          is spawned by curl, so it shares the clients' CPU
+#                          placement (BENCH_PIN);
 #   proxychains4+stunnel   what users do today: curl under proxychains4
 #                          (`http 127.0.0.1 PORT`) to a second stunnel in
 #                          client mode that does TLS to the same stunnel
