@@ -5,7 +5,8 @@
 #   make test            deps, build, unit + integration tests
 #   make test-asan       unit suites + CLI and reverse-proxy integration under
 #                        ASan+UBSan (in build/asan); see docs/robustness.md
-#   make bench | fuzz | demo | install | uninstall | deb | clean | style
+#   make bench | bench-https | fuzz | demo | install | uninstall | deb | clean
+#   make style
 
 CC ?= cc
 B ?= build
@@ -78,8 +79,8 @@ COMPILER_LIB := $(B)/libproxyshim-compiler.so
 CLI := $(B)/proxyshim
 UNIT := $(B)/tests/check_unit
 
-.PHONY: all lint test test-unit test-integration test-asan bench fuzz demo deps \
-	install uninstall deb clean style
+.PHONY: all lint test test-unit test-integration test-asan bench bench-https \
+	fuzz demo deps install uninstall deb clean style
 all: $(LIB) $(COMPILER_LIB) $(CLI)
 
 $(B)/obj/%.o: %.c
@@ -169,6 +170,10 @@ $(B)/bench/libnull.so: $(B)/obj/bench/nullpreload.o
 
 bench: all $(B)/bench/lookup $(BENCH_TOOLS)
 	B=$(B) bash bench/run.sh
+
+# The https:// upstream section alone (bench/https.sh).
+bench-https: all $(BENCH_TOOLS)
+	BENCH_SECTIONS=https B=$(B) bash bench/run.sh
 
 FUZZ_SECONDS ?= 20
 fuzz:

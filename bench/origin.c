@@ -9,6 +9,10 @@
  * meant (the benchmark's proxies bind their outgoing side to their own
  * 127.0.0.x) or went direct.
  *
+ * "GET /bytes/N" gets N bytes of body instead (bulk transfers, bench/https),
+ * with the peer in an "X-Peer:" header; the body is written as the socket
+ * takes it.
+ *
  *   origin [-p PORT] [-t SECONDS]
  *
  * Prints the port it listens on (one line), then serves until SIGTERM or
@@ -30,12 +34,21 @@
 #define ORIGIN_MAX_FD 4096  /* connections with a higher fd are refused */
 #define ORIGIN_REQ_MAX 2048 /* request header limit */
 #define ORIGIN_EVENTS 64
+#define ORIGIN_CHUNK (256 * 1024) /* bulk body: one send at most */
 
 struct origin_conn {
 	size_t len;
 	char peer[INET_ADDRSTRLEN];
 	char req[ORIGIN_REQ_MAX];
+	/* Bulk: the header still to send (hdr[hoff..hlen)), then left bytes
+	 * of body. */
+	char hdr[256];
+	size_t hoff, hlen;
+	unsigned long long left;
+	int bulk;
 };
+
+static char chunk[ORIGIN_CHUNK];
 
 static struct origin_conn *conns[ORIGIN_MAX_FD];
 static volatile sig_atomic_t origin_stop;
@@ -125,14 +138,70 @@ origin_accept(int lfd, int ep)
 	}
 }
 
+/* Send what the socket takes; 1 = more to send, 0 = done, -1 = failed. */
+static int
+origin_bulk_send(int fd, struct origin_conn *c)
+{
+	size_t n;
+	ssize_t w;
+
+	while (c->hoff < c->hlen) {
+		w = send(fd, c->hdr + c->hoff, c->hlen - c->hoff, MSG_NOSIGNAL);
+		if (w < 0)
+			return errno == EAGAIN || errno == EINTR ? 1 : -1;
+		c->hoff += (size_t)w;
+	}
+	while (c->left > 0) {
+		n = c->left < sizeof(chunk) ? (size_t)c->left : sizeof(chunk);
+		w = send(fd, chunk, n, MSG_NOSIGNAL);
+		if (w < 0)
+			return errno == EAGAIN || errno == EINTR ? 1 : -1;
+		c->left -= (unsigned long long)w;
+	}
+	return 0;
+}
+
+/* "GET /bytes/N ": start a bulk reply, waiting for EPOLLOUT.  0 = not a
+ * bulk request, 1 = started, -1 = failed. */
+static int
+origin_bulk_start(int fd, int ep, struct origin_conn *c)
+{
+	struct epoll_event ev;
+	char *end;
+	int n;
+
+	if (strncmp(c->req, "GET /bytes/", 11) != 0)
+		return 0;
+	c->left = strtoull(c->req + 11, &end, 10);
+	if (*end != ' ')
+		return -1;
+	n = snprintf(c->hdr, sizeof(c->hdr),
+	             "HTTP/1.0 200 OK\r\nContent-Type: "
+	             "application/octet-stream\r\nContent-Length: %llu\r\n"
+	             "X-Peer: %s\r\nConnection: close\r\n\r\n",
+	             c->left, c->peer);
+	if (n <= 0 || (size_t)n >= sizeof(c->hdr))
+		return -1;
+	c->hlen = (size_t)n;
+	c->bulk = 1;
+	ev.events = EPOLLOUT;
+	ev.data.fd = fd;
+	return epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ev) == 0 ? 1 : -1;
+}
+
 static void
-origin_read(int fd)
+origin_event(int fd, int ep)
 {
 	struct origin_conn *c = conns[fd];
 	ssize_t n;
 
 	if (c == NULL)
 		return;
+	if (c->bulk) {
+		if (origin_bulk_send(fd, c) != 1)
+			origin_close(fd);
+		return;
+	}
 	n = recv(fd, c->req + c->len, sizeof(c->req) - 1 - c->len, 0);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
@@ -142,9 +211,17 @@ origin_read(int fd)
 	}
 	c->len += (size_t)n;
 	c->req[c->len] = '\0';
-	if (strstr(c->req, "\r\n\r\n") != NULL)
-		origin_reply(fd, c);
-	else if (c->len < sizeof(c->req) - 1)
+	if (strstr(c->req, "\r\n\r\n") != NULL) {
+		switch (origin_bulk_start(fd, ep, c)) {
+		case 1:
+			return;
+		case 0:
+			origin_reply(fd, c);
+			break;
+		default:
+			break;
+		}
+	} else if (c->len < sizeof(c->req) - 1)
 		return;
 	origin_close(fd);
 }
@@ -171,7 +248,7 @@ origin_serve(int lfd, long seconds)
 			if (evs[i].data.fd == lfd)
 				origin_accept(lfd, ep);
 			else
-				origin_read(evs[i].data.fd);
+				origin_event(evs[i].data.fd, ep);
 		}
 	}
 	close(ep);
@@ -206,6 +283,7 @@ main(int argc, char **argv)
 	signal(SIGTERM, origin_on_signal);
 	signal(SIGINT, origin_on_signal);
 	signal(SIGPIPE, SIG_IGN);
+	memset(chunk, 'x', sizeof(chunk));
 	lfd = origin_listen((unsigned)port);
 	if (lfd < 0) {
 		perror("origin: listen");

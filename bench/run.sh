@@ -6,13 +6,17 @@
 #
 #   make bench                     full run, 1.5 to 2 minutes
 #   BENCH_QUICK=1 make bench       about 45 s, fewer and shorter rounds
+#   make bench-https               the https:// upstream section alone
+#                                  (BENCH_SECTIONS=https)
 #
 # Knobs (environment): BENCH_ROUNDS, BENCH_CONNS (connections per cell),
 # BENCH_STARTUP_RUNS, BENCH_PIN=none|client|one|split (CPU placement, see
 # below), BENCH_LOOKUP=0 (skip bench/lookup), BENCH_LIB_B=PATH (another
 # build of libproxyshim.so, measured in the same run as variants named
 # "B ...": to see what a change to the library does), BENCH_VARIANTS="a b"
-# (run only these connection variants; names as in the report).
+# (run only these connection variants; names as in the report),
+# BENCH_SECTIONS="connect https" (run only these sections: lookup resolve
+# startup connect accept https; default all).
 #
 # Sections:
 #  1. bench/lookup (issue 2), when it is built: its own output.
@@ -33,6 +37,11 @@
 #     the shim behind haproxy send-proxy-v2, against it without the shim
 #     behind haproxy sending no header; interleaved rounds, medians
 #     (BENCH_ACCEPT_SECS, BENCH_ACCEPT_CONC; skipped without haproxy).
+#  5. through an https:// upstream (issue 7, bench/https.sh): curl with its
+#     own https-proxy support, curl under proxyshim (the TLS relay) and
+#     curl under proxychains4 to an stunnel client, through stunnel in
+#     front of tinyproxy: conn/s and bulk MB/s, interleaved rounds,
+#     medians (BENCH_HTTPS_*; skipped without stunnel4, curl or openssl).
 #
 # Servers run on loopback ephemeral ports; exactly the PIDs started here are
 # stopped on exit, and the tables published here are removed.
@@ -64,6 +73,15 @@ else
 	STARTUP_RUNS=${BENCH_STARTUP_RUNS:-2000}
 	LOOKUP_ARGS=()
 fi
+ALL_SECTIONS="lookup resolve startup connect accept https"
+SECTIONS=${BENCH_SECTIONS:-$ALL_SECTIONS}
+for s in $SECTIONS; do
+	[[ " $ALL_SECTIONS " == *" $s "* ]] ||
+		{ echo "bench: BENCH_SECTIONS: no section $s ($ALL_SECTIONS)" >&2; exit 1; }
+done
+section_on() {
+	[[ " $SECTIONS " == *" $1 "* ]]
+}
 CELL_TIMEOUT=120 # seconds for one client run; a stuck proxy fails the run
 
 LIB=$B/libproxyshim.so
@@ -200,6 +218,17 @@ median() {
 		      else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
 }
 
+# proxychains4: strict chain, quiet, libc DNS (no proxy_dns line), and no
+# localnet line, so 127.0.0.1 is proxied like anything else.
+pc_conf() { # FILE TYPE PORT
+	printf '%s\n' strict_chain quiet_mode "tcp_read_time_out 15000" \
+		"tcp_connect_time_out 8000" "[ProxyList]" "$2 127.0.0.1 $3" >"$1"
+}
+
+pkg_ver() {
+	dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo "?"
+}
+
 # -------------------------------------------------------------- report
 
 exec 3>&1
@@ -228,7 +257,7 @@ out ""
 
 # -------------------------------------------------------------- lookup
 
-if [[ ${BENCH_LOOKUP:-1} == 1 && -x $B/bench/lookup ]]; then
+if section_on lookup && [[ ${BENCH_LOOKUP:-1} == 1 && -x $B/bench/lookup ]]; then
 	note "lookup ${LOOKUP_ARGS[*]}"
 	out "### Route lookup: \`$B/bench/lookup ${LOOKUP_ARGS[*]}\`"
 	out ""
@@ -248,7 +277,7 @@ fi
 # remote, a socks5h upstream: no query leaves), against plain glibc for a
 # name from /etc/hosts; 1 and 8 threads.  Nothing listens on the upstream:
 # resolving never connects.
-if [[ -x $B/bench/resolve ]]; then
+if section_on resolve && [[ -x $B/bench/resolve ]]; then
 	printf 'proxy:\n  http: socks5h://127.0.0.1:9\n  dns: remote\n' \
 		>"$T/resolve.yml"
 	TABLES+=("$("$PS" compile -c "$T/resolve.yml")") # removed at exit
@@ -272,8 +301,9 @@ fi
 
 # -------------------------------------------------------------- startup
 
-# A config of the usual size: two upstreams, an exempt list, a few rules.
-cat >"$T/startup.yml" <<'EOF'
+if section_on startup; then
+	# A config of the usual size: two upstreams, an exempt list, a few rules.
+	cat >"$T/startup.yml" <<'EOF'
 proxy:
   http: localhost:3128
   https: https://proxy.corp:3129
@@ -285,66 +315,68 @@ proxy:
     - match: 192.168.0.0/16
       via: direct
 EOF
-startup_table=$("$PS" compile -c "$T/startup.yml") ||
-	die "proxyshim compile failed"
-TABLES+=("$startup_table")
-startup_cmd=("$STARTUP" -n "$STARTUP_RUNS" -l "$LIB" -t "$startup_table"
-	-c "$T/startup.yml" -z "$NULL_LIB")
-[[ -n $LIB_B ]] && startup_cmd+=(-e "B table=$LIB_B")
-note "startup: ${startup_cmd[*]}"
-# From the temp dir: no ./proxyshim.yml there to configure "unconfigured".
-startup_out=$(cd "$T" && "${CLIENT_PIN[@]}" "${startup_cmd[@]}") ||
-	die "bench/startup failed"
-out "### Start-up"
-out ""
-out "$startup_out"
-out ""
-out "\`table\`: \`LD_PRELOAD=libproxyshim.so PROXYSHIM_TABLE=<name>\` (what" \
-	"\`proxyshim run\` exports); \`config\`: \`PROXYSHIM_CONFIG=FILE\` by hand," \
-	"table already published; \`null-preload\`: an empty preloaded library" \
-	"(the dynamic loader's share); \`unconfigured\`: the library with" \
-	"nothing configured. Target: table and config ≤ 1.05× bare."
-out ""
+	startup_table=$("$PS" compile -c "$T/startup.yml") ||
+		die "proxyshim compile failed"
+	TABLES+=("$startup_table")
+	startup_cmd=("$STARTUP" -n "$STARTUP_RUNS" -l "$LIB" -t "$startup_table"
+		-c "$T/startup.yml" -z "$NULL_LIB")
+	[[ -n $LIB_B ]] && startup_cmd+=(-e "B table=$LIB_B")
+	note "startup: ${startup_cmd[*]}"
+	# From the temp dir: no ./proxyshim.yml there to configure "unconfigured".
+	startup_out=$(cd "$T" && "${CLIENT_PIN[@]}" "${startup_cmd[@]}") ||
+		die "bench/startup failed"
+	out "### Start-up"
+	out ""
+	out "$startup_out"
+	out ""
+	out "\`table\`: \`LD_PRELOAD=libproxyshim.so PROXYSHIM_TABLE=<name>\` (what" \
+		"\`proxyshim run\` exports); \`config\`: \`PROXYSHIM_CONFIG=FILE\` by hand," \
+		"table already published; \`null-preload\`: an empty preloaded library" \
+		"(the dynamic loader's share); \`unconfigured\`: the library with" \
+		"nothing configured. Target: table and config ≤ 1.05× bare."
+	out ""
+fi
 
 # -------------------------------------------------------------- connect
 
-note "starting origin and proxies"
-"${SERVER_PIN[@]}" "$ORIGIN_BIN" -t 1800 >"$T/origin.port" 2>"$T/origin.log" &
-PIDS+=("$!")
-for _ in $(seq 1 100); do
-	[[ -s $T/origin.port ]] && break
-	sleep 0.05
-done
-ORIGIN_PORT=$(head -n1 "$T/origin.port")
-[[ -n $ORIGIN_PORT ]] || die "origin did not start: $(cat "$T/origin.log")"
-ORIGIN=127.0.0.1:$ORIGIN_PORT
+if section_on connect; then
+	note "starting origin and proxies"
+	"${SERVER_PIN[@]}" "$ORIGIN_BIN" -t 1800 >"$T/origin.port" 2>"$T/origin.log" &
+	PIDS+=("$!")
+	for _ in $(seq 1 100); do
+		[[ -s $T/origin.port ]] && break
+		sleep 0.05
+	done
+	ORIGIN_PORT=$(head -n1 "$T/origin.port")
+	[[ -n $ORIGIN_PORT ]] || die "origin did not start: $(cat "$T/origin.log")"
+	ORIGIN=127.0.0.1:$ORIGIN_PORT
 
-MS_PORT=$(free_port) || die "no free port"
-start microsocks "$MS_PORT" microsocks -i 127.0.0.1 -p "$MS_PORT" \
-	-b 127.0.0.2 || exit 1
+	MS_PORT=$(free_port) || die "no free port"
+	start microsocks "$MS_PORT" microsocks -i 127.0.0.1 -p "$MS_PORT" \
+		-b 127.0.0.2 || exit 1
 
-TP_PORT=$(free_port) || die "no free port"
-{
-	echo "Port $TP_PORT"
-	echo "Listen 127.0.0.1"
-	echo "Bind 127.0.0.3"
-	echo "Timeout 60"
-	echo "LogLevel Critical"
-	echo "MaxClients 1024"
-	echo "Allow 127.0.0.1"
-	echo "DisableViaHeader Yes"
-	# No ConnectPort line: CONNECT to any port (else only 443 and 563).
-	if ((EUID == 0)); then
-		echo "User nobody"
-		echo "Group $(id -gn nobody)"
-	fi
-} >"$T/tinyproxy.conf"
-start tinyproxy "$TP_PORT" tinyproxy -d -c "$T/tinyproxy.conf" || exit 1
+	TP_PORT=$(free_port) || die "no free port"
+	{
+		echo "Port $TP_PORT"
+		echo "Listen 127.0.0.1"
+		echo "Bind 127.0.0.3"
+		echo "Timeout 60"
+		echo "LogLevel Critical"
+		echo "MaxClients 1024"
+		echo "Allow 127.0.0.1"
+		echo "DisableViaHeader Yes"
+		# No ConnectPort line: CONNECT to any port (else only 443 and 563).
+		if ((EUID == 0)); then
+			echo "User nobody"
+			echo "Group $(id -gn nobody)"
+		fi
+	} >"$T/tinyproxy.conf"
+	start tinyproxy "$TP_PORT" tinyproxy -d -c "$T/tinyproxy.conf" || exit 1
 
-DANTE_PORT=
-if command -v danted >/dev/null && ((EUID == 0)); then
-	DANTE_PORT=$(free_port) || die "no free port"
-	cat >"$T/danted.conf" <<EOF
+	DANTE_PORT=
+	if command -v danted >/dev/null && ((EUID == 0)); then
+		DANTE_PORT=$(free_port) || die "no free port"
+		cat >"$T/danted.conf" <<EOF
 logoutput: $T/danted.log
 internal: 127.0.0.1 port = $DANTE_PORT
 external: 127.0.0.4
@@ -355,216 +387,209 @@ user.unprivileged: nobody
 client pass { from: 127.0.0.0/8 to: 0.0.0.0/0 }
 socks pass { from: 127.0.0.0/8 to: 0.0.0.0/0 }
 EOF
-	start dante "$DANTE_PORT" danted -f "$T/danted.conf" || exit 1
-else
-	note "dante (danted, as root) unavailable: no pipelining figures"
-fi
-
-# proxychains4: strict chain, quiet, libc DNS (no proxy_dns line), and no
-# localnet line, so 127.0.0.1 is proxied like anything else.
-pc_conf() { # FILE TYPE PORT
-	printf '%s\n' strict_chain quiet_mode "tcp_read_time_out 15000" \
-		"tcp_connect_time_out 8000" "[ProxyList]" "$2 127.0.0.1 $3" >"$1"
-}
-pc_conf "$T/pc-socks5.conf" socks5 "$MS_PORT"
-pc_conf "$T/pc-http.conf" http "$TP_PORT"
-
-# proxyshim: proxy_loopback so that the loopback origin is proxied.
-shim_conf() { # FILE UPSTREAM [EXEMPT]
-	{
-		echo "proxy:"
-		echo "  http: $2"
-		echo "  proxy_loopback: true"
-		[[ -n ${3:-} ]] && echo "  exempt: \"$3\""
-	} >"$1"
-	name=$("$PS" compile -c "$1") || die "proxyshim compile $1 failed"
-	TABLES+=("$name")
-}
-shim_conf "$T/shim-socks5.yml" "socks5://127.0.0.1:$MS_PORT"
-shim_conf "$T/shim-http.yml" "http://127.0.0.1:$TP_PORT"
-shim_conf "$T/shim-exempt.yml" "socks5://127.0.0.1:$MS_PORT" 127.0.0.0/8
-[[ -n $DANTE_PORT ]] &&
-	shim_conf "$T/shim-dante.yml" "socks5://127.0.0.1:$DANTE_PORT"
-
-# The routes must be what the variants claim.
-expect_route() { # FILE WORD
-	local r
-	r=$("$PS" explain -c "$1" "$ORIGIN" | head -n1)
-	[[ $r == "$2"* ]] || die "$1: route to $ORIGIN is '$r', expected $2"
-}
-expect_route "$T/shim-socks5.yml" via
-expect_route "$T/shim-http.yml" via
-expect_route "$T/shim-exempt.yml" direct
-
-VARIANTS=(no-shim proxyshim-exempt
-	aware-socks5 proxychains4-socks5 proxyshim-socks5
-	aware-http proxychains4-http proxyshim-http)
-[[ -n $DANTE_PORT ]] &&
-	VARIANTS+=(aware-dante aware-dante-pipelined proxyshim-dante)
-if [[ -n $LIB_B ]]; then
-	VARIANTS+=(B-exempt B-socks5 B-http)
-	[[ -n $DANTE_PORT ]] && VARIANTS+=(B-dante)
-fi
-if [[ -n ${BENCH_VARIANTS:-} ]]; then
-	read -r -a want <<<"$BENCH_VARIANTS"
-	for v in "${want[@]}"; do
-		[[ " ${VARIANTS[*]} " == *" $v "* ]] || die "BENCH_VARIANTS: no variant $v"
-	done
-	VARIANTS=("${want[@]}")
-fi
-has_variant() {
-	[[ " ${VARIANTS[*]} " == *" $1 "* ]]
-}
-
-# cell_cmd VARIANT N: the client command line, in CMDV.
-cell_cmd() {
-	local v=$1 n=$2 ms=127.0.0.1:$MS_PORT tp=127.0.0.1:$TP_PORT
-	local da=127.0.0.1:${DANTE_PORT:-0}
-	case $v in
-	no-shim) CMDV=("$CONNECT" -n "$n" "$ORIGIN") ;;
-	proxyshim-exempt)
-		CMDV=("$PS" run -c "$T/shim-exempt.yml" -- "$CONNECT" -n "$n"
-			"$ORIGIN") ;;
-	aware-socks5)
-		CMDV=("$AWARE" -n "$n" -e 127.0.0.2 socks5 "$ms" "$ORIGIN") ;;
-	proxychains4-socks5)
-		CMDV=(proxychains4 -q -f "$T/pc-socks5.conf" "$CONNECT" -n "$n"
-			-e 127.0.0.2 "$ORIGIN") ;;
-	proxyshim-socks5)
-		CMDV=("$PS" run -c "$T/shim-socks5.yml" -- "$CONNECT" -n "$n"
-			-e 127.0.0.2 "$ORIGIN") ;;
-	aware-http)
-		CMDV=("$AWARE" -n "$n" -e 127.0.0.3 http "$tp" "$ORIGIN") ;;
-	proxychains4-http)
-		CMDV=(proxychains4 -q -f "$T/pc-http.conf" "$CONNECT" -n "$n"
-			-e 127.0.0.3 "$ORIGIN") ;;
-	proxyshim-http)
-		CMDV=("$PS" run -c "$T/shim-http.yml" -- "$CONNECT" -n "$n"
-			-e 127.0.0.3 "$ORIGIN") ;;
-	aware-dante)
-		CMDV=("$AWARE" -n "$n" -e 127.0.0.4 socks5 "$da" "$ORIGIN") ;;
-	aware-dante-pipelined)
-		CMDV=("$AWARE" -n "$n" -e 127.0.0.4 -s socks5 "$da" "$ORIGIN") ;;
-	proxyshim-dante)
-		CMDV=("$PS" run -c "$T/shim-dante.yml" -- "$CONNECT" -n "$n"
-			-e 127.0.0.4 "$ORIGIN") ;;
-	B-*)
-		cell_cmd "proxyshim-${v#B-}" "$n"
-		CMDV=(env "PROXYSHIM_LIB=$LIB_B" "${CMDV[@]}") ;;
-	*) die "unknown variant $v" ;;
-	esac
-}
-
-# run_cell VARIANT N: prints "CONN_PER_S P50_US".
-run_cell() {
-	local line
-	cell_cmd "$1" "$2"
-	if ! line=$(timeout "$CELL_TIMEOUT" "${CLIENT_PIN[@]}" "${CMDV[@]}" \
-		2>"$T/cell.err"); then
-		note "variant $1 failed: ${CMDV[*]}"
-		cat "$T/cell.err" >&2
-		return 1
+		start dante "$DANTE_PORT" danted -f "$T/danted.conf" || exit 1
+	else
+		note "dante (danted, as root) unavailable: no pipelining figures"
 	fi
-	sed -n 's/.*conn_per_s=\([0-9.]*\) p50_us=\([0-9.]*\).*/\1 \2/p' \
-		<<<"$line"
-}
 
-declare -A CPS=() P50=()
-note "connect: sanity pass (50 connections per variant)"
-for v in "${VARIANTS[@]}"; do
-	run_cell "$v" 50 >/dev/null || exit 1
-done
-nv=${#VARIANTS[@]}
-for ((r = 0; r < ROUNDS; r++)); do
-	note "connect: round $((r + 1))/$ROUNDS, $CONNS connections per variant"
-	for ((k = 0; k < nv; k++)); do
-		v=${VARIANTS[$(((r + k) % nv))]}
-		res=$(run_cell "$v" "$CONNS") || exit 1
-		CPS[$v]+=" ${res% *}"
-		P50[$v]+=" ${res#* }"
+	pc_conf "$T/pc-socks5.conf" socks5 "$MS_PORT"
+	pc_conf "$T/pc-http.conf" http "$TP_PORT"
+
+	# proxyshim: proxy_loopback so that the loopback origin is proxied.
+	shim_conf() { # FILE UPSTREAM [EXEMPT]
+		{
+			echo "proxy:"
+			echo "  http: $2"
+			echo "  proxy_loopback: true"
+			[[ -n ${3:-} ]] && echo "  exempt: \"$3\""
+		} >"$1"
+		name=$("$PS" compile -c "$1") || die "proxyshim compile $1 failed"
+		TABLES+=("$name")
+	}
+	shim_conf "$T/shim-socks5.yml" "socks5://127.0.0.1:$MS_PORT"
+	shim_conf "$T/shim-http.yml" "http://127.0.0.1:$TP_PORT"
+	shim_conf "$T/shim-exempt.yml" "socks5://127.0.0.1:$MS_PORT" 127.0.0.0/8
+	[[ -n $DANTE_PORT ]] &&
+		shim_conf "$T/shim-dante.yml" "socks5://127.0.0.1:$DANTE_PORT"
+
+	# The routes must be what the variants claim.
+	expect_route() { # FILE WORD
+		local r
+		r=$("$PS" explain -c "$1" "$ORIGIN" | head -n1)
+		[[ $r == "$2"* ]] || die "$1: route to $ORIGIN is '$r', expected $2"
+	}
+	expect_route "$T/shim-socks5.yml" via
+	expect_route "$T/shim-http.yml" via
+	expect_route "$T/shim-exempt.yml" direct
+
+	VARIANTS=(no-shim proxyshim-exempt
+		aware-socks5 proxychains4-socks5 proxyshim-socks5
+		aware-http proxychains4-http proxyshim-http)
+	[[ -n $DANTE_PORT ]] &&
+		VARIANTS+=(aware-dante aware-dante-pipelined proxyshim-dante)
+	if [[ -n $LIB_B ]]; then
+		VARIANTS+=(B-exempt B-socks5 B-http)
+		[[ -n $DANTE_PORT ]] && VARIANTS+=(B-dante)
+	fi
+	if [[ -n ${BENCH_VARIANTS:-} ]]; then
+		read -r -a want <<<"$BENCH_VARIANTS"
+		for v in "${want[@]}"; do
+			[[ " ${VARIANTS[*]} " == *" $v "* ]] || die "BENCH_VARIANTS: no variant $v"
+		done
+		VARIANTS=("${want[@]}")
+	fi
+	has_variant() {
+		[[ " ${VARIANTS[*]} " == *" $1 "* ]]
+	}
+
+	# cell_cmd VARIANT N: the client command line, in CMDV.
+	cell_cmd() {
+		local v=$1 n=$2 ms=127.0.0.1:$MS_PORT tp=127.0.0.1:$TP_PORT
+		local da=127.0.0.1:${DANTE_PORT:-0}
+		case $v in
+		no-shim) CMDV=("$CONNECT" -n "$n" "$ORIGIN") ;;
+		proxyshim-exempt)
+			CMDV=("$PS" run -c "$T/shim-exempt.yml" -- "$CONNECT" -n "$n"
+				"$ORIGIN") ;;
+		aware-socks5)
+			CMDV=("$AWARE" -n "$n" -e 127.0.0.2 socks5 "$ms" "$ORIGIN") ;;
+		proxychains4-socks5)
+			CMDV=(proxychains4 -q -f "$T/pc-socks5.conf" "$CONNECT" -n "$n"
+				-e 127.0.0.2 "$ORIGIN") ;;
+		proxyshim-socks5)
+			CMDV=("$PS" run -c "$T/shim-socks5.yml" -- "$CONNECT" -n "$n"
+				-e 127.0.0.2 "$ORIGIN") ;;
+		aware-http)
+			CMDV=("$AWARE" -n "$n" -e 127.0.0.3 http "$tp" "$ORIGIN") ;;
+		proxychains4-http)
+			CMDV=(proxychains4 -q -f "$T/pc-http.conf" "$CONNECT" -n "$n"
+				-e 127.0.0.3 "$ORIGIN") ;;
+		proxyshim-http)
+			CMDV=("$PS" run -c "$T/shim-http.yml" -- "$CONNECT" -n "$n"
+				-e 127.0.0.3 "$ORIGIN") ;;
+		aware-dante)
+			CMDV=("$AWARE" -n "$n" -e 127.0.0.4 socks5 "$da" "$ORIGIN") ;;
+		aware-dante-pipelined)
+			CMDV=("$AWARE" -n "$n" -e 127.0.0.4 -s socks5 "$da" "$ORIGIN") ;;
+		proxyshim-dante)
+			CMDV=("$PS" run -c "$T/shim-dante.yml" -- "$CONNECT" -n "$n"
+				-e 127.0.0.4 "$ORIGIN") ;;
+		B-*)
+			cell_cmd "proxyshim-${v#B-}" "$n"
+			CMDV=(env "PROXYSHIM_LIB=$LIB_B" "${CMDV[@]}") ;;
+		*) die "unknown variant $v" ;;
+		esac
+	}
+
+	# run_cell VARIANT N: prints "CONN_PER_S P50_US".
+	run_cell() {
+		local line
+		cell_cmd "$1" "$2"
+		if ! line=$(timeout "$CELL_TIMEOUT" "${CLIENT_PIN[@]}" "${CMDV[@]}" \
+			2>"$T/cell.err"); then
+			note "variant $1 failed: ${CMDV[*]}"
+			cat "$T/cell.err" >&2
+			return 1
+		fi
+		sed -n 's/.*conn_per_s=\([0-9.]*\) p50_us=\([0-9.]*\).*/\1 \2/p' \
+			<<<"$line"
+	}
+
+	declare -A CPS=() P50=()
+	note "connect: sanity pass (50 connections per variant)"
+	for v in "${VARIANTS[@]}"; do
+		run_cell "$v" 50 >/dev/null || exit 1
 	done
-done
-
-declare -A MED=() MEDP=()
-out "### Connections per second"
-out ""
-out "$CONNS sequential connections per run (connect, HTTP/1.0 GET, whole" \
-	"reply, close) to a loopback origin; $ROUNDS interleaved rounds; median" \
-	"conn/s over the rounds, with the slowest and fastest round, and the" \
-	"median of the per-connection median latency."
-out ""
-out "| variant | conn/s (median) | min | max | latency p50 µs |"
-out "|---|---:|---:|---:|---:|"
-for v in "${VARIANTS[@]}"; do
-	# shellcheck disable=SC2086 # word splitting of the lists is wanted
-	MED[$v]=$(median ${CPS[$v]})
-	# shellcheck disable=SC2086
-	read -r mn mx < <(printf '%s\n' ${CPS[$v]} | sort -g |
-		awk 'NR == 1 { a = $1 } { b = $1 } END { print a, b }')
-	# shellcheck disable=SC2086
-	MEDP[$v]=$(median ${P50[$v]})
-	out "| $v | ${MED[$v]} | $mn | $mx | ${MEDP[$v]} |"
-done
-out ""
-
-# ratio A B: median(A)/median(B), and the median of the per-round ratios
-# (the two ran in the same round, so drift cancels).  Rows whose variants
-# were not run are left out.
-ratio_row() { # LABEL A B TARGET
-	local a b per=() i rm rp rl ok
-	has_variant "$2" && has_variant "$3" || return 0
-	read -r -a a <<<"${CPS[$2]}"
-	read -r -a b <<<"${CPS[$3]}"
-	for i in "${!a[@]}"; do
-		per+=("$(awk -v x="${a[$i]}" -v y="${b[$i]}" 'BEGIN { printf "%.4f", x / y }')")
+	nv=${#VARIANTS[@]}
+	for ((r = 0; r < ROUNDS; r++)); do
+		note "connect: round $((r + 1))/$ROUNDS, $CONNS connections per variant"
+		for ((k = 0; k < nv; k++)); do
+			v=${VARIANTS[$(((r + k) % nv))]}
+			res=$(run_cell "$v" "$CONNS") || exit 1
+			CPS[$v]+=" ${res% *}"
+			P50[$v]+=" ${res#* }"
+		done
 	done
-	rm=$(awk -v x="${MED[$2]}" -v y="${MED[$3]}" 'BEGIN { printf "%.3f", x / y }')
-	rp=$(printf '%.3f' "$(median "${per[@]}")")
-	rl=$(awk -v x="${MEDP[$3]}" -v y="${MEDP[$2]}" 'BEGIN { printf "%.3f", x / y }')
-	ok=$(awk -v r="$rm" -v t="$4" 'BEGIN { print (r >= t) ? "yes" : "no" }')
-	out "| $1 | $rm | $rp | $rl | ≥ $4 | $ok |"
-}
-out "Ratios of conn/s: of the medians (the figure held against the target)," \
-	"the median of the per-round ratios, and the inverse ratio of the p50" \
-	"latencies (least sensitive to stalls caused by other load)."
-out ""
-out "| ratio | of medians | median per round | by p50 latency | target | met |"
-out "|---|---:|---:|---:|---:|---|"
-ratio_row "proxyshim / aware, SOCKS5 (microsocks)" proxyshim-socks5 aware-socks5 0.97
-ratio_row "proxyshim / proxychains4, SOCKS5 (microsocks)" proxyshim-socks5 proxychains4-socks5 1.1
-ratio_row "proxyshim / aware, HTTP CONNECT (tinyproxy)" proxyshim-http aware-http 0.97
-ratio_row "proxyshim / proxychains4, HTTP CONNECT (tinyproxy)" proxyshim-http proxychains4-http 1.1
-ratio_row "exempt-direct under proxyshim / no shim" proxyshim-exempt no-shim 0.98
-if [[ -n $DANTE_PORT ]]; then
-	ratio_row "aware pipelined / aware, SOCKS5 (dante)" aware-dante-pipelined aware-dante 1.0
-	ratio_row "proxyshim / aware, SOCKS5 (dante)" proxyshim-dante aware-dante 0.97
+
+	declare -A MED=() MEDP=()
+	out "### Connections per second"
+	out ""
+	out "$CONNS sequential connections per run (connect, HTTP/1.0 GET, whole" \
+		"reply, close) to a loopback origin; $ROUNDS interleaved rounds; median" \
+		"conn/s over the rounds, with the slowest and fastest round, and the" \
+		"median of the per-connection median latency."
+	out ""
+	out "| variant | conn/s (median) | min | max | latency p50 µs |"
+	out "|---|---:|---:|---:|---:|"
+	for v in "${VARIANTS[@]}"; do
+		# shellcheck disable=SC2086 # word splitting of the lists is wanted
+		MED[$v]=$(median ${CPS[$v]})
+		# shellcheck disable=SC2086
+		read -r mn mx < <(printf '%s\n' ${CPS[$v]} | sort -g |
+			awk 'NR == 1 { a = $1 } { b = $1 } END { print a, b }')
+		# shellcheck disable=SC2086
+		MEDP[$v]=$(median ${P50[$v]})
+		out "| $v | ${MED[$v]} | $mn | $mx | ${MEDP[$v]} |"
+	done
+	out ""
+
+	# ratio A B: median(A)/median(B), and the median of the per-round ratios
+	# (the two ran in the same round, so drift cancels).  Rows whose variants
+	# were not run are left out.
+	ratio_row() { # LABEL A B TARGET
+		local a b per=() i rm rp rl ok
+		has_variant "$2" && has_variant "$3" || return 0
+		read -r -a a <<<"${CPS[$2]}"
+		read -r -a b <<<"${CPS[$3]}"
+		for i in "${!a[@]}"; do
+			per+=("$(awk -v x="${a[$i]}" -v y="${b[$i]}" 'BEGIN { printf "%.4f", x / y }')")
+		done
+		rm=$(awk -v x="${MED[$2]}" -v y="${MED[$3]}" 'BEGIN { printf "%.3f", x / y }')
+		rp=$(printf '%.3f' "$(median "${per[@]}")")
+		rl=$(awk -v x="${MEDP[$3]}" -v y="${MEDP[$2]}" 'BEGIN { printf "%.3f", x / y }')
+		ok=$(awk -v r="$rm" -v t="$4" 'BEGIN { print (r >= t) ? "yes" : "no" }')
+		out "| $1 | $rm | $rp | $rl | ≥ $4 | $ok |"
+	}
+	out "Ratios of conn/s: of the medians (the figure held against the target)," \
+		"the median of the per-round ratios, and the inverse ratio of the p50" \
+		"latencies (least sensitive to stalls caused by other load)."
+	out ""
+	out "| ratio | of medians | median per round | by p50 latency | target | met |"
+	out "|---|---:|---:|---:|---:|---|"
+	ratio_row "proxyshim / aware, SOCKS5 (microsocks)" proxyshim-socks5 aware-socks5 0.97
+	ratio_row "proxyshim / proxychains4, SOCKS5 (microsocks)" proxyshim-socks5 proxychains4-socks5 1.1
+	ratio_row "proxyshim / aware, HTTP CONNECT (tinyproxy)" proxyshim-http aware-http 0.97
+	ratio_row "proxyshim / proxychains4, HTTP CONNECT (tinyproxy)" proxyshim-http proxychains4-http 1.1
+	ratio_row "exempt-direct under proxyshim / no shim" proxyshim-exempt no-shim 0.98
+	if [[ -n $DANTE_PORT ]]; then
+		ratio_row "aware pipelined / aware, SOCKS5 (dante)" aware-dante-pipelined aware-dante 1.0
+		ratio_row "proxyshim / aware, SOCKS5 (dante)" proxyshim-dante aware-dante 0.97
+	fi
+	if [[ -n $LIB_B ]]; then
+		ratio_row "B / aware, SOCKS5 (microsocks)" B-socks5 aware-socks5 0.97
+		ratio_row "B / proxychains4, SOCKS5 (microsocks)" B-socks5 proxychains4-socks5 1.1
+		ratio_row "B / aware, HTTP CONNECT (tinyproxy)" B-http aware-http 0.97
+		ratio_row "B / proxychains4, HTTP CONNECT (tinyproxy)" B-http proxychains4-http 1.1
+		ratio_row "B exempt-direct / no shim" B-exempt no-shim 0.98
+		ratio_row "B / proxyshim, SOCKS5 (microsocks)" B-socks5 proxyshim-socks5 1.0
+		ratio_row "B / proxyshim, HTTP CONNECT (tinyproxy)" B-http proxyshim-http 1.0
+		ratio_row "B / aware, SOCKS5 (dante)" B-dante aware-dante 0.97
+		ratio_row "B / proxyshim, SOCKS5 (dante)" B-dante proxyshim-dante 1.0
+	fi
+	out ""
+	out "aware: \`bench/aware\` speaks SOCKS5 / CONNECT itself with the bytes" \
+		"proxyshim sends; proxychains4: \`bench/connect\` under proxychains4" \
+		"(strict_chain, quiet_mode, no proxy_dns, no localnet);" \
+		"proxyshim: \`bench/connect\` under \`proxyshim run\` (\`proxy_loopback:" \
+		"true\`); exempt: the origin in \`exempt\`. microsocks cannot take a" \
+		"pipelined greeting (it drops the request sent with it and the" \
+		"connection stalls), so pipelining is measured through dante." \
+		"Versions: microsocks $(pkg_ver microsocks), tinyproxy" \
+		"$(pkg_ver tinyproxy), dante-server $(pkg_ver dante-server)," \
+		"proxychains4 $(pkg_ver proxychains4)."
+	[[ -n $LIB_B ]] && out "" && out "B: the same under \`BENCH_LIB_B=$LIB_B\`."
 fi
-if [[ -n $LIB_B ]]; then
-	ratio_row "B / aware, SOCKS5 (microsocks)" B-socks5 aware-socks5 0.97
-	ratio_row "B / proxychains4, SOCKS5 (microsocks)" B-socks5 proxychains4-socks5 1.1
-	ratio_row "B / aware, HTTP CONNECT (tinyproxy)" B-http aware-http 0.97
-	ratio_row "B / proxychains4, HTTP CONNECT (tinyproxy)" B-http proxychains4-http 1.1
-	ratio_row "B exempt-direct / no shim" B-exempt no-shim 0.98
-	ratio_row "B / proxyshim, SOCKS5 (microsocks)" B-socks5 proxyshim-socks5 1.0
-	ratio_row "B / proxyshim, HTTP CONNECT (tinyproxy)" B-http proxyshim-http 1.0
-	ratio_row "B / aware, SOCKS5 (dante)" B-dante aware-dante 0.97
-	ratio_row "B / proxyshim, SOCKS5 (dante)" B-dante proxyshim-dante 1.0
-fi
-out ""
-pkg_ver() {
-	dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo "?"
-}
-out "aware: \`bench/aware\` speaks SOCKS5 / CONNECT itself with the bytes" \
-	"proxyshim sends; proxychains4: \`bench/connect\` under proxychains4" \
-	"(strict_chain, quiet_mode, no proxy_dns, no localnet);" \
-	"proxyshim: \`bench/connect\` under \`proxyshim run\` (\`proxy_loopback:" \
-	"true\`); exempt: the origin in \`exempt\`. microsocks cannot take a" \
-	"pipelined greeting (it drops the request sent with it and the" \
-	"connection stalls), so pipelining is measured through dante." \
-	"Versions: microsocks $(pkg_ver microsocks), tinyproxy" \
-	"$(pkg_ver tinyproxy), dante-server $(pkg_ver dante-server)," \
-	"proxychains4 $(pkg_ver proxychains4)."
-[[ -n $LIB_B ]] && out "" && out "B: the same under \`BENCH_LIB_B=$LIB_B\`."
+
 # -------------------------------------------------------------- accept
 
 # The reverse-proxy side (issue 5): bench/accept's server (accept, read a
@@ -578,7 +603,9 @@ ACCEPT_BIN=$B/bench/accept
 ACC_SECS=${BENCH_ACCEPT_SECS:-2}
 ((QUICK)) && ACC_SECS=${BENCH_ACCEPT_SECS:-1}
 ACC_CONC=${BENCH_ACCEPT_CONC:-8}
-if [[ ! -x $ACCEPT_BIN ]]; then
+if ! section_on accept; then
+	: # not asked for (BENCH_SECTIONS)
+elif [[ ! -x $ACCEPT_BIN ]]; then
 	note "$ACCEPT_BIN is missing: no accept figures"
 elif ! command -v haproxy >/dev/null; then
 	note "haproxy is missing: no accept figures"
@@ -692,5 +719,14 @@ HAP
 	out ""
 	out "haproxy $(pkg_ver haproxy). The PROXY v2 header is read and consumed" \
 		"inside accept() (peek, parse, recv of exactly the header)."
+fi
+
+# -------------------------------------------------------------- https
+
+# https:// upstreams through the TLS relay (issue 7): bench/https.sh.
+if section_on https; then
+	# shellcheck source=bench/https.sh
+	. "$ROOT/bench/https.sh"
+	https_section
 fi
 note "done; report in $RESULTS"

@@ -15,6 +15,7 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,16 @@
 #include "relay.h"
 
 #define DIAL_REQ_MAX 8192
+
+/* TLS session resumption, as curl and stunnel's client do it: the newest
+ * session of each https:// upstream (indexed like the table's upstreams)
+ * is offered on the next handshake with it.  A resumed handshake skips
+ * the proxy's certificate, its signature and our chain verification.  The
+ * cache lives and dies with this process, so with its table and TLS
+ * settings. */
+static SSL_SESSION **dial_sess;
+static size_t dial_nsess;
+static pthread_mutex_t dial_sess_mu = PTHREAD_MUTEX_INITIALIZER;
 
 struct dial {
 	struct relay *r;
@@ -373,6 +384,51 @@ dial_tls_op(struct dial *d, int ret)
 	return r < 0 ? r : 0;
 }
 
+/* OpenSSL's new-session callback (end of a TLS 1.2 handshake, or a TLS
+ * 1.3 ticket, possibly in the data path's thread): keep the newest. */
+static int
+dial_sess_new(SSL *ssl, SSL_SESSION *s)
+{
+	SSL_SESSION **slot = SSL_get_app_data(ssl), *old;
+
+	if (slot == NULL || !SSL_SESSION_is_resumable(s))
+		return 0;
+	pthread_mutex_lock(&dial_sess_mu);
+	old = *slot;
+	*slot = s;
+	pthread_mutex_unlock(&dial_sess_mu);
+	SSL_SESSION_free(old);
+	return 1; /* the reference is ours now */
+}
+
+/* Offer upstream u's session to ssl and have new ones stored for u. */
+static void
+dial_sess_use(SSL *ssl, uint32_t u)
+{
+	if (u >= dial_nsess)
+		return;
+	SSL_set_app_data(ssl, &dial_sess[u]);
+	pthread_mutex_lock(&dial_sess_mu);
+	if (dial_sess[u] != NULL)
+		SSL_set_session(ssl, dial_sess[u]);
+	pthread_mutex_unlock(&dial_sess_mu);
+}
+
+/* After a failed handshake: start the next one afresh. */
+static void
+dial_sess_drop(uint32_t u)
+{
+	SSL_SESSION *old;
+
+	if (u >= dial_nsess)
+		return;
+	pthread_mutex_lock(&dial_sess_mu);
+	old = dial_sess[u];
+	dial_sess[u] = NULL;
+	pthread_mutex_unlock(&dial_sess_mu);
+	SSL_SESSION_free(old);
+}
+
 static int
 dial_tls_start(struct dial *d, const struct ps_hop *h, uint32_t u)
 {
@@ -395,6 +451,7 @@ dial_tls_start(struct dial *d, const struct ps_hop *h, uint32_t u)
 		SSL_set_tlsext_host_name(d->ssl, name);
 		SSL_set1_host(d->ssl, name);
 	}
+	dial_sess_use(d->ssl, u);
 	ERR_clear_error();
 	do {
 		r = dial_tls_op(d, SSL_connect(d->ssl));
@@ -406,9 +463,12 @@ dial_tls_start(struct dial *d, const struct ps_hop *h, uint32_t u)
 			dial_tls_why(d->ssl, why, sizeof(why));
 		log_warn("TLS to %s (name %s) failed: %s", dial_display(d, u),
 		         name, why);
+		dial_sess_drop(u);
 		return -ECONNREFUSED;
 	}
-	log_debug("TLS to %s: %s", dial_display(d, u), SSL_get_version(d->ssl));
+	log_debug("TLS to %s: %s%s", dial_display(d, u),
+	          SSL_get_version(d->ssl),
+	          SSL_session_reused(d->ssl) ? ", session resumed" : "");
 	return 0;
 }
 
@@ -613,6 +673,9 @@ dial_ctx_new(const char *ca, const char *ca_from, int skip,
 	if (ctx == NULL)
 		return NULL;
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT |
+	                                            SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_sess_set_new_cb(ctx, dial_sess_new);
 	if (ca != NULL && *ca != '\0') {
 		if (SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1) {
 			log_err("cannot load the CA file %s (%s)", ca, ca_from);
@@ -651,8 +714,10 @@ dial_ctx_init(struct relay *r)
 
 	r->ctx = calloc(n ? n : 1, sizeof(*r->ctx));
 	r->server_name = calloc(n ? n : 1, sizeof(*r->server_name));
-	if (r->ctx == NULL || r->server_name == NULL)
+	dial_sess = calloc(n ? n : 1, sizeof(*dial_sess));
+	if (r->ctx == NULL || r->server_name == NULL || dial_sess == NULL)
 		return -ENOMEM;
+	dial_nsess = n;
 	for (u = 0; u < n; u++) {
 		const struct ps_t_upstream *up = &r->v.upstreams[u];
 		const char *ca, *name, *ca_from = PS_ENV_TLS_CA;

@@ -63,6 +63,9 @@ static pthread_mutex_t add_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct tun *add_head;
 static int add_efd = -1;
 static struct tun *again_head;
+/* Closed tunnels, freed once the current batch of events is done: the
+ * batch may still hold an event for the other end of one of them. */
+static struct tun *dead_head;
 static int listen_end_tag, add_end_tag;
 
 void
@@ -150,9 +153,22 @@ relay_close(struct tun *t, bool reset)
 	t->c.fd = t->u.fd = -1;
 	if (atomic_fetch_sub(&R.active, 1) == 1)
 		atomic_store(&R.last_ms, relayseg_now_ms());
-	if (!t->again)
-		free(t);
+	if (!t->again) {
+		t->next = dead_head;
+		dead_head = t;
+	}
 	/* else freed when the again list reaches it (fd -1). */
+}
+
+static void
+relay_free_dead(void)
+{
+	struct tun *t;
+
+	while ((t = dead_head) != NULL) {
+		dead_head = t->next;
+		free(t);
+	}
 }
 
 /* The TLS side's result: > 0 bytes, 0 EOF, -EAGAIN (*block set), -EIO. */
@@ -476,6 +492,7 @@ relay_loop(int lfd, int64_t idle_ms)
 				relay_pump(((struct end *)p)->t);
 		}
 		relay_run_again();
+		relay_free_dead();
 		if (atomic_load(&R.active) == 0 &&
 		    relayseg_now_ms() - atomic_load(&R.last_ms) >= idle_ms)
 			return;
