@@ -127,6 +127,29 @@ echo "# 200 tunnels: $(($(_it_ms) - t0)) ms"
 assert_eq "OK 200" "$out" "200 tunnels open at once, each gets its own token back"
 assert_crossed tp "${SRV_PORT[ban]}" "all 200 crossed tinyproxy" 200
 
+section "4 x 300 short tunnels: the relay stays up"
+# Each reply ends with the origin closing while curl closes too, so one
+# epoll batch often holds events for both ends of a tunnel that the first
+# of them frees (a use-after-free crashed the relay under this load once).
+mark tp
+p0=$(relay_pid "$c")
+kids=()
+for k in 1 2 3 4; do
+	PROXYSHIM_TLS_CA_FILE=$T/pki/ca.crt PROXYSHIM_LOG_FILE=$log \
+		shim_run "$c" timeout -k 2 120 "${CURL[@]}" --noproxy '*' -0 \
+		-H 'Connection: close' -w '%{http_code}\n' -o /dev/null \
+		"${SRV_URL[web]}/hello.txt?[1-300]" >"$T/short.$k" 2>&1 &
+	kids+=("$!")
+done
+wait "${kids[@]}" # not a bare wait: the servers are children too
+out=$(cat "$T"/short.[1-4] | grep -c '^200$')
+assert_eq 1200 "$out" "1200 requests, each on its own tunnel, all answered"
+assert_crossed tp "${SRV_PORT[web]}" "all 1200 crossed tinyproxy" 1200
+p1=$(relay_pid "$c")
+assert_eq "$p0" "$p1" "the same relay served them all (it did not die)"
+_it_alive "$p1" && pass "the relay is still running" ||
+	fail "the relay process $p1 is gone"
+
 section "explain names the relay"
 "$SHIM_CMD" explain -c "$c" example.com:443 >"$T/explain.out" 2>&1
 assert_contains "$T/explain.out" "TLS relay" \
