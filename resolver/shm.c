@@ -80,7 +80,7 @@ shm_write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
-/* size bytes from offset 0; -EINVAL when the object is shorter now. */
+/* size bytes from offset 0; -EBADMSG when the object is shorter now. */
 static int
 shm_read_all(int fd, void *buf, size_t size)
 {
@@ -96,13 +96,14 @@ shm_read_all(int fd, void *buf, size_t size)
 			return -errno;
 		}
 		if (n == 0)
-			return -EINVAL;
+			return -EBADMSG;
 		got += (size_t)n;
 	}
 	return 0;
 }
 
-/* Ours, private, a regular object of a sane size. */
+/* Ours, private, a regular object (-EPERM), of a sane size (-EBADMSG:
+ * empty or too big, e.g. truncated after it was published). */
 static int
 shm_check_owner(int fd, size_t *size)
 {
@@ -114,7 +115,7 @@ shm_check_owner(int fd, size_t *size)
 	    (st.st_mode & 077) != 0)
 		return -EPERM;
 	if (st.st_size <= 0 || (uint64_t)st.st_size > PS_TABLE_MAX_SIZE)
-		return -EINVAL;
+		return -EBADMSG;
 	*size = (size_t)st.st_size;
 	return 0;
 }
@@ -164,10 +165,14 @@ shm_publish(const char *name, const void *buf, size_t len, int *existed)
 			}
 			r = shm_check_owner(efd, &size);
 			close(efd);
-			if (r == 0)
+			/* Ours but truncated: the caller validates what
+			 * exists and replaces it. */
+			if (r == 0 || r == -EBADMSG) {
 				*existed = 1;
-			else
+				r = 0;
+			} else {
 				r = -EEXIST;
+			}
 		}
 	} else {
 		r = 0;

@@ -118,6 +118,12 @@ shim_map_named(const char *name)
 	memcpy(shim.table_name, name, len);
 	shim.table_name[len] = '\0';
 	r = shm_map(name, &base, &len);
+	if (r == -EBADMSG) {
+		/* Truncated (or grown past the limit) after publication:
+		 * as invalid as a bad checksum. */
+		log_err("refusing table %s: empty or over the size limit", name);
+		return -EINVAL;
+	}
 	if (r < 0)
 		return r;
 	r = shim_use(base, len, 0);
