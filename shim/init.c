@@ -211,7 +211,11 @@ shim_load_table(void)
 	}
 	shm_table_name(src.identity, name, sizeof(name));
 	r = shim_map_named(name);
-	if (r == -ENOENT || r == -EINVAL)
+	if (r == -EPERM)
+		/* Another user's object (or one others can touch) holds our
+		 * name: never use it; a private copy works (compile says so). */
+		log_warn("table %s is not ours or not private: not used", name);
+	if (r == -ENOENT || r == -EINVAL || r == -EPERM)
 		r = shim_compile(&src);
 	if (r < 0)
 		shim.mode = SHIM_BROKEN;
