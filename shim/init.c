@@ -121,7 +121,8 @@ shim_map_named(const char *name)
 	if (r == -EBADMSG) {
 		/* Truncated (or grown past the limit) after publication:
 		 * as invalid as a bad checksum. */
-		log_err("refusing table %s: empty or over the size limit", name);
+		log_err("refusing table %s: empty or over the size limit",
+		        name);
 		return -EINVAL;
 	}
 	if (r < 0)
@@ -211,9 +212,9 @@ shim_load_table(void)
 	}
 	shm_table_name(src.identity, name, sizeof(name));
 	r = shim_map_named(name);
+	/* Another user's object (or one others can touch) holds our name:
+	 * never use it; a private copy works (the compiler says so). */
 	if (r == -EPERM)
-		/* Another user's object (or one others can touch) holds our
-		 * name: never use it; a private copy works (compile says so). */
 		log_warn("table %s is not ours or not private: not used", name);
 	if (r == -ENOENT || r == -EINVAL || r == -EPERM)
 		r = shim_compile(&src);

@@ -134,7 +134,8 @@ START_TEST(test_shm_map_is_immune_to_truncation_and_rewrites)
 	int existed, fd;
 
 	memset(data, 'T', sizeof(data));
-	ck_assert_int_eq(shm_publish(test_name, data, sizeof(data), &existed), 0);
+	ck_assert_int_eq(shm_publish(test_name, data, sizeof(data), &existed),
+	                 0);
 	ck_assert_int_eq(shm_map(test_name, &base, &len), 0);
 	fd = shm_open(test_name, O_RDWR, 0);
 	ck_assert_int_ge(fd, 0);
@@ -148,7 +149,8 @@ START_TEST(test_shm_map_is_immune_to_truncation_and_rewrites)
 	/* Ours but empty now: publishing reports it as existing, so that the
 	 * caller validates it (and replaces it). */
 	ck_assert_int_eq(shm_map(test_name, &base, &len), -EBADMSG);
-	ck_assert_int_eq(shm_publish(test_name, data, sizeof(data), &existed), 0);
+	ck_assert_int_eq(shm_publish(test_name, data, sizeof(data), &existed),
+	                 0);
 	ck_assert_int_eq(existed, 1);
 }
 END_TEST
