@@ -80,7 +80,30 @@ shm_write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
-/* Ours, private, a regular object of a sane size. */
+/* size bytes from offset 0; -EBADMSG when the object is shorter now. */
+static int
+shm_read_all(int fd, void *buf, size_t size)
+{
+	char *p = buf;
+	size_t got = 0;
+
+	while (got < size) {
+		ssize_t n = pread(fd, p + got, size - got, (off_t)got);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EBADMSG;
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+/* Ours, private, a regular object (-EPERM), of a sane size (-EBADMSG:
+ * empty or too big, e.g. truncated after it was published). */
 static int
 shm_check_owner(int fd, size_t *size)
 {
@@ -92,7 +115,7 @@ shm_check_owner(int fd, size_t *size)
 	    (st.st_mode & 077) != 0)
 		return -EPERM;
 	if (st.st_size <= 0 || (uint64_t)st.st_size > PS_TABLE_MAX_SIZE)
-		return -EINVAL;
+		return -EBADMSG;
 	*size = (size_t)st.st_size;
 	return 0;
 }
@@ -142,10 +165,14 @@ shm_publish(const char *name, const void *buf, size_t len, int *existed)
 			}
 			r = shm_check_owner(efd, &size);
 			close(efd);
-			if (r == 0)
+			/* Ours but truncated: the caller validates what
+			 * exists and replaces it. */
+			if (r == 0 || r == -EBADMSG) {
 				*existed = 1;
-			else
+				r = 0;
+			} else {
 				r = -EEXIST;
+			}
 		}
 	} else {
 		r = 0;
@@ -172,9 +199,22 @@ shm_map(const char *name, const void **base, size_t *len)
 	r = shm_check_owner(fd, &size);
 	if (r < 0)
 		goto out;
-	p = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+	/* A private copy, not a shared mapping: the object can be truncated
+	 * or rewritten by anyone with our uid while we run, and a shared
+	 * mapping would then SIGBUS the host program, or show it offsets
+	 * that were validated before they changed.  read() of a shrunken
+	 * object just comes up short. */
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+	         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED) {
 		r = -errno;
+		goto out;
+	}
+	r = shm_read_all(fd, p, size);
+	if (r == 0 && mprotect(p, size, PROT_READ) != 0)
+		r = -errno;
+	if (r < 0) {
+		munmap(p, size);
 		goto out;
 	}
 	*base = p;

@@ -118,6 +118,13 @@ shim_map_named(const char *name)
 	memcpy(shim.table_name, name, len);
 	shim.table_name[len] = '\0';
 	r = shm_map(name, &base, &len);
+	if (r == -EBADMSG) {
+		/* Truncated (or grown past the limit) after publication:
+		 * as invalid as a bad checksum. */
+		log_err("refusing table %s: empty or over the size limit",
+		        name);
+		return -EINVAL;
+	}
 	if (r < 0)
 		return r;
 	r = shim_use(base, len, 0);
@@ -205,7 +212,11 @@ shim_load_table(void)
 	}
 	shm_table_name(src.identity, name, sizeof(name));
 	r = shim_map_named(name);
-	if (r == -ENOENT || r == -EINVAL)
+	/* Another user's object (or one others can touch) holds our name:
+	 * never use it; a private copy works (the compiler says so). */
+	if (r == -EPERM)
+		log_warn("table %s is not ours or not private: not used", name);
+	if (r == -ENOENT || r == -EINVAL || r == -EPERM)
 		r = shim_compile(&src);
 	if (r < 0)
 		shim.mode = SHIM_BROKEN;

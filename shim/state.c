@@ -48,11 +48,15 @@ state_map(void)
 {
 	char name[PS_SHM_NAME_MAX + 8];
 	void *p;
+	int r;
 
 	shm_table_name(state_view->hdr->source_hash, name, PS_SHM_NAME_MAX);
 	strcat(name, "-state");
-	if (shm_map_rw(name, sizeof(struct state_seg), 1, &p) < 0)
+	r = shm_map_rw(name, sizeof(struct state_seg), 1, &p);
+	if (r < 0) {
+		errno = -r; /* for the caller's log line */
 		return NULL;
+	}
 	return p;
 }
 

@@ -267,6 +267,7 @@ tunnel_open(int fd, int sockfam, const struct ps_table_view *v,
 {
 	const uint32_t *ups = v->chains + chain_first;
 	enum tunnel_stage stage;
+	int r;
 
 	switch (v->hdr->settings.chain_mode) {
 	case PS_CHAIN_FAILOVER:
@@ -275,7 +276,14 @@ tunnel_open(int fd, int sockfam, const struct ps_table_view *v,
 		return tunnel_pick(fd, sockfam, v, ups, chain_len,
 		                   (size_t)(state_rr_next(v) % chain_len), dst);
 	default:
-		return tunnel_chain(fd, sockfam, v, ups, chain_len, dst,
-		                    &stage);
+		r = tunnel_chain(fd, sockfam, v, ups, chain_len, dst, &stage);
+		/* A handshake that failed leaves the socket connected to the
+		 * proxy: drop that, or the program, told connect() failed,
+		 * gets EISCONN from its next connect() and writes into the
+		 * proxy's half-done handshake.  (tunnel_pick does the same
+		 * between upstreams.) */
+		if (r < 0 && r != -EISCONN)
+			io_disconnect(fd);
+		return r;
 	}
 }

@@ -54,7 +54,10 @@ void shm_table_name(uint64_t identity, char *buf, size_t bufsz);
  * another user or is not private).
  */
 int shm_publish(const char *name, const void *buf, size_t len, int *existed);
-/* Map name read-only after checking owner, mode and size.  0 or -errno. */
+/* Map a private, read-only copy of name after checking owner, mode and
+ * size (later changes to the object do not reach it).  0 or -errno:
+ * -EPERM not ours or not private, -EBADMSG empty or over
+ * PS_TABLE_MAX_SIZE (or shorter than it said while being read). */
 int shm_map(const char *name, const void **base, size_t *len);
 void shm_unmap(const void *base, size_t len);
 /*

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Reliability and security (issue 6), beyond test_forward_failures.sh and
 # test_forward_concurrency.sh:
-#   stress: many threads and forked children through microsocks (socks5)
+#   stress: many threads and forked children through microsocks (socks5h)
 #     and tinyproxy (http CONNECT), mixed proxied / exempt / blocked
-#     destinations; zero unexpected failures, every byte checked, no
-#     descriptor leaked, no RSS growth across rounds;
+#     destinations, part of the proxied ones by name (getaddrinfo under
+#     `dns: remote`: fake addresses, the proxy resolves); zero unexpected
+#     failures, every byte checked, no descriptor leaked, no RSS growth
+#     across rounds;
 #   faults: upstream killed mid-handshake (ECONNREFUSED quickly), killed
 #     mid-stream (EOF or ECONNRESET, no hang), SOCKS5 reply with a domain
 #     ATYP of length 255 and nothing after it (ETIMEDOUT at the handshake
@@ -28,8 +30,19 @@ RS_RSS_SLACK_KB=${RS_RSS_SLACK_KB:-2048}
 
 start_banner ban banner="220 proxied banner" || it_done
 start_banner ex banner="220 exempt banner" || it_done
-start_microsocks ms || it_done
-start_tinyproxy tp || it_done
+# Names for the stress mix that only the proxies resolve (a private
+# /etc/hosts each: root and unshare).
+RS_NAMES=${RS_NAMES:-64}
+NSUF=stress.proxyshim.test
+NHOSTS=() NARGS=()
+if _it_can_ns; then
+	hl=""
+	for ((i = 0; i < RS_NAMES; i++)); do hl+="${hl:+,}n$i.$NSUF=127.0.0.1"; done
+	NHOSTS=("hosts=$hl")
+	NARGS=("$NSUF" "$RS_NAMES")
+fi
+start_microsocks ms "${NHOSTS[@]}" || it_done
+start_tinyproxy tp "${NHOSTS[@]}" || it_done
 start_microsocks ms_auth user=alice pass=s3cret-ms || it_done
 start_tinyproxy tp_auth user=bob pass=s3cret-tp || it_done
 P=${SRV_PORT[ban]} E=${SRV_PORT[ex]}
@@ -75,9 +88,32 @@ expect() {
 }
 
 # ------------------------------------------------------------------ stress
-section "stress: ${RS_THREADS} threads × $((RS_CONNS * RS_ROUNDS)) connections (${RS_ROUNDS} rounds), ${RS_FORKS} children × ${RS_FCONNS}; 5/8 proxied, 2/8 exempt, 1/8 blocked"
+if ((${#NARGS[@]})); then
+	mix="5/8 proxied (2/8 of them by name: n0..n$((RS_NAMES - 1)).$NSUF, fake addresses), 2/8 exempt, 1/8 blocked"
+else
+	mix="5/8 proxied, 2/8 exempt, 1/8 blocked"
+	skip "stress by name: needs root and unshare (names only the proxies resolve); the mix runs by address only"
+fi
+section "stress: ${RS_THREADS} threads × $((RS_CONNS * RS_ROUNDS)) connections (${RS_ROUNDS} rounds), ${RS_FORKS} children × ${RS_FCONNS}; $mix"
+# by_name N: how many of N connections (c = 0..N-1) go by name (c % 8 in 3..4).
+by_name() {
+	local n=$1
+	((${#NARGS[@]})) || {
+		echo 0
+		return
+	}
+	echo $(((n / 8) * 2 + (n % 8 > 3 ? (n % 8 > 4 ? 2 : 1) : 0)))
+}
+# name_count NAME: connections by name of the stress mix that proxy NAME
+# logged since its mark (microsocks logs the host it was sent, tinyproxy
+# the CONNECT target).
+name_count() {
+	_it_since "$1" | grep -cE -- "(connected to|opening connection to) n[0-9]+\.$NSUF:$P\$"
+}
 for p in ms tp; do
-	c=$(cfg "stress-$p" "${SRV_URL[$p]}" "timeouts: {connect: 5s, handshake: 10s}" \
+	url=${SRV_URL[$p]}
+	url=${url/#socks5:/socks5h:} # the proxy takes names: dns: remote fakes them
+	c=$(cfg "stress-$p" "$url" "timeouts: {connect: 5s, handshake: 10s}" "dns: remote" \
 		"exempt: \"127.0.0.1:$E\"" "rules:" "  - {match: \"127.0.0.1:$BLK\", via: block}")
 	total=$((RS_THREADS * RS_CONNS * RS_ROUNDS))
 	# connections of kind c%8 < 5 per worker and round
@@ -87,7 +123,8 @@ for p in ms tp; do
 	t0=$(_it_ms)
 	rc=0
 	out=$(shim_run "$c" timeout 120 "$T/relstress" threads "$RS_ROUNDS" "$RS_THREADS" \
-		"$RS_CONNS" 127.0.0.1 "$P" "${SRV_BANNER[ban]}" "$E" "${SRV_BANNER[ex]}" "$BLK" 2>&1) || rc=$?
+		"$RS_CONNS" 127.0.0.1 "$P" "${SRV_BANNER[ban]}" "$E" "${SRV_BANNER[ex]}" "$BLK" \
+		"${NARGS[@]}" 2>&1) || rc=$?
 	echo "# $p threads: $(($(_it_ms) - t0)) ms"
 	printf '%s\n' "$out" | head -n 12 | sed 's/^/# /'
 	last=$(tail -n 1 <<<"$out")
@@ -107,6 +144,10 @@ for p in ms tp; do
 	fi
 	assert_crossed "$p" "$P" "$p: threads: the proxy logged all $((RS_THREADS * RS_ROUNDS * per)) proxied" \
 		"$((RS_THREADS * RS_ROUNDS * per))"
+	if ((${#NARGS[@]})); then
+		nn=$((RS_THREADS * RS_ROUNDS * $(by_name "$RS_CONNS")))
+		assert_eq "$nn" "$(name_count "$p")" "$p: threads: the proxy was sent all $nn names (it resolved them)"
+	fi
 	n=$(conn_count "$p" "$E")
 	assert_eq 0 "$n" "$p: threads: exempt connections went direct (none through the proxy)"
 	n=$(conn_count "$p" "$BLK")
@@ -116,7 +157,8 @@ for p in ms tp; do
 	t0=$(_it_ms)
 	rc=0
 	out=$(shim_run "$c" timeout 120 "$T/relstress" fork 1 "$RS_FORKS" "$RS_FCONNS" \
-		127.0.0.1 "$P" "${SRV_BANNER[ban]}" "$E" "${SRV_BANNER[ex]}" "$BLK" 2>&1) || rc=$?
+		127.0.0.1 "$P" "${SRV_BANNER[ban]}" "$E" "${SRV_BANNER[ex]}" "$BLK" \
+		"${NARGS[@]}" 2>&1) || rc=$?
 	echo "# $p fork: $(($(_it_ms) - t0)) ms"
 	grep -v '^child [0-9]*: ok=' <<<"$out" | head -n 10 | sed 's/^/# /'
 	assert_eq "0 children_ok=$RS_FORKS children_failed=0" "$rc $(tail -n 1 <<<"$out")" \
@@ -124,6 +166,10 @@ for p in ms tp; do
 	fper=$(((RS_FCONNS / 8) * 5 + (RS_FCONNS % 8 < 5 ? RS_FCONNS % 8 : 5)))
 	assert_crossed "$p" "$P" "$p: fork: the proxy logged all $((RS_FORKS * fper + 5)) proxied" \
 		"$((RS_FORKS * fper + 5))"
+	if ((${#NARGS[@]})); then
+		nn=$((RS_FORKS * $(by_name "$RS_FCONNS") + 2))
+		assert_eq "$nn" "$(name_count "$p")" "$p: fork: the proxy was sent all $nn names"
+	fi
 done
 
 # ------------------------------------------------------------------ faults

@@ -119,7 +119,39 @@ START_TEST(test_shm_map_refuses_empty_and_bad_names)
 	fd = shm_open(test_name, O_RDWR | O_CREAT | O_EXCL, 0600);
 	ck_assert_int_ge(fd, 0);
 	close(fd);
-	ck_assert_int_eq(shm_map(test_name, &base, &len), -EINVAL);
+	ck_assert_int_eq(shm_map(test_name, &base, &len), -EBADMSG);
+}
+END_TEST
+
+/* A mapped table is a private copy: truncating or rewriting the object
+ * afterwards neither faults (SIGBUS) nor changes what the reader sees. */
+START_TEST(test_shm_map_is_immune_to_truncation_and_rewrites)
+{
+	char data[3 * 4096 + 7];
+	const unsigned char *p;
+	const void *base;
+	size_t len, i;
+	int existed, fd;
+
+	memset(data, 'T', sizeof(data));
+	ck_assert_int_eq(shm_publish(test_name, data, sizeof(data), &existed),
+	                 0);
+	ck_assert_int_eq(shm_map(test_name, &base, &len), 0);
+	fd = shm_open(test_name, O_RDWR, 0);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pwrite(fd, "XXXX", 4, 4096), 4);
+	ck_assert_int_eq(ftruncate(fd, 0), 0);
+	close(fd);
+	p = base;
+	for (i = 0; i < len; i++)
+		ck_assert_uint_eq(p[i], 'T');
+	shm_unmap(base, len);
+	/* Ours but empty now: publishing reports it as existing, so that the
+	 * caller validates it (and replaces it). */
+	ck_assert_int_eq(shm_map(test_name, &base, &len), -EBADMSG);
+	ck_assert_int_eq(shm_publish(test_name, data, sizeof(data), &existed),
+	                 0);
+	ck_assert_int_eq(existed, 1);
 }
 END_TEST
 
@@ -289,6 +321,7 @@ shm_suite(void)
 	tcase_add_test(tc, test_shm_map_refuses_object_readable_by_others);
 	tcase_add_test(tc, test_shm_name_held_by_other_user_is_refused);
 	tcase_add_test(tc, test_shm_map_refuses_empty_and_bad_names);
+	tcase_add_test(tc, test_shm_map_is_immune_to_truncation_and_rewrites);
 	tcase_add_test(tc, test_shm_racing_publishers_never_expose_partial_table);
 	tcase_add_test(tc, test_shm_table_name_is_per_user_and_identity);
 	suite_add_tcase(s, tc);

@@ -1,13 +1,17 @@
 /*
  * relstress: the reliability stress client (test_reliability.sh).
  *
- *   relstress threads ROUNDS WORKERS CONNS HOST PPORT PBANNER EPORT EBANNER BPORT
- *   relstress fork    1      WORKERS CONNS HOST PPORT PBANNER EPORT EBANNER BPORT
+ *   relstress threads ROUNDS WORKERS CONNS HOST PPORT PBANNER EPORT EBANNER BPORT [SUFFIX NNAMES]
+ *   relstress fork    1      WORKERS CONNS HOST PPORT PBANNER EPORT EBANNER BPORT [SUFFIX NNAMES]
  *
  * Each connection goes to one of three destinations, by its index c:
  * c % 8 in 0..4 → PPORT (proxied by the config), 5..6 → EPORT (exempt:
  * direct), 7 → BPORT (a block rule: connect must fail with EACCES, which
- * counts as expected).  A connection that succeeds must read its
+ * counts as expected).  With SUFFIX and NNAMES, c % 8 in 3..4 goes to
+ * PPORT by name instead: "n<K>.SUFFIX" (K = (worker + c) % NNAMES)
+ * through getaddrinfo(AF_INET), which under `dns: remote` must answer a
+ * fake address in 198.18.0.0/15 (the default fake_ipv4; anything else
+ * is a failure), and the proxy resolves the name to HOST.  A connection that succeeds must read its
  * server's banner line exactly ("BANNER\r\n") and echo a token unique to
  * the process, worker and connection back byte for byte.
  *
@@ -28,6 +32,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <netdb.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -40,7 +45,8 @@
 #include <unistd.h>
 
 static const char *host, *pbanner, *ebanner;
-static int pport, eport, bport, conns;
+static int pport, eport, bport, conns, nnames;
+static const char *suffix;
 
 struct worker {
 	pthread_t tid;
@@ -104,6 +110,51 @@ dial(int port)
 	return fd;
 }
 
+/* By name: getaddrinfo() must give a fake address, then dial it. */
+static int
+dial_name(const char *name, int port)
+{
+	struct addrinfo hints, *res = NULL;
+	struct timeval tv = {10, 0};
+	const unsigned char *a;
+	char serv[16];
+	int fd, r, saved;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_INET;
+	hints.ai_socktype = SOCK_STREAM;
+	snprintf(serv, sizeof(serv), "%d", port);
+	r = getaddrinfo(name, serv, &hints, &res);
+	if (r != 0) {
+		errno = r == EAI_SYSTEM ? errno : EHOSTUNREACH;
+		return -2;
+	}
+	a = (const unsigned char *)&((struct sockaddr_in *)(void *)res->ai_addr)
+	            ->sin_addr;
+	if (res->ai_family != AF_INET || a[0] != 198 || (a[1] & 0xfe) != 18) {
+		freeaddrinfo(res);
+		errno = EADDRNOTAVAIL;
+		return -3;
+	}
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		freeaddrinfo(res);
+		return -1;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	r = connect(fd, res->ai_addr, res->ai_addrlen);
+	saved = errno;
+	freeaddrinfo(res);
+	if (r != 0) {
+		if (close(fd) != 0)
+			saved = EBADF;
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
 static int
 read_n(int fd, char *buf, size_t n)
 {
@@ -136,14 +187,27 @@ ename(int e)
 static int
 one(int wid, int c, char *err, size_t errsz)
 {
-	char want[512], got[512], tok[96];
+	char want[512], got[512], tok[96], name[300];
 	int kind = c % 8, port, fd;
 	const char *banner, *step;
 	size_t blen, tlen;
 
 	port = kind < 5 ? pport : kind < 7 ? eport : bport;
 	banner = kind < 5 ? pbanner : ebanner;
-	fd = dial(port);
+	if (nnames > 0 && (kind == 3 || kind == 4)) {
+		snprintf(name, sizeof(name), "n%d.%s",
+		         ((wid < 0 ? 0 : wid) + c) % nnames, suffix);
+		fd = dial_name(name, port);
+		if (fd == -2 || fd == -3) {
+			snprintf(err, errsz, "worker %d conn %d: %.100s: %s", wid,
+			         c, name,
+			         fd == -2 ? "getaddrinfo failed"
+			                  : "not a fake address");
+			return -1;
+		}
+	} else {
+		fd = dial(port);
+	}
 	if (kind == 7) {
 		if (fd < 0 && errno == EACCES)
 			return 1;
@@ -326,10 +390,15 @@ main(int argc, char **argv)
 {
 	int rounds, n;
 
-	if (argc != 11) {
+	if (argc != 11 && argc != 13) {
 		fprintf(stderr, "usage: relstress threads|fork ROUNDS WORKERS CONNS "
-		                "HOST PPORT PBANNER EPORT EBANNER BPORT\n");
+		                "HOST PPORT PBANNER EPORT EBANNER BPORT "
+		                "[SUFFIX NNAMES]\n");
 		return 2;
+	}
+	if (argc == 13) {
+		suffix = argv[11];
+		nnames = atoi(argv[12]);
 	}
 	rounds = atoi(argv[2]);
 	n = atoi(argv[3]);
