@@ -203,7 +203,22 @@ shm_map(const char *name, const void **base, size_t *len)
 	 * or rewritten by anyone with our uid while we run, and a shared
 	 * mapping would then SIGBUS the host program, or show it offsets
 	 * that were validated before they changed.  read() of a shrunken
-	 * object just comes up short. */
+	 * object just comes up short.  Tables are about a KiB, where a copy
+	 * costs nothing; a table over PS_SHM_COPY_MAX (hundreds of thousands
+	 * of entries) is shared instead, so that every wrapped process does
+	 * not hold its own tens of MiB: for those, truncating the object
+	 * under a running program (only our own uid can) remains fatal to
+	 * it, as docs/robustness.md says. */
+	if (size > PS_SHM_COPY_MAX) {
+		p = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+		if (p == MAP_FAILED) {
+			r = -errno;
+			goto out;
+		}
+		*base = p;
+		*len = size;
+		goto out;
+	}
 	p = mmap(NULL, size, PROT_READ | PROT_WRITE,
 	         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED) {

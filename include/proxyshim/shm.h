@@ -54,8 +54,11 @@ void shm_table_name(uint64_t identity, char *buf, size_t bufsz);
  * another user or is not private).
  */
 int shm_publish(const char *name, const void *buf, size_t len, int *existed);
+/* Tables up to this size are copied by shm_map(); larger ones shared. */
+#define PS_SHM_COPY_MAX (1024u * 1024u)
 /* Map a private, read-only copy of name after checking owner, mode and
- * size (later changes to the object do not reach it).  0 or -errno:
+ * size (later changes to the object do not reach it; over
+ * PS_SHM_COPY_MAX, a shared read-only mapping instead).  0 or -errno:
  * -EPERM not ours or not private, -EBADMSG empty or over
  * PS_TABLE_MAX_SIZE (or shorter than it said while being read). */
 int shm_map(const char *name, const void **base, size_t *len);
