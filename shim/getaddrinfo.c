@@ -16,7 +16,9 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
+#include <strings.h>
 
 #include "proxyshim/log.h"
 #include "proxyshim/names.h"
@@ -290,6 +292,35 @@ gai_record(const char *node, const struct addrinfo *ai)
 	log_debug("%s: %zu address(es) recorded", node, n);
 }
 
+/* "localhost" and names under it (RFC 6761): never a DNS query. */
+static int
+name_is_localhost(const char *s)
+{
+	static const char lh[] = "localhost";
+	size_t n = strlen(s), k = sizeof(lh) - 1;
+
+	if (n > 0 && s[n - 1] == '.')
+		n--;
+	if (n < k || strncasecmp(s + n - k, lh, k) != 0)
+		return 0;
+	return n == k || s[n - k - 1] == '.';
+}
+
+int
+shim_name_refused(const char *name)
+{
+	static atomic_int said;
+
+	if (shim.mode != SHIM_BROKEN || !names_is_name(name) ||
+	    name_is_localhost(name))
+		return 0;
+	if (atomic_exchange(&said, 1) == 0)
+		log_err("no usable rule table: name lookups are refused too "
+		        "(fail closed), starting with %s",
+		        name);
+	return 1;
+}
+
 SHIM_EXPORT int
 getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
             struct addrinfo **res)
@@ -298,6 +329,9 @@ getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
 	int r;
 
 	shim_init();
+	if ((hints == NULL || (hints->ai_flags & AI_NUMERICHOST) == 0) &&
+	    shim_name_refused(node))
+		return EAI_FAIL;
 	if (!gai_ours(node, hints))
 		return real.getaddrinfo(node, service, hints, res);
 	if (names_decide(&shim.view, node, strlen(node),

@@ -97,6 +97,10 @@ hb_byname(const char *name, int af, int use2)
 	int r;
 
 	shim_init();
+	if (shim_name_refused(name)) {
+		h_errno = NO_RECOVERY;
+		return NULL;
+	}
 	r = hb_fake(name, af, addr);
 	if (r < 0) {
 		h_errno = TRY_AGAIN;
@@ -133,6 +137,11 @@ hb_byname_r(const char *name, int af, int use2, struct hostent *ret, char *buf,
 	int r;
 
 	shim_init();
+	if (shim_name_refused(name)) {
+		*result = NULL;
+		*h_errnop = NO_RECOVERY;
+		return ENOENT;
+	}
 	r = hb_fake(name, af, addr);
 	if (r < 0) {
 		*result = NULL;

@@ -79,6 +79,10 @@ int shim_names_direct(int fd, int sockfam, const struct ps_dest *d);
 void shim_names_record(const char *name, int family, const void *addr);
 int shim_fake_slot_for(const char *name, uint32_t *slot);
 uint16_t shim_service_port(const char *service);
+/* 1 when name must not be looked up at all: the table was asked for but
+ * is unusable (SHIM_BROKEN), so which names are dns: remote is unknown;
+ * fail closed like connect() does.  localhost and numeric hosts pass. */
+int shim_name_refused(const char *name);
 /* https:// upstreams (shim/relay.c): connect fd to the table's TLS relay,
  * starting it when needed, and have it dial ups[0..n-1] to dst.  0 or
  * -errno (SPEC §4). */

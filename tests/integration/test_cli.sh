@@ -140,6 +140,23 @@ if is_root && command -v unshare >/dev/null; then
 		env LD_PRELOAD="$(shim_preload_value)" python3 "$IT_DIR/connect_errno.py" 192.0.2.1 80 5)
 	assert_eq ECONNREFUSED "$got" "corrupt table: non-loopback connect refused"
 	assert_match "$log" "refusing table" "corrupt table: log says why"
+	# Names too: which ones are dns: remote is unknown, so none is looked
+	# up (EAI_FAIL from the library itself; glibc without a network would
+	# say EAI_AGAIN), except localhost.
+	got=$(PROXYSHIM_TABLE=$bad PROXYSHIM_LOG_FILE=$log _it_asan_env unshare -n \
+		env LD_PRELOAD="$(shim_preload_value)" python3 -c '
+import socket
+for h in ("leak-check.example", "localhost"):
+    try:
+        socket.getaddrinfo(h, 80, type=socket.SOCK_STREAM)
+        print(h, "ok")
+    except socket.gaierror as e:
+        print(h, "EAI_FAIL" if e.errno == socket.EAI_FAIL else e.errno)
+')
+	assert_eq $'leak-check.example EAI_FAIL\nlocalhost ok' "$got" \
+		"corrupt table: names refused (EAI_FAIL), localhost still resolves"
+	assert_match "$log" "name lookups are refused too" \
+		"corrupt table: the refused lookup is logged"
 	got=$(PROXYSHIM_TABLE=/proxyshim-$EUID-v1-0000000000000000 _it_asan_env unshare -n \
 		env LD_PRELOAD="$(shim_preload_value)" python3 "$IT_DIR/connect_errno.py" 192.0.2.1 80 5 2>/dev/null)
 	assert_eq ECONNREFUSED "$got" "missing table: non-loopback connect refused"
