@@ -50,6 +50,11 @@ SHIM_SRCS := shim/init.c shim/state.c shim/tunnel.c shim/connect.c \
 	shim/proxyproto.c shim/xff.c shim/fdstate.c shim/accept.c
 # https:// upstreams: finding and starting the TLS relay (no libssl here).
 SHIM_SRCS += shim/relay.c
+# Sanitizer builds: lets a preloaded ASan runtime start inside curl and
+# wget (shim/asan_compat.c says why).
+ifeq ($(SAN),1)
+SHIM_SRCS += shim/asan_compat.c
+endif
 # The loadable compiler the shim dlopen()s when no table is published yet.
 COMPILER_SRCS := resolver/compiler_entry.c
 CLI_SRCS := cli/main.c cli/cmd_run.c cli/cmd_table.c cli/cmd_probe.c
