@@ -106,6 +106,10 @@ assert_match "$(to_file "$out")" "no configuration" "and says why"
 env_out=$(ps run -c "$cfg" -- sh -c 'echo "$PROXYSHIM_TABLE|$LD_PRELOAD"')
 assert_eq "$name" "${env_out%%|*}" "run exports the table name"
 assert_match "$(to_file "${env_out#*|}")" "(^|[: ])$SHIM_LIB\$" "run preloads the library"
+if ((IT_ASAN)); then
+	assert_eq "$IT_ASAN_RT:$SHIM_LIB" "${env_out#*|}" \
+		"sanitizer build: run preloads the ASan runtime first"
+fi
 
 section "tables by file identity"
 cfg2=$(write_file ident.yml <<'YAML'
