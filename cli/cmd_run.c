@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#ifdef __SANITIZE_ADDRESS__
+#include <link.h>
+#endif
 
 #include "proxyshim/compiler.h"
 #include "proxyshim/env.h"
@@ -86,6 +89,52 @@ run_set_preload(const char *lib)
 	return r;
 }
 
+#ifdef __SANITIZE_ADDRESS__
+static int
+run_asan_runtime(struct dl_phdr_info *info, size_t size, void *data)
+{
+	(void)size;
+	if (strstr(info->dlpi_name, "/libasan.so") == NULL ||
+	    strlen(info->dlpi_name) >= PATH_MAX)
+		return 0;
+	strcpy(data, info->dlpi_name);
+	return 1;
+}
+
+/* Sanitizer builds only: the library is instrumented, and the ASan runtime
+ * must come first in the child's initial library list, which an
+ * uninstrumented program's does not: preload the runtime this command runs
+ * with before anything else, unless the caller already did. */
+static int
+run_preload_asan(void)
+{
+	char rt[PATH_MAX] = "", *v;
+	const char *cur = getenv(PS_ENV_PRELOAD);
+	size_t n;
+	int r;
+
+	dl_iterate_phdr(run_asan_runtime, rt);
+	if (rt[0] == '\0' || (cur != NULL && strstr(cur, rt) != NULL))
+		return 0;
+	if (cur == NULL || *cur == '\0')
+		return setenv(PS_ENV_PRELOAD, rt, 1);
+	n = strlen(rt) + strlen(cur) + 2;
+	v = malloc(n);
+	if (v == NULL)
+		return -1;
+	snprintf(v, n, "%s:%s", rt, cur);
+	r = setenv(PS_ENV_PRELOAD, v, 1);
+	free(v);
+	return r;
+}
+#else
+static int
+run_preload_asan(void)
+{
+	return 0;
+}
+#endif
+
 int
 cmd_run(int argc, char **argv)
 {
@@ -145,7 +194,7 @@ cmd_run(int argc, char **argv)
 		setenv(PS_ENV_LOG, "info", 1);
 	else if (o.verbosity > 1)
 		setenv(PS_ENV_LOG, "debug", 1);
-	if (run_set_preload(lib) < 0)
+	if (run_preload_asan() < 0 || run_set_preload(lib) < 0)
 		return CLI_FAIL;
 	execvp(argv[i], argv + i);
 	r = errno;

@@ -79,6 +79,32 @@ chmod 0711 "$T"
 mkdir -p "$T/xdg"
 export XDG_CONFIG_HOME=$T/xdg
 
+# Sanitizer builds (B=build/asan, make test-asan): the library is
+# instrumented, so every program it is preloaded into runs the ASan runtime
+# (shim_preload_value and `proxyshim run` put it first in LD_PRELOAD).
+# Host programs' own leaks are not ours (detect_leaks=0).  Reports go to
+# files under $T/asan, which the EXIT trap turns into failures, so a report
+# counts even where a test ignores the client's exit status or output.
+# IT_SLOW (2 for a sanitizer build, else 1) scales the upper time bounds that
+# a sanitizer build's slower process start and connect path could break
+# under load; lower bounds (a timeout did wait) are never scaled.
+# (Not `ldd | grep -q`: under pipefail, grep's early exit can kill ldd
+# with SIGPIPE and the test says "no", now and then.)
+IT_ASAN=0
+IT_ASAN_RT=
+_it_ldd=$(ldd "$SHIM_LIB" 2>/dev/null) || _it_ldd=
+if [[ $_it_ldd =~ [[:space:]](/[^[:space:]]*/libasan\.so[^[:space:]]*) ]]; then
+	IT_ASAN=1
+	IT_ASAN_RT=${BASH_REMATCH[1]}
+	mkdir -p "$T/asan"
+	# Wrapped programs that run as another user (daemons dropping to
+	# nobody) write their reports here too; they cannot list it.
+	chmod 1733 "$T/asan"
+	export ASAN_OPTIONS=${IT_ASAN_OPTIONS:-detect_leaks=0}:log_path=$T/asan/asan
+	export UBSAN_OPTIONS=print_stacktrace=1:log_path=$T/asan/ubsan
+fi
+IT_SLOW=${IT_SLOW:-$((IT_ASAN ? 2 : 1))}
+
 IT_PASS=0
 IT_FAIL=0
 IT_SKIP=0
@@ -89,7 +115,7 @@ declare -gA SRV_KIND=() SRV_PID=() SRV_HOST=() SRV_PORT=() SRV_ADDR=() \
 	SRV_URL=() SRV_USER=() SRV_PASS=() SRV_LOG=() SRV_DIR=() SRV_MARK=()
 
 # How long a daemon may take to listen, and to stop, in seconds.
-IT_START_TIMEOUT=${IT_START_TIMEOUT:-5}
+IT_START_TIMEOUT=${IT_START_TIMEOUT:-$((5 * IT_SLOW))}
 IT_STOP_TIMEOUT=${IT_STOP_TIMEOUT:-5}
 # Size of the big test file (MiB); its sha256 is BIG_SHA256.
 IT_BIG_MB=${IT_BIG_MB:-64}
@@ -304,12 +330,11 @@ need_shim() {
 
 # shim_preload_value: the LD_PRELOAD value for the shim.  A sanitizer build
 # (make test-asan) needs its runtime loaded first into uninstrumented
-# programs, so the runtime's path is put before the shim.
+# programs, so the runtime's path is put before the shim (what `proxyshim
+# run` of that build does too).
 shim_preload_value() {
-	local rt
-	rt=$(ldd "$SHIM_LIB" 2>/dev/null | awk '/libasan\.so/ { print $3; exit }')
-	if [[ -n $rt ]]; then
-		printf '%s %s\n' "$rt" "$SHIM_LIB"
+	if ((IT_ASAN)); then
+		printf '%s %s\n' "$IT_ASAN_RT" "$SHIM_LIB"
 	else
 		printf '%s\n' "$SHIM_LIB"
 	fi
@@ -331,14 +356,22 @@ shim_preload() {
 		PROXYSHIM_CONFIG="$cfg" "$@"
 }
 
-# Sanitizer builds: no leak reports from the host programs, no link-order
-# check (the runtime is preloaded, not linked).
+# _it_asan_env CMD [ARG...]: CMD as it is.  Kept for the callers: the
+# sanitizer options are exported for the whole file (see IT_ASAN above).
 _it_asan_env() {
-	if ldd "$SHIM_LIB" 2>/dev/null | grep -q libasan; then
-		ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:verify_asan_link_order=0} "$@"
-	else
-		"$@"
-	fi
+	"$@"
+}
+
+# _it_asan_reports: one FAIL per sanitizer report left under $T/asan, with
+# its head.
+_it_asan_reports() {
+	local f
+	((IT_ASAN)) || return 0
+	for f in "$T"/asan/*; do
+		[[ -s $f ]] || continue
+		fail "sanitizer report ${f##*/}"
+		head -n 40 "$f" | sed 's/^/#   /'
+	done
 }
 
 # build_client NAME: compile tests/integration/clients/NAME.c (C11,
@@ -1211,6 +1244,7 @@ _it_exit() {
 	local rc=$? name f
 	trap - EXIT INT TERM
 	stop_all
+	_it_asan_reports
 	if ((_IT_DONE == 0)); then
 		fail "$IT_NAME ended early (exit status $rc) before it_done"
 	fi

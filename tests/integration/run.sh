@@ -7,15 +7,23 @@
 #   B=build bash tests/integration/run.sh [WORD...]
 #
 # Env: B (build dir, default build; the shim is $B/libproxyshim.so and
-# $B/proxyshim), IT_TIMEOUT (seconds per file, default 300), IT_KEEP=1 (keep
-# temp dirs), IT_BIG_MB (size of the big download, default 64).
+# $B/proxyshim), IT_TIMEOUT (seconds per file, default 300 × IT_SLOW),
+# IT_SLOW (time-bound factor, default 2 for a sanitizer build, else 1),
+# IT_KEEP=1 (keep temp dirs), IT_BIG_MB (size of the big download, default 64).
 set -u -o pipefail
 
 IT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$IT_DIR/../.." && pwd)
 cd "$ROOT" || exit 1
 export B=${B:-build}
-TIMEOUT=${IT_TIMEOUT:-300}
+# A sanitizer build (make test-asan) is slower: IT_SLOW (2 there, else 1)
+# scales the per-file bound here and the tests' upper time bounds (lib.sh).
+if [[ -z ${IT_SLOW:-} ]]; then
+	IT_SLOW=1
+	[[ $(ldd "$B/libproxyshim.so" 2>/dev/null) == *libasan.so* ]] && IT_SLOW=2
+fi
+export IT_SLOW
+TIMEOUT=${IT_TIMEOUT:-$((300 * IT_SLOW))}
 
 # One cache (the origin's files, the 64 MiB one included) for all files.
 IT_CACHE=$(mktemp -d "${TMPDIR:-/tmp}/proxyshim-itcache.XXXXXX") || exit 1

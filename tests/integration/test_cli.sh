@@ -106,6 +106,28 @@ assert_match "$(to_file "$out")" "no configuration" "and says why"
 env_out=$(ps run -c "$cfg" -- sh -c 'echo "$PROXYSHIM_TABLE|$LD_PRELOAD"')
 assert_eq "$name" "${env_out%%|*}" "run exports the table name"
 assert_match "$(to_file "${env_out#*|}")" "(^|[: ])$SHIM_LIB\$" "run preloads the library"
+if ((IT_ASAN)); then
+	assert_eq "$IT_ASAN_RT:$SHIM_LIB" "${env_out#*|}" \
+		"sanitizer build: run preloads the ASan runtime first"
+	# Control for the harness: a report in a wrapped program (a double
+	# free through the runtime's free) fails the test file that ran it.
+	cat >"$T/asan_control.sh" <<EOF
+. "$IT_DIR/lib.sh"
+shim_run "$cfg" python3 -c 'import ctypes
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+p = ctypes.c_void_p(libc.malloc(16))
+libc.free(p)
+libc.free(p)'
+it_done
+EOF
+	out=$(env -u IT_RESULT_FILE bash "$T/asan_control.sh" 2>&1) && rc=0 || rc=$?
+	assert_eq 1 "$rc" "sanitizer build: a report in a wrapped program fails its file"
+	assert_match "$(to_file "$out")" "FAIL - sanitizer report asan\.[0-9]+" \
+		"and names the report"
+	assert_match "$(to_file "$out")" "AddressSanitizer: attempting double-free" \
+		"and shows its head"
+fi
 
 section "tables by file identity"
 cfg2=$(write_file ident.yml <<'YAML'

@@ -299,7 +299,7 @@ mark ms
 t0=$(_it_ms)
 assert_eq "$MS_OUT" "$(who "$c" web)" "failover past a refused upstream: reached through microsocks"
 assert_ok "failover past a refused upstream: quick ($(($(_it_ms) - t0)) ms)" \
-	test $(($(_it_ms) - t0)) -lt 2000
+	test $(($(_it_ms) - t0)) -lt $((2000 * IT_SLOW))
 assert_crossed ms "$A" "failover: microsocks logged it"
 
 # An upstream that never answers a SYN: the first connect waits out the
@@ -378,7 +378,7 @@ EOF
 t0=$(_it_ms)
 assert_eq ECONNREFUSED "$(errno_of "$c" 127.0.0.1 "$A")" "failover, every upstream down: ECONNREFUSED"
 assert_ok "failover, every upstream down: fast ($(($(_it_ms) - t0)) ms)" \
-	test $(($(_it_ms) - t0)) -lt 2000
+	test $(($(_it_ms) - t0)) -lt $((2000 * IT_SLOW))
 
 section "never routed: UDP, AF_UNIX"
 # The only upstream is down and loopback is proxied: anything the shim

@@ -28,7 +28,7 @@ show() {
 # The same make as the one that built $B (a sanitizer build needs SAN=1
 # or the objects' flags would not match).
 MAKE_ARGS=(-C "$ROOT" --no-print-directory "B=$B")
-ldd "$SHIM_LIB" 2>/dev/null | grep -q libasan && MAKE_ARGS+=(SAN=1 CC=gcc)
+((IT_ASAN)) && MAKE_ARGS+=(SAN=1 CC=gcc)
 VERSION=$(ps --version | awk '{ print $2 }')
 
 start_origin web || it_done
@@ -64,7 +64,7 @@ assert_ok "installed command is executable" test -x "$P/bin/proxyshim"
 inst() { (cd / && unset PROXYSHIM_LIB LD_LIBRARY_PATH && _it_asan_env "$@"); }
 # shellcheck disable=SC2016 # $LD_PRELOAD is for the wrapped shell
 got=$(inst "$P/bin/proxyshim" run -c "$live" -- sh -c 'printf %s "$LD_PRELOAD"')
-assert_eq "$(realpath "$P/lib/proxyshim/libproxyshim.so")" "${got##* }" \
+assert_eq "$(realpath "$P/lib/proxyshim/libproxyshim.so")" "${got##*[: ]}" \
 	"installed run preloads the installed library"
 mark ms
 body=$(inst "$P/bin/proxyshim" run -c "$live" -- "${CURL[@]}" \
@@ -76,7 +76,7 @@ assert_crossed ms "${SRV_PORT[web]}" "the installed library proxied it"
 mkdir -p "$T/moved" && cp -a "$P/." "$T/moved/"
 # shellcheck disable=SC2016
 got=$(inst "$T/moved/bin/proxyshim" run -c "$live" -- sh -c 'printf %s "$LD_PRELOAD"')
-assert_eq "$(realpath "$T/moved/lib/proxyshim/libproxyshim.so")" "${got##* }" \
+assert_eq "$(realpath "$T/moved/lib/proxyshim/libproxyshim.so")" "${got##*[: ]}" \
 	"a relocated tree preloads its own library"
 assert_exit 0 "installed --help" inst "$P/bin/proxyshim" --help
 

@@ -24,8 +24,7 @@ reverseProxy:
 EOF2
 )
 PRE=$(shim_preload_value)
-SHIM_ENV=(env ASAN_OPTIONS=detect_leaks=0:verify_asan_link_order=0
-	LD_PRELOAD="$PRE" PROXYSHIM_LOG=info)
+SHIM_ENV=(env LD_PRELOAD="$PRE" PROXYSHIM_LOG=info)
 
 # start_under_shim NAME CFG PORTFILE_ARG... CMD...: CMD under the shim, its
 # output in $T/NAME/out.log, the shim's log in $T/NAME/shim.log; CMD
