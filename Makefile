@@ -119,12 +119,12 @@ $(B)/bench/lookup: $(call obj,$(BENCH_SRCS) $(CONFIG_SRCS) $(CORE_SRCS))
 deps:
 	@bash scripts/deps.sh
 
-# The whole suite: cppcheck, unit suites, a short run of every fuzz target
+# The whole suite: cppcheck, clang-format, unit suites, a short run of every fuzz target
 # (FUZZ_SECONDS each), then the integration tests with real proxies, whose
 # "N passed, N failed" line closes the output.
 test: deps
 	$(MAKE) all $(UNIT)
-	$(MAKE) lint test-unit
+	$(MAKE) lint style test-unit
 	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_SECONDS)
 	$(MAKE) test-integration
 
@@ -254,7 +254,8 @@ deb: all
 
 style:
 	clang-format --dry-run --Werror $(wildcard include/proxyshim/*.h) \
-		$(CORE_SRCS) $(CONFIG_SRCS) $(PROTO_SRCS) $(SHIM_SRCS) $(CLI_SRCS)
+		$(CORE_SRCS) $(CONFIG_SRCS) $(PROTO_SRCS) $(SHIM_SRCS) $(CLI_SRCS) \
+		$(RELAY_SRCS) $(wildcard relay/*.h shim/*.h)
 
 clean:
 	rm -rf build

@@ -70,8 +70,9 @@ run_set_preload(const char *lib)
 	int r;
 
 	if (strchr(lib, ' ') != NULL || strchr(lib, ':') != NULL) {
-		fprintf(stderr, "proxyshim run: library path '%s' contains a "
-		                "space or colon, which LD_PRELOAD cannot carry\n",
+		fprintf(stderr,
+		        "proxyshim run: library path '%s' contains a "
+		        "space or colon, which LD_PRELOAD cannot carry\n",
 		        lib);
 		return -1;
 	}
@@ -139,7 +140,7 @@ int
 cmd_run(int argc, char **argv)
 {
 	char name[PS_SHM_NAME_MAX], err[PS_ERR_MAX], lib[PATH_MAX],
-		abspath[PATH_MAX];
+	        abspath[PATH_MAX];
 	struct cli_opts o = {0};
 	struct ps_source src;
 	uint8_t *priv = NULL;
@@ -185,8 +186,7 @@ cmd_run(int argc, char **argv)
 		setenv(PS_ENV_TABLE, name, 1);
 	else
 		unsetenv(PS_ENV_TABLE); /* children compile privately */
-	if (src.kind == PS_SOURCE_FILE &&
-	    realpath(src.path, abspath) != NULL)
+	if (src.kind == PS_SOURCE_FILE && realpath(src.path, abspath) != NULL)
 		setenv(PS_ENV_CONFIG, abspath, 1);
 	if (o.verbosity < 0)
 		setenv(PS_ENV_LOG, "error", 1);

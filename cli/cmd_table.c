@@ -31,11 +31,12 @@ cli_source(const struct cli_opts *o, struct ps_source *src)
 		return -1;
 	}
 	if (src->kind == PS_SOURCE_NONE) {
-		fprintf(stderr, "proxyshim: no configuration: no config file "
-		                "found (-c FILE, $PROXYSHIM_CONFIG, "
-		                "./proxyshim.yml, ~/.config/proxyshim/config.yml, "
-		                "/etc/proxyshim.yml) and no http_proxy, "
-		                "https_proxy or all_proxy set\n");
+		fprintf(stderr,
+		        "proxyshim: no configuration: no config file "
+		        "found (-c FILE, $PROXYSHIM_CONFIG, "
+		        "./proxyshim.yml, ~/.config/proxyshim/config.yml, "
+		        "/etc/proxyshim.yml) and no http_proxy, "
+		        "https_proxy or all_proxy set\n");
 		return -1;
 	}
 	return 0;
@@ -58,8 +59,10 @@ cli_build_view(const struct cli_opts *o, uint8_t **tbl, size_t *len,
 	}
 	if (table_view_open(*tbl, *len, v, &why) < 0) {
 		/* A compiler bug, not a user error: say so plainly. */
-		fprintf(stderr, "proxyshim: internal error: compiled table "
-		                "invalid: %s\n", why);
+		fprintf(stderr,
+		        "proxyshim: internal error: compiled table "
+		        "invalid: %s\n",
+		        why);
 		free(*tbl);
 		*tbl = NULL;
 		return -1;
@@ -111,8 +114,7 @@ cmd_check(int argc, char **argv)
 
 /* HOST, HOST:PORT, [V6], [V6]:PORT or a bare IPv6 literal. */
 static int
-cli_parse_dest(const char *arg, char *host, size_t hostsz,
-               struct ps_dest *d)
+cli_parse_dest(const char *arg, char *host, size_t hostsz, struct ps_dest *d)
 {
 	const char *colon, *end;
 	unsigned long port = 80;
@@ -142,8 +144,8 @@ cli_parse_dest(const char *arg, char *host, size_t hostsz,
 	if (colon != NULL) {
 		errno = 0;
 		port = strtoul(colon + 1, &ep, 10);
-		if (errno != 0 || *ep != '\0' || colon[1] == '\0' || port == 0 ||
-		    port > 65535)
+		if (errno != 0 || *ep != '\0' || colon[1] == '\0' ||
+		    port == 0 || port > 65535)
 			return -1;
 	}
 	d->port = (uint16_t)port;
@@ -175,14 +177,16 @@ cli_print_route(const struct ps_table_view *v, const struct ps_route *rt,
 		for (i = 0; i < rt->chain_len; i++) {
 			uint32_t u = v->chains[rt->chain_first + i];
 
-			printf(" %s", table_str(v, v->upstreams[u].display_off));
+			printf(" %s",
+			       table_str(v, v->upstreams[u].display_off));
 		}
 		printf("\n");
 		for (i = 0; i < rt->chain_len; i++) {
 			uint32_t u = v->chains[rt->chain_first + i];
 
 			if (v->upstreams[u].scheme == PS_SCHEME_HTTPS) {
-				printf("through: the TLS relay (proxyshim relay): "
+				printf("through: the TLS relay (proxyshim "
+				       "relay): "
 				       "the chain has an https:// hop\n");
 				break;
 			}
@@ -190,10 +194,12 @@ cli_print_route(const struct ps_table_view *v, const struct ps_route *rt,
 	}
 	switch (rt->why) {
 	case PS_WHY_LOOPBACK:
-		printf("because: loopback destination (proxy_loopback: false)\n");
+		printf("because: loopback destination (proxy_loopback: "
+		       "false)\n");
 		break;
 	case PS_WHY_UPSTREAM:
-		printf("because: the destination is a configured upstream proxy\n");
+		printf("because: the destination is a configured upstream "
+		       "proxy\n");
 		break;
 	case PS_WHY_RULE: {
 		const struct ps_t_rule *r = &v->rules[rt->rule];
@@ -303,7 +309,8 @@ explain_peer(const struct ps_table_view *v, const char *peer)
 	}
 	if (!route_trusted(v, fam, addr)) {
 		printf("untrusted %s: never parsed; accept() and getpeername() "
-		       "report it as it is\n", buf);
+		       "report it as it is\n",
+		       buf);
 		return 0;
 	}
 	printf("trusted %s: the client is taken from, in order:\n", buf);
@@ -337,18 +344,23 @@ cmd_explain(int argc, char **argv)
 		i = explain_peer(&v, peer);
 		free(tbl);
 		if (i < 0)
-			fprintf(stderr, "proxyshim explain: bad peer address "
-			                "'%s'\n", peer);
+			fprintf(stderr,
+			        "proxyshim explain: bad peer address "
+			        "'%s'\n",
+			        peer);
 		return i < 0 ? CLI_USAGE : CLI_OK;
 	}
 	if (i != argc - 1) {
-		fprintf(stderr, "usage: proxyshim explain [-c FILE] HOST[:PORT]\n"
-		                "       proxyshim explain [-c FILE] --peer ADDR\n");
+		fprintf(stderr,
+		        "usage: proxyshim explain [-c FILE] HOST[:PORT]\n"
+		        "       proxyshim explain [-c FILE] --peer ADDR\n");
 		return CLI_USAGE;
 	}
 	if (cli_parse_dest(argv[i], host, sizeof(host), &d) < 0) {
-		fprintf(stderr, "proxyshim explain: bad destination '%s' "
-		                "(HOST[:PORT], [IPV6]:PORT)\n", argv[i]);
+		fprintf(stderr,
+		        "proxyshim explain: bad destination '%s' "
+		        "(HOST[:PORT], [IPV6]:PORT)\n",
+		        argv[i]);
 		return CLI_USAGE;
 	}
 	if (cli_build_view(&o, &tbl, &len, &v) < 0)
@@ -357,8 +369,8 @@ cmd_explain(int argc, char **argv)
 	cli_print_route(&v, &rt, d.port);
 	if (names_is_name(host)) { /* what the resolver would do (issue 4) */
 		enum names_why why;
-		enum names_how how = names_decide(&v, host, strlen(host),
-		                                  d.port, &why);
+		enum names_how how =
+		        names_decide(&v, host, strlen(host), d.port, &why);
 
 		printf("resolver: %s (%s)\n",
 		       how == NAMES_FAKE ? "fake address" : "resolved locally",

@@ -12,18 +12,26 @@ cli_usage(FILE *f)
 {
 	fputs("usage: proxyshim COMMAND [OPTIONS]\n"
 	      "\n"
-	      "  run [-c FILE] [-q|-v] -- CMD [ARG...]   run CMD through the policy\n"
+	      "  run [-c FILE] [-q|-v] -- CMD [ARG...]   run CMD through the "
+	      "policy\n"
 	      "  check [-c FILE] [--probe [--target HOST:PORT]]\n"
-	      "                                          validate the config; --probe\n"
-	      "                                          also dials every upstream\n"
-	      "  explain [-c FILE] HOST[:PORT]           the route for one destination\n"
-	      "  compile [-c FILE]                       publish the table, print its name\n"
-	      "  dump [-c FILE]                          the compiled table, readable\n"
+	      "                                          validate the config; "
+	      "--probe\n"
+	      "                                          also dials every "
+	      "upstream\n"
+	      "  explain [-c FILE] HOST[:PORT]           the route for one "
+	      "destination\n"
+	      "  compile [-c FILE]                       publish the table, "
+	      "print its name\n"
+	      "  dump [-c FILE]                          the compiled table, "
+	      "readable\n"
 	      "\n"
 	      "Config: -c FILE, $PROXYSHIM_CONFIG, ./proxyshim.yml,\n"
-	      "$XDG_CONFIG_HOME/proxyshim/config.yml, /etc/proxyshim.yml, else the\n"
+	      "$XDG_CONFIG_HOME/proxyshim/config.yml, /etc/proxyshim.yml, else "
+	      "the\n"
 	      "http_proxy/https_proxy/all_proxy/no_proxy environment.\n"
-	      "Environment: PROXYSHIM_LOG=error|warn|info|debug, PROXYSHIM_LOG_FILE,\n"
+	      "Environment: PROXYSHIM_LOG=error|warn|info|debug, "
+	      "PROXYSHIM_LOG_FILE,\n"
 	      "PROXYSHIM_TABLE, PROXYSHIM_LIB.\n"
 	      "\n"
 	      "  -h, --help      this text\n"
@@ -43,7 +51,8 @@ cli_parse_opts(int argc, char **argv, struct cli_opts *o, int allow_qv)
 			return i + 1;
 		if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
 			if (i + 1 >= argc) {
-				fprintf(stderr, "proxyshim: %s needs a file\n", a);
+				fprintf(stderr, "proxyshim: %s needs a file\n",
+				        a);
 				return -1;
 			}
 			o->config = argv[++i];
@@ -72,9 +81,9 @@ main(int argc, char **argv)
 		const char *name;
 		int (*fn)(int, char **);
 	} cmds[] = {
-		{"run", cmd_run},         {"check", cmd_check},
-		{"explain", cmd_explain}, {"compile", cmd_compile},
-		{"dump", cmd_dump}, {"relay", cmd_relay},
+	        {"run", cmd_run},         {"check", cmd_check},
+	        {"explain", cmd_explain}, {"compile", cmd_compile},
+	        {"dump", cmd_dump},       {"relay", cmd_relay},
 	};
 	size_t i;
 

@@ -97,8 +97,8 @@ dial_read_request(struct dial *d, char *buf, size_t size)
 			buf[n] = '\0';
 			end = strstr(buf, "\r\n\r\n");
 			if (end != NULL) {
-				n = recv(d->cfd, buf,
-				         (size_t)(end + 4 - buf), 0);
+				n = recv(d->cfd, buf, (size_t)(end + 4 - buf),
+				         0);
 				if (n < 0)
 					return -errno;
 				buf[n] = '\0';
@@ -274,8 +274,8 @@ dial_display(const struct dial *d, uint32_t u)
 
 /* A target for a socks4/socks5 hop needs an address. */
 static int
-dial_resolve(const struct ps_target *t, struct ps_target *out,
-             char *name, size_t size)
+dial_resolve(const struct ps_target *t, struct ps_target *out, char *name,
+             size_t size)
 {
 	struct addrinfo hints, *res = NULL, *ai;
 	int r;
@@ -295,13 +295,17 @@ dial_resolve(const struct ps_target *t, struct ps_target *out,
 		if (ai->ai_family == AF_INET) {
 			out->family = AF_INET;
 			memcpy(out->addr,
-			       &((struct sockaddr_in *)(void *)ai->ai_addr)->sin_addr, 4);
+			       &((struct sockaddr_in *)(void *)ai->ai_addr)
+			                ->sin_addr,
+			       4);
 			break;
 		}
 		if (ai->ai_family == AF_INET6) {
 			out->family = AF_INET6;
 			memcpy(out->addr,
-			       &((struct sockaddr_in6 *)(void *)ai->ai_addr)->sin6_addr, 16);
+			       &((struct sockaddr_in6 *)(void *)ai->ai_addr)
+			                ->sin6_addr,
+			       16);
 			break;
 		}
 	}
@@ -363,7 +367,8 @@ dial_tls_why(SSL *ssl, char *buf, size_t size)
 		snprintf(buf, size, "protocol: ");
 		ERR_error_string_n(e, buf + strlen(buf), size - strlen(buf));
 	} else {
-		snprintf(buf, size, "protocol: the proxy closed the connection");
+		snprintf(buf, size,
+		         "protocol: the proxy closed the connection");
 	}
 }
 
@@ -502,7 +507,8 @@ dial_tls_connect(struct dial *d, const struct ps_hop *h,
 		}
 		if (r == PS_PROTO_E_REJECTED) {
 			log_warn("https proxy %s refused %s:%u: status %d",
-			         dial_display(d, u), d->host, d->dst.port, status);
+			         dial_display(d, u), d->host, d->dst.port,
+			         status);
 			r = status;
 			goto out;
 		}
@@ -516,7 +522,8 @@ dial_tls_connect(struct dial *d, const struct ps_hop *h,
 		                            (int)(sizeof(d->pre) - len)));
 		if (r < 0) {
 			log_warn("https proxy %s closed or failed during "
-			         "CONNECT", dial_display(d, u));
+			         "CONNECT",
+			         dial_display(d, u));
 			goto out;
 		}
 		len += (size_t)r;
@@ -548,9 +555,10 @@ dial_chain(struct dial *d)
 		next = i + 1 < d->n ? hops[i + 1].at : d->dst;
 		if (hops[i].scheme == PS_SCHEME_HTTPS) {
 			if (d->ssl != NULL) {
-				log_warn("%s: TLS inside TLS (two https:// hops "
-				         "in one chain) is not supported",
-				         dial_display(d, d->ups[i]));
+				log_warn(
+				        "%s: TLS inside TLS (two https:// hops "
+				        "in one chain) is not supported",
+				        dial_display(d, d->ups[i]));
 				return -ECONNREFUSED;
 			}
 			r = dial_tls_start(d, &hops[i], d->ups[i]);
@@ -573,8 +581,8 @@ dial_chain(struct dial *d)
 				if (r < 0)
 					return r;
 			}
-			r = io_handshake(d->ufd, &hops[i], &next,
-			                 dial_left(d), 0);
+			r = io_handshake(d->ufd, &hops[i], &next, dial_left(d),
+			                 0);
 		}
 		if (r != 0)
 			return r;
@@ -673,8 +681,8 @@ dial_ctx_new(const char *ca, const char *ca_from, int skip,
 	if (ctx == NULL)
 		return NULL;
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT |
-	                                            SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_set_session_cache_mode(
+	        ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
 	SSL_CTX_sess_set_new_cb(ctx, dial_sess_new);
 	/* Read what the socket has, not one record header and then its body
 	 * (two read()s per 16 KiB record on a bulk download).  Buffered

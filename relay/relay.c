@@ -34,7 +34,7 @@
 #include "proxyshim/shm.h"
 #include "relay.h"
 
-#define RELAY_TURNS 16   /* pump rounds before another tunnel's turn */
+#define RELAY_TURNS 16 /* pump rounds before another tunnel's turn */
 #define RELAY_EVENTS 256
 
 struct rbuf {
@@ -117,7 +117,8 @@ relay_set_mask(struct end *e, uint32_t want)
 	if (want == e->mask)
 		return 0;
 	op = e->mask == 0 ? EPOLL_CTL_ADD
-	                  : want == 0 ? EPOLL_CTL_DEL : EPOLL_CTL_MOD;
+	     : want == 0  ? EPOLL_CTL_DEL
+	                  : EPOLL_CTL_MOD;
 	ev.events = want;
 	ev.data.ptr = e;
 	if (epoll_ctl(R.epfd, op, e->fd, &ev) != 0)
@@ -416,7 +417,8 @@ relay_accept(int lfd)
 			return;
 		rd = malloc(sizeof(*rd));
 		if (rd == NULL || atomic_load(&R.dials) >= RELAY_MAX_DIALS) {
-			log_warn("too many handshakes in progress: dropping one");
+			log_warn("too many handshakes in progress: dropping "
+			         "one");
 			free(rd);
 			close(fd);
 			continue;

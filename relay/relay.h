@@ -22,12 +22,12 @@
 struct relay {
 	struct ps_table_view v;
 	struct ps_relay_seg *seg;
-	SSL_CTX **ctx;             /* per upstream index; NULL unless
-	                              https:// (dial_ctx_init) */
-	const char **server_name;  /* per upstream: overrides SNI + the
-	                              checked name; NULL = its host */
+	SSL_CTX **ctx;            /* per upstream index; NULL unless
+	                             https:// (dial_ctx_init) */
+	const char **server_name; /* per upstream: overrides SNI + the
+	                             checked name; NULL = its host */
 	int epfd;
-	atomic_int active;       /* dials + tunnels */
+	atomic_int active; /* dials + tunnels */
 	atomic_int dials;
 	_Atomic int64_t last_ms; /* last time active went to 0 */
 };

@@ -23,8 +23,9 @@ compiler_load(const struct ps_source *src, struct ps_config *cfg, char *err,
 		r = config_load_env(cfg, NULL, err, errsz);
 		return r < 0 ? -1 : 0;
 	default:
-		snprintf(err, errsz, "no configuration: no config file found "
-		                     "and no http_proxy/https_proxy/all_proxy set");
+		snprintf(err, errsz,
+		         "no configuration: no config file found "
+		         "and no http_proxy/https_proxy/all_proxy set");
 		return -1;
 	}
 }

@@ -604,13 +604,14 @@ cfg_url_map(struct cfg_ctx *x, const yaml_node_t *v, const char *path,
 
 		key = cfg_is(k, "url") ? 0 : cfg_is(k, "tls") ? 1 : -1;
 		if (key < 0 && k->type == YAML_SCALAR_NODE)
-			return cfg_fail(x, k,
-			                "%s: unknown key '%s' (an upstream is a "
-			                "proxy URL, or a mapping of url: and "
-			                "tls:)",
-			                path,
-			                cfg_quote(cfg_str(k), cfg_len(k), q,
-			                          sizeof(q)));
+			return cfg_fail(
+			        x, k,
+			        "%s: unknown key '%s' (an upstream is a "
+			        "proxy URL, or a mapping of url: and "
+			        "tls:)",
+			        path,
+			        cfg_quote(cfg_str(k), cfg_len(k), q,
+			                  sizeof(q)));
 		if (key < 0)
 			return cfg_key_index(x, k, path, cfg_upstream_keys, 2);
 		if (key == 0)
@@ -629,9 +630,9 @@ cfg_url_map(struct cfg_ctx *x, const yaml_node_t *v, const char *path,
 	cfg_subpath(sub, sizeof(sub), "%s.tls", path);
 	if (u->scheme != PS_SCHEME_HTTPS) {
 		url_free(u);
-		return cfg_fail(x, tls,
-		                "%s: only an https:// upstream has TLS settings",
-		                sub);
+		return cfg_fail(
+		        x, tls,
+		        "%s: only an https:// upstream has TLS settings", sub);
 	}
 	u->tls_pos = cfg_pos(tls);
 	r = cfg_tls_into(x, tls, sub, &u->tls_ca_file, &u->tls_server_name,
@@ -1159,8 +1160,7 @@ cfg_proxy_value(struct cfg_ctx *x, int key, const yaml_node_t *v,
 static int
 cfg_proxy(struct cfg_ctx *x, const yaml_node_t *v, const char *path)
 {
-	return cfg_keyed(x, v, path, cfg_proxy_keys, K_NPROXY,
-	                 cfg_proxy_value);
+	return cfg_keyed(x, v, path, cfg_proxy_keys, K_NPROXY, cfg_proxy_value);
 }
 
 /* ---- reverseProxy: */
@@ -1169,8 +1169,7 @@ static const char *const cfg_rp_keys[] = {"trustedOrigins", "headers",
                                           "proxy_header_timeout"};
 
 static int
-cfg_rp_value(struct cfg_ctx *x, int key, const yaml_node_t *v,
-             const char *path)
+cfg_rp_value(struct cfg_ctx *x, int key, const yaml_node_t *v, const char *path)
 {
 	if (key == 0)
 		return cfg_each(x, v, path, cfg_trusted_piece, NULL);

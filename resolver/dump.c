@@ -83,8 +83,9 @@ dump_header(const struct ps_table_view *v, FILE *f)
 		fprintf(f, " %s", dump_enum(s->headers[i], hdrs, 6));
 	fprintf(f, "%s\n", s->nheaders ? "" : " (none)");
 	/* proxy.tls: file and host names, nothing secret to mask. */
-	fprintf(f, "  tls: ca_file %s, server_name %s, insecure_skip_verify "
-	           "%s\n",
+	fprintf(f,
+	        "  tls: ca_file %s, server_name %s, insecure_skip_verify "
+	        "%s\n",
 	        s->tls_ca_off != 0 ? table_str(v, s->tls_ca_off)
 	                           : "(system store)",
 	        s->tls_name_off != 0 ? table_str(v, s->tls_name_off)

@@ -60,9 +60,11 @@ log_init(void)
 	}
 	file = secure_getenv(PS_ENV_LOG_FILE);
 	if (file != NULL && *file != '\0') {
-		fd = open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+		fd = open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+		          0600);
 		if (fd >= 0) {
-			/* Keep it away from the low fds a program may dup2 onto. */
+			/* Keep it away from the low fds a program may dup2
+			 * onto. */
 			int hi = fcntl(fd, F_DUPFD_CLOEXEC, 100);
 			if (hi >= 0) {
 				close(fd);

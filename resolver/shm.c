@@ -124,7 +124,7 @@ int
 shm_publish(const char *name, const void *buf, size_t len, int *existed)
 {
 	char tmp[PS_SHM_NAME_MAX + 32], from[sizeof(tmp) + 16],
-		to[PS_SHM_NAME_MAX + 16];
+	        to[PS_SHM_NAME_MAX + 16];
 	struct timespec ts;
 	size_t size;
 	int fd, r, tries;
@@ -157,7 +157,8 @@ shm_publish(const char *name, const void *buf, size_t len, int *existed)
 	if (link(from, to) != 0) {
 		r = -errno;
 		if (r == -EEXIST) {
-			int efd = shm_open(name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
+			int efd = shm_open(
+			        name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
 
 			if (efd < 0) {
 				r = -errno;

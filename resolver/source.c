@@ -12,8 +12,8 @@
 
 /* The variables of the environment default, both spellings (SPEC §1). */
 static const char *const proxy_vars[] = {
-	"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY",
-	"all_proxy",  "ALL_PROXY",  "no_proxy",    "NO_PROXY",
+        "http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY",
+        "all_proxy",  "ALL_PROXY",  "no_proxy",    "NO_PROXY",
 };
 
 uint64_t
@@ -127,8 +127,8 @@ source_find(const char *explicit_path, ps_getenv_fn env, struct ps_source *src)
 	if (v != NULL && *v != '\0')
 		r = snprintf(buf, sizeof(buf), "%s/proxyshim/config.yml", v);
 	else if ((v = source_getenv(env, PS_ENV_HOME)) != NULL && *v != '\0')
-		r = snprintf(buf, sizeof(buf), "%s/.config/proxyshim/config.yml",
-		             v);
+		r = snprintf(buf, sizeof(buf),
+		             "%s/.config/proxyshim/config.yml", v);
 	else
 		r = -1;
 	if (r > 0 && (size_t)r < sizeof(buf) && source_try(buf, src) == 0)

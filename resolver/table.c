@@ -390,7 +390,8 @@ check_upstreams(const struct ps_table_view *v, const char **why)
 		    !str_opt_ok(v, u->pass_off) || !str_ok(v, u->display_off) ||
 		    !str_ok(v, u->tls_ca_off) || !str_ok(v, u->tls_name_off))
 			BAD("upstream: bad string offset");
-		if ((u->tls_flags & ~PS_T_TLS_INSECURE) != 0 || u->reserved != 0)
+		if ((u->tls_flags & ~PS_T_TLS_INSECURE) != 0 ||
+		    u->reserved != 0)
 			BAD("upstream: unknown TLS flags");
 		if (u->scheme != PS_SCHEME_HTTPS &&
 		    (u->tls_ca_off | u->tls_name_off | u->tls_flags) != 0)

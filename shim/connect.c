@@ -28,19 +28,22 @@
 static const char *
 connect_action_name(enum ps_action a)
 {
-	return a == PS_ROUTE_DIRECT ? "direct" : a == PS_ROUTE_BLOCK ? "block"
-	                                                             : "via";
+	return a == PS_ROUTE_DIRECT  ? "direct"
+	       : a == PS_ROUTE_BLOCK ? "block"
+	                             : "via";
 }
 
 /* sockaddr → destination (also for udp.c); 0, or CONNECT_PASS for what
  * we never route: no address, or not AF_INET/AF_INET6. */
 int
-shim_dest_from_sockaddr(const struct sockaddr *sa, socklen_t len, struct ps_dest *d)
+shim_dest_from_sockaddr(const struct sockaddr *sa, socklen_t len,
+                        struct ps_dest *d)
 {
 	memset(d, 0, sizeof(*d));
 	if (sa == NULL || len < (socklen_t)sizeof(sa_family_t))
 		return CONNECT_PASS;
-	if (sa->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
+	if (sa->sa_family == AF_INET &&
+	    len >= (socklen_t)sizeof(struct sockaddr_in)) {
 		const struct sockaddr_in *s = (const void *)sa;
 
 		d->family = AF_INET;
@@ -98,8 +101,9 @@ connect_log_route(int fd, const struct ps_dest *d, const struct ps_route *rt)
 
 	connect_format(d, where, sizeof(where));
 	if (rt->action == PS_ROUTE_VIA && rt->chain_len > 0)
-		up = table_str(v, v->upstreams[v->chains[rt->chain_first]]
-		                          .display_off);
+		up = table_str(
+		        v,
+		        v->upstreams[v->chains[rt->chain_first]].display_off);
 	if (rt->rule != PS_NONE && rt->rule < v->nrules_total)
 		rule = table_str(v, v->rules[rt->rule].label_off);
 	else if (rt->why == PS_WHY_EXEMPT)
@@ -215,8 +219,8 @@ connect(int fd, const struct sockaddr *sa, socklen_t len)
 /* TCP Fast Open connects as it sends: route it like connect(), then send
  * the data on the tunnel without the flag. */
 SHIM_EXPORT ssize_t
-sendto(int fd, const void *buf, size_t n, int flags,
-       const struct sockaddr *sa, socklen_t len)
+sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *sa,
+       socklen_t len)
 {
 	int r;
 

@@ -33,32 +33,34 @@ struct shim_sym {
 };
 
 static const struct shim_sym shim_syms[] = {
-	{"connect", (void **)&real.connect, 1, (const void *)connect},
-	{"sendto", (void **)&real.sendto, 1, (const void *)sendto},
-	{"sendmsg", (void **)&real.sendmsg, 1, (const void *)sendmsg},
-	{"getaddrinfo", (void **)&real.getaddrinfo, 1, (const void *)getaddrinfo},
-	{"freeaddrinfo", (void **)&real.freeaddrinfo, 1,
-	 (const void *)freeaddrinfo},
-	/* The resolver's hooks: required, glibc has them all. */
-	{"getnameinfo", (void **)&real.getnameinfo, 1, (const void *)getnameinfo},
-	{"gethostbyname", (void **)&real.gethostbyname, 1,
-	 (const void *)gethostbyname},
-	{"gethostbyname2", (void **)&real.gethostbyname2, 1,
-	 (const void *)gethostbyname2},
-	{"gethostbyname_r", (void **)&real.gethostbyname_r, 1,
-	 (const void *)gethostbyname_r},
-	{"gethostbyname2_r", (void **)&real.gethostbyname2_r, 1,
-	 (const void *)gethostbyname2_r},
-	{"gethostbyaddr", (void **)&real.gethostbyaddr, 1,
-	 (const void *)gethostbyaddr},
-	{"gethostbyaddr_r", (void **)&real.gethostbyaddr_r, 1,
-	 (const void *)gethostbyaddr_r},
-	{"sendmmsg", (void **)&real.sendmmsg, 1, (const void *)sendmmsg},
-	/* The reverse-proxy side (shim/accept.c). */
-	{"accept", (void **)&real.accept, 1, (const void *)accept},
-	{"accept4", (void **)&real.accept4, 1, (const void *)accept4},
-	{"getpeername", (void **)&real.getpeername, 1,
-	 (const void *)getpeername},
+        {"connect", (void **)&real.connect, 1, (const void *)connect},
+        {"sendto", (void **)&real.sendto, 1, (const void *)sendto},
+        {"sendmsg", (void **)&real.sendmsg, 1, (const void *)sendmsg},
+        {"getaddrinfo", (void **)&real.getaddrinfo, 1,
+         (const void *)getaddrinfo},
+        {"freeaddrinfo", (void **)&real.freeaddrinfo, 1,
+         (const void *)freeaddrinfo},
+        /* The resolver's hooks: required, glibc has them all. */
+        {"getnameinfo", (void **)&real.getnameinfo, 1,
+         (const void *)getnameinfo},
+        {"gethostbyname", (void **)&real.gethostbyname, 1,
+         (const void *)gethostbyname},
+        {"gethostbyname2", (void **)&real.gethostbyname2, 1,
+         (const void *)gethostbyname2},
+        {"gethostbyname_r", (void **)&real.gethostbyname_r, 1,
+         (const void *)gethostbyname_r},
+        {"gethostbyname2_r", (void **)&real.gethostbyname2_r, 1,
+         (const void *)gethostbyname2_r},
+        {"gethostbyaddr", (void **)&real.gethostbyaddr, 1,
+         (const void *)gethostbyaddr},
+        {"gethostbyaddr_r", (void **)&real.gethostbyaddr_r, 1,
+         (const void *)gethostbyaddr_r},
+        {"sendmmsg", (void **)&real.sendmmsg, 1, (const void *)sendmmsg},
+        /* The reverse-proxy side (shim/accept.c). */
+        {"accept", (void **)&real.accept, 1, (const void *)accept},
+        {"accept4", (void **)&real.accept4, 1, (const void *)accept4},
+        {"getpeername", (void **)&real.getpeername, 1,
+         (const void *)getpeername},
 };
 
 static void
@@ -75,7 +77,8 @@ shim_resolve_symbols(void)
 		 * dladdr() scans libc's whole symbol table on every call,
 		 * which cost ~80 us of every process start (bench/startup). */
 		if (p != NULL && p == shim_syms[i].hook) {
-			log_err("%s resolves to the shim itself", shim_syms[i].name);
+			log_err("%s resolves to the shim itself",
+			        shim_syms[i].name);
 			abort();
 		}
 		if (p == NULL && shim_syms[i].required) {
@@ -95,7 +98,9 @@ shim_use(const void *base, size_t len, int priv)
 
 	r = table_view_open(base, len, &shim.view, &why);
 	if (r < 0) {
-		log_err("refusing table %s: %s", shim.table_name[0] ? shim.table_name : "(private)", why);
+		log_err("refusing table %s: %s",
+		        shim.table_name[0] ? shim.table_name : "(private)",
+		        why);
 		return r;
 	}
 	shim.base = base;

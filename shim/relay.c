@@ -96,7 +96,8 @@ relay_spawn(void)
 
 	if (relay_cmd_path(path, sizeof(path)) < 0) {
 		log_err("cannot find the proxyshim command to start the TLS "
-		        "relay (set %s)", PS_ENV_CMD);
+		        "relay (set %s)",
+		        PS_ENV_CMD);
 		return -ENOENT;
 	}
 	for (i = 0; environ != NULL && environ[i] != NULL && n < RELAY_ENV_MAX;
@@ -113,8 +114,8 @@ relay_spawn(void)
 	argv[5] = NULL;
 	sigemptyset(&none);
 	posix_spawnattr_init(&at);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID |
-	                                      POSIX_SPAWN_SETSIGMASK);
+	posix_spawnattr_setflags(&at,
+	                         POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK);
 	posix_spawnattr_setsigmask(&at, &none);
 	posix_spawn_file_actions_init(&fa);
 	for (i = 0; i < 3; i++)
@@ -249,9 +250,9 @@ relay_tunnel(int fd, int sockfam, const struct ps_table_view *v,
 	hop.at.addr[3] = 1;
 	hop.at.port = (uint16_t)port;
 	/* The relay dials, does TLS and the upstream's CONNECT meanwhile. */
-	r = io_handshake(fd, &hop, dst,
-	                 (int)(st->connect_timeout_ms + st->handshake_timeout_ms),
-	                 0);
+	r = io_handshake(
+	        fd, &hop, dst,
+	        (int)(st->connect_timeout_ms + st->handshake_timeout_ms), 0);
 	explicit_bzero(pass, sizeof(pass));
 	return r;
 }

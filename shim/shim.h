@@ -24,7 +24,7 @@ struct shim_state {
 	struct ps_table_view view;
 	const void *base; /* mapping or private copy */
 	size_t len;
-	int priv;         /* base is malloc'ed, not mapped */
+	int priv; /* base is malloc'ed, not mapped */
 	char table_name[64];
 };
 

@@ -66,7 +66,8 @@ state_init_once(void)
 	state = state_map();
 	if (state == NULL) {
 		log_warn("shared state unavailable (%s): failover and "
-		         "round-robin are per process", strerror(errno));
+		         "round-robin are per process",
+		         strerror(errno));
 		state = &local_state;
 	}
 }

@@ -18,8 +18,8 @@
 #define PS_EXPORT __attribute__((visibility("default")))
 
 /* Load the config a source names.  -1 with "FILE:LINE:COL: msg" in err. */
-int compiler_load(const struct ps_source *src, struct ps_config *cfg,
-                  char *err, size_t errsz);
+int compiler_load(const struct ps_source *src, struct ps_config *cfg, char *err,
+                  size_t errsz);
 /* Load and compile into a malloc'ed table. */
 int compiler_build(const struct ps_source *src, uint8_t **tbl, size_t *len,
                    char *err, size_t errsz);

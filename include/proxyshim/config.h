@@ -18,16 +18,16 @@
 #include <stdint.h>
 
 /* Maximum lengths accepted anywhere in a config. */
-#define PS_MAX_HOST 255  /* DNS name limit */
-#define PS_MAX_CRED 255  /* RFC 1929 user / password limit */
-#define PS_MAX_HOPS 8    /* upstreams in one chain */
-#define PS_ERR_MAX 512   /* error message buffer size used by the API */
+#define PS_MAX_HOST 255 /* DNS name limit */
+#define PS_MAX_CRED 255 /* RFC 1929 user / password limit */
+#define PS_MAX_HOPS 8   /* upstreams in one chain */
+#define PS_ERR_MAX 512  /* error message buffer size used by the API */
 
 enum ps_scheme {
 	PS_SCHEME_NONE = 0,
-	PS_SCHEME_HTTP,    /* CONNECT, default port 80 */
-	PS_SCHEME_HTTPS,   /* TLS to the proxy, then CONNECT; default port 443 */
-	PS_SCHEME_SOCKS4,  /* client resolves; default port 1080 */
+	PS_SCHEME_HTTP,   /* CONNECT, default port 80 */
+	PS_SCHEME_HTTPS,  /* TLS to the proxy, then CONNECT; default port 443 */
+	PS_SCHEME_SOCKS4, /* client resolves; default port 1080 */
 	PS_SCHEME_SOCKS4A, /* proxy resolves */
 	PS_SCHEME_SOCKS5,  /* client resolves */
 	PS_SCHEME_SOCKS5H, /* proxy resolves */
@@ -41,12 +41,12 @@ struct ps_pos {
 /* One upstream proxy, parsed from a URL such as socks5://u:p@[::1]:1080. */
 struct ps_url {
 	enum ps_scheme scheme;
-	char *host;      /* name, or address text without brackets */
-	int family;      /* AF_INET / AF_INET6 when host is a literal, else 0 */
-	uint8_t addr[16];/* network order; 4 bytes used for AF_INET */
-	uint16_t port;   /* host order, never 0 after parsing */
-	char *user;      /* percent-decoded; NULL when absent */
-	char *pass;      /* percent-decoded; NULL when absent */
+	char *host; /* name, or address text without brackets */
+	int family; /* AF_INET / AF_INET6 when host is a literal, else 0 */
+	uint8_t addr[16]; /* network order; 4 bytes used for AF_INET */
+	uint16_t port;    /* host order, never 0 after parsing */
+	char *user;       /* percent-decoded; NULL when absent */
+	char *pass;       /* percent-decoded; NULL when absent */
 	struct ps_pos pos;
 	/* The upstream's own tls: keys (an https:// upstream written as a
 	 * mapping {url: ..., tls: {...}}); unset ones fall back to
@@ -73,7 +73,7 @@ struct ps_via {
 enum ps_match_kind {
 	PS_MATCH_ANY = 1, /* "*" */
 	PS_MATCH_NAME,    /* "example.com": the name and every subdomain */
-	PS_MATCH_SUFFIX,  /* ".example.com" or "*.example.com": subdomains only */
+	PS_MATCH_SUFFIX,  /* ".example.com", "*.example.com": subdomains only */
 	PS_MATCH_ADDR,    /* "10.1.2.3", "::1", "[::1]:443" */
 	PS_MATCH_CIDR,    /* "10.0.0.0/8", "fd00::/8" (no port) */
 };
@@ -88,7 +88,7 @@ struct ps_match {
 	uint8_t prefix;   /* CIDR: prefix length; ADDR: 32 or 128 */
 	uint16_t port_lo; /* 0..65535 = any port */
 	uint16_t port_hi;
-	char *text;       /* the entry as written (trimmed), for explain */
+	char *text; /* the entry as written (trimmed), for explain */
 	struct ps_pos pos;
 };
 
@@ -97,10 +97,14 @@ struct ps_rule {
 	size_t nmatch;
 	struct ps_via via;
 	struct ps_pos pos; /* of the rule's list item */
-	char *label;       /* e.g. "rules[2]" or "micronaut.http.services.api" */
+	char *label; /* e.g. "rules[2]" or "micronaut.http.services.api" */
 };
 
-enum ps_chain_mode { PS_CHAIN_STRICT = 0, PS_CHAIN_FAILOVER, PS_CHAIN_ROUND_ROBIN };
+enum ps_chain_mode {
+	PS_CHAIN_STRICT = 0,
+	PS_CHAIN_FAILOVER,
+	PS_CHAIN_ROUND_ROBIN
+};
 enum ps_dns_mode { PS_DNS_REMOTE = 0, PS_DNS_LOCAL };
 enum ps_on_failure { PS_FAIL_ERROR = 0, PS_FAIL_DIRECT };
 enum ps_udp_mode { PS_UDP_DIRECT = 0, PS_UDP_BLOCK };
@@ -136,9 +140,9 @@ struct ps_config {
 
 	enum ps_chain_mode chain;
 	enum ps_dns_mode dns;
-	int fake4_prefix;       /* default 198.18.0.0/15 */
+	int fake4_prefix; /* default 198.18.0.0/15 */
 	uint8_t fake4[4];
-	int fake6_prefix;       /* default fdfe:dcba:9876::/48 */
+	int fake6_prefix; /* default fdfe:dcba:9876::/48 */
 	uint8_t fake6[16];
 	uint32_t connect_timeout_ms;   /* default 5000 */
 	uint32_t handshake_timeout_ms; /* default 10000 */
@@ -149,8 +153,8 @@ struct ps_config {
 	struct ps_match *trusted; /* reverseProxy.trustedOrigins (ADDR/CIDR) */
 	size_t ntrusted;
 	enum ps_rp_header headers[PS_RP_MAX_HEADERS];
-	size_t nheaders;           /* default: {X-Forwarded-For} */
-	uint32_t rp_timeout_ms;    /* PROXY header deadline, default 3000 */
+	size_t nheaders;        /* default: {X-Forwarded-For} */
+	uint32_t rp_timeout_ms; /* PROXY header deadline, default 3000 */
 
 	/* proxy.tls: every https:// upstream (read by the relay). */
 	char *tls_ca_file;     /* PEM bundle; NULL = system store.  A relative
@@ -177,7 +181,8 @@ int url_check_host(const char *s, size_t len, const char **err);
 
 /* One exempt/match entry; ":port" or ":lo-hi" is accepted on names and
  * addresses (not on CIDRs or "*"). */
-int match_parse(const char *s, size_t len, struct ps_match *out, const char **err);
+int match_parse(const char *s, size_t len, struct ps_match *out,
+                const char **err);
 void match_free(struct ps_match *m);
 
 /* "250ms", "5s", "1m", "1h", a bare integer means seconds. */
@@ -196,7 +201,8 @@ int port_range_parse(const char *s, size_t len, uint16_t *lo, uint16_t *hi,
  * "FILE:LINE:COL: message" into err (PS_ERR_MAX bytes is enough).
  */
 void config_init(struct ps_config *c); /* defaults, no upstreams */
-int config_load_file(const char *path, struct ps_config *out, char *err, size_t errsz);
+int config_load_file(const char *path, struct ps_config *out, char *err,
+                     size_t errsz);
 int config_load_buffer(const char *name, const char *buf, size_t len,
                        struct ps_config *out, char *err, size_t errsz);
 /*
@@ -205,8 +211,9 @@ int config_load_buffer(const char *name, const char *buf, size_t len,
  * NULL means getenv().  Returns 0, 1 when no variable is set (out is then a
  * config with no upstreams), -1 on a bad value.
  */
-int config_load_env(struct ps_config *out, const char *(*getenv_fn)(const char *),
-                    char *err, size_t errsz);
+int config_load_env(struct ps_config *out,
+                    const char *(*getenv_fn)(const char *), char *err,
+                    size_t errsz);
 void config_free(struct ps_config *c);
 
 #endif

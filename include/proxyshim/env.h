@@ -15,7 +15,7 @@
 /* The TLS relay only: overrides of the table's proxy.tls settings, read
  * when the relay starts (it inherits the starting program's environment).
  * Empty or unset = the config's value. */
-#define PS_ENV_TLS_CA "PROXYSHIM_TLS_CA_FILE"     /* CA bundle (PEM) */
+#define PS_ENV_TLS_CA "PROXYSHIM_TLS_CA_FILE"       /* CA bundle (PEM) */
 #define PS_ENV_TLS_NAME "PROXYSHIM_TLS_SERVER_NAME" /* SNI + checked name */
 #define PS_ENV_TLS_INSECURE "PROXYSHIM_TLS_INSECURE_SKIP_VERIFY" /* 1 / 0 */
 #define PS_ENV_RELAY_IDLE "PROXYSHIM_RELAY_IDLE" /* seconds, default 60 */

@@ -20,12 +20,12 @@ void log_setup(int level, int fd);
 int log_level_parse(const char *s); /* -1 when unknown */
 
 void log_line(int level, const char *func, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 
-#define PS_LOG_AT(lvl, ...)                                                  \
-	do {                                                                 \
-		if ((lvl) <= ps_log_level)                                   \
-			log_line((lvl), __func__, __VA_ARGS__);              \
+#define PS_LOG_AT(lvl, ...)                                                    \
+	do {                                                                   \
+		if ((lvl) <= ps_log_level)                                     \
+			log_line((lvl), __func__, __VA_ARGS__);                \
 	} while (0)
 
 #define log_err(...) PS_LOG_AT(PS_LOG_ERROR, __VA_ARGS__)
@@ -34,10 +34,10 @@ void log_line(int level, const char *func, const char *fmt, ...)
 #ifdef PS_DEBUG_LOG
 #define log_debug(...) PS_LOG_AT(PS_LOG_DEBUG, __VA_ARGS__)
 #else
-#define log_debug(...)                                                       \
-	do {                                                                 \
-		if (0)                                                       \
-			log_line(PS_LOG_DEBUG, __func__, __VA_ARGS__);       \
+#define log_debug(...)                                                         \
+	do {                                                                   \
+		if (0)                                                         \
+			log_line(PS_LOG_DEBUG, __func__, __VA_ARGS__);         \
 	} while (0)
 #endif
 

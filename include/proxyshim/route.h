@@ -26,23 +26,24 @@ struct ps_dest {
 enum ps_action { PS_ROUTE_DIRECT = 0, PS_ROUTE_BLOCK, PS_ROUTE_VIA };
 
 enum ps_reason {
-	PS_WHY_LOOPBACK = 1,  /* localhost / loopback, proxy_loopback false */
-	PS_WHY_UPSTREAM,      /* the destination is one of our upstreams */
-	PS_WHY_RULE,          /* rules[rule] matched via entry src */
-	PS_WHY_EXEMPT,        /* exempt entry src matched */
-	PS_WHY_HTTPS,         /* port in https_ports → https upstream */
-	PS_WHY_HTTP,          /* default → http upstream */
-	PS_WHY_DEFAULT,       /* nothing configured → direct */
+	PS_WHY_LOOPBACK = 1, /* localhost / loopback, proxy_loopback false */
+	PS_WHY_UPSTREAM,     /* the destination is one of our upstreams */
+	PS_WHY_RULE,         /* rules[rule] matched via entry src */
+	PS_WHY_EXEMPT,       /* exempt entry src matched */
+	PS_WHY_HTTPS,        /* port in https_ports → https upstream */
+	PS_WHY_HTTP,         /* default → http upstream */
+	PS_WHY_DEFAULT,      /* nothing configured → direct */
 };
 
 struct ps_route {
 	enum ps_action action;
 	enum ps_reason why;
-	uint32_t rule;        /* index into the table's rules, or PS_NONE */
-	uint32_t src;         /* index of the deciding match entry (table
-	                         sources), or PS_NONE */
-	uint32_t chain_first; /* VIA: first index into the table's chain array */
-	uint32_t chain_len;   /* VIA: number of hops (≥ 1) */
+	uint32_t rule; /* index into the table's rules, or PS_NONE */
+	uint32_t src;  /* index of the deciding match entry (table
+	                  sources), or PS_NONE */
+	uint32_t
+	        chain_first; /* VIA: first index into the table's chain array */
+	uint32_t chain_len;  /* VIA: number of hops (≥ 1) */
 };
 
 /* Always succeeds on a validated view; returns 0. */

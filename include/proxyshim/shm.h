@@ -21,9 +21,9 @@
 
 /* Where a config comes from. */
 struct ps_source {
-	int kind;              /* PS_SOURCE_FILE / PS_SOURCE_ENV / _NONE */
-	char path[4096];       /* FILE: the path as found */
-	uint64_t identity;     /* see above */
+	int kind;          /* PS_SOURCE_FILE / PS_SOURCE_ENV / _NONE */
+	char path[4096];   /* FILE: the path as found */
+	uint64_t identity; /* see above */
 };
 #define PS_SOURCE_NONE 0
 #define PS_SOURCE_FILE 1

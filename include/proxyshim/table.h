@@ -48,8 +48,9 @@
 #include <string.h>
 
 #define PS_TABLE_MAGIC 0x42545350u /* "PSTB" read little-endian */
-#define PS_TABLE_VERSION 4 /* 3: proxy.tls in the settings; 4: TLS per
-                             upstream, https ports as ranges */
+#define PS_TABLE_VERSION                                                       \
+	4 /* 3: proxy.tls in the settings; 4: TLS per                          \
+	    upstream, https ports as ranges */
 #define PS_TABLE_MAX_SIZE (1024u * 1024u * 1024u) /* refuse anything larger */
 
 /* Priorities: lower wins.  0 = the upstreams themselves; rule i = i + 1;
@@ -129,7 +130,7 @@ struct ps_t_settings {
 	uint32_t connect_timeout_ms;
 	uint32_t handshake_timeout_ms;
 	uint32_t rp_timeout_ms;
-	uint32_t source_off;  /* string: config path or "<environment>" */
+	uint32_t source_off; /* string: config path or "<environment>" */
 	/* proxy.tls as written, for dump (the relay reads each upstream's
 	 * resolved tls_* fields). */
 	uint32_t tls_ca_off;   /* string: CA file, absolute; 0 ("") = the
