@@ -51,6 +51,9 @@ set -u -o pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT" || exit 1
 B=${B:-build}
+# Paths in the report are relative to the repository (nothing of this
+# machine's layout in a README).
+BD=${B#"$ROOT"/}
 [[ $B == /* ]] || B=$ROOT/$B
 export LC_ALL=C
 case ":$PATH:" in
@@ -259,7 +262,7 @@ out ""
 
 if section_on lookup && [[ ${BENCH_LOOKUP:-1} == 1 && -x $B/bench/lookup ]]; then
 	note "lookup ${LOOKUP_ARGS[*]}"
-	out "### Route lookup: \`$B/bench/lookup ${LOOKUP_ARGS[*]}\`"
+	out "### Route lookup: \`$BD/bench/lookup ${LOOKUP_ARGS[*]}\`"
 	out ""
 	if ! lookup_out=$("$B/bench/lookup" "${LOOKUP_ARGS[@]}" 2>&1); then
 		printf '%s\n' "$lookup_out" >&2
@@ -283,7 +286,7 @@ if section_on resolve && [[ -x $B/bench/resolve ]]; then
 	TABLES+=("$("$PS" compile -c "$T/resolve.yml")") # removed at exit
 	RES_N=${BENCH_RESOLVE_N:-200000}
 	((QUICK)) && RES_N=50000
-	out "### Name resolution: \`$B/bench/resolve NAME $RES_N THREADS\`"
+	out "### Name resolution: \`$BD/bench/resolve NAME $RES_N THREADS\`"
 	out ""
 	out "| variant | threads | getaddrinfo calls/s |"
 	out "|---|---:|---:|"
@@ -680,7 +683,7 @@ HAP
 	out ""
 	out "### Accepted connections per second (reverse-proxy side)"
 	out ""
-	out "\`$ACCEPT_BIN drive -s $ACC_SECS -c $ACC_CONC\`: $ACC_CONC client" \
+	out "\`$BD/bench/accept drive -s $ACC_SECS -c $ACC_CONC\`: $ACC_CONC client" \
 		"threads from 127.0.0.5 through haproxy (TCP mode) to a loopback" \
 		"server that accepts, reads a byte, answers and closes, one" \
 		"connection at a time; $ROUNDS interleaved rounds (alternating" \
