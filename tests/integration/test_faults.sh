@@ -193,44 +193,13 @@ assert_re "$(sed -n 's/^v6-over //p' <<<"$o")" '^EAI_AGAIN [0-9]+$' "pool v6 /12
 # ------------------------------------------- table corrupted or truncated
 section "table corrupted, then truncated, under a running program"
 start_microsocks tms || it_done
-cat >"$T/longrun.py" <<'EOF'
-import os, socket, sys, time
-def once():
-    try:
-        s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
-        b = b""
-        while not b.endswith(b"\r\n"):
-            d = s.recv(100)
-            if not d:
-                break
-            b += d
-        s.sendall(b"tok-longrun\n")
-        e = b""
-        while len(e) < 12:
-            d = s.recv(100)
-            if not d:
-                break
-            e += d
-        s.close()
-    except OSError as x:
-        return "ERR %s" % x
-    return "OK" if b.startswith(b"220 faults") and e == b"tok-longrun\n" else "BAD %r %r" % (b, e)
-print("TABLE " + os.environ.get("PROXYSHIM_TABLE", "-"), flush=True)
-for step in sys.argv[2:]:
-    for _ in range(400):
-        if step == "start" or os.path.exists(step):
-            break
-        time.sleep(0.05)
-    # a few connections in a row, with pauses, at each step
-    r = [once() for _ in range(3)]
-    print("step %s %s" % (os.path.basename(step), " ".join(r)), flush=True)
-EOF
 c=$(cfg tbl "http: ${SRV_URL[tms]}" "proxy_loopback: true" "timeouts: {connect: 5s, handshake: 10s}")
 out=$T/longrun.out
 mark tms
 : >"$SHIMLOG"
 _it_spawn "$out" _it_asan_env env PROXYSHIM_LOG_FILE="$SHIMLOG" "$SHIM_CMD" run -c "$c" -- \
-	timeout 60 python3 -u "$T/longrun.py" "$P" start "$T/corrupt" "$T/half" "$T/empty"
+	timeout 60 python3 -u "$IT_DIR/clients/longrun.py" "$P" "220 faults" 3 start \
+	"$T/corrupt" "$T/half" "$T/empty"
 lp=$_IT_LAST_PID
 if wait_for_log "$out" "^step start" 15; then
 	tbl=$(line_of "$out" TABLE)

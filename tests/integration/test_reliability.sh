@@ -309,40 +309,13 @@ else
 fi
 
 section "shared segments removed under a running program"
-cat >"$T/longrun.py" <<'EOF'
-import os, socket, sys, time
-def once():
-    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
-    b = b""
-    while not b.endswith(b"\r\n"):
-        d = s.recv(100)
-        if not d:
-            break
-        b += d
-    s.sendall(b"tok-longrun\n")
-    e = b""
-    while len(e) < 12:
-        d = s.recv(100)
-        if not d:
-            break
-        e += d
-    s.close()
-    return "OK" if b.startswith(b"220 proxied") and e == b"tok-longrun\n" else "BAD %r %r" % (b, e)
-print("TABLE " + os.environ.get("PROXYSHIM_TABLE", "-"), flush=True)
-print("first " + once(), flush=True)
-for _ in range(200):
-    if os.path.exists(sys.argv[2]):
-        break
-    time.sleep(0.05)
-print("second " + once(), flush=True)
-EOF
 c=$(cfg longrun "${SRV_URL[ms]}")
 out=$T/longrun.out
 mark ms
 _it_spawn "$out" _it_asan_env env PROXYSHIM_LOG_FILE="$SHIMLOG" "$SHIM_CMD" run -c "$c" -- \
-	timeout 30 python3 -u "$T/longrun.py" "$P" "$T/go"
+	timeout 30 python3 -u "$IT_DIR/clients/longrun.py" "$P" "220 proxied" 1 start "$T/go"
 lp=$_IT_LAST_PID
-if wait_for_log "$out" "^first" 10; then
+if wait_for_log "$out" "^step start" 10; then
 	tbl=$(sed -n 's/^TABLE //p' "$out")
 	n=0
 	for f in "/dev/shm$tbl" "/dev/shm$tbl"-*; do
@@ -351,7 +324,7 @@ if wait_for_log "$out" "^first" 10; then
 	assert_ne 0 "$n" "removed $n segment(s) of $tbl under the running program"
 	touch "$T/go"
 	wait "$lp" 2>/dev/null
-	assert_eq "first OK|second OK" "$(grep -E '^(first|second)' "$out" | paste -sd '|')" \
+	assert_eq "step start OK|step go OK" "$(grep -E '^step' "$out" | paste -sd '|')" \
 		"after the segments are removed, the program still connects (the mapping stays)"
 	assert_crossed ms "$P" "both connections went through the proxy" 2
 else

@@ -31,34 +31,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clientlib.h"
+
 static struct sockaddr_storage ss;
 static socklen_t sslen;
 static int nonblock;
-
-static int
-count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	if (d == NULL)
-		return -1;
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1; /* the directory's own descriptor */
-}
-
-static long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* One attempt: "OK" or the errno name; *closed_ok tells close() == 0. */
 static const char *

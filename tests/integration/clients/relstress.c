@@ -44,6 +44,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "clientlib.h"
+
 static const char *host, *pbanner, *ebanner;
 static int pport, eport, bport, conns, nnames;
 static const char *suffix;
@@ -53,22 +55,6 @@ struct worker {
 	int id, ok, blocked, fail;
 	char err[200];
 };
-
-static int
-count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	if (d == NULL)
-		return -1;
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1; /* the DIR's own descriptor */
-}
 
 static long
 rss_kb(void)

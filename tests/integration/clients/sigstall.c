@@ -34,6 +34,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clientlib.h"
+
 static volatile sig_atomic_t alarms;
 
 static void
@@ -41,31 +43,6 @@ on_alarm(int sig)
 {
 	(void)sig;
 	alarms++;
-}
-
-static int
-count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	if (d == NULL)
-		return -1;
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1;
-}
-
-static long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static const char *
