@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "proxyshim/addr.h"
 #include "proxyshim/config.h"
 #include "proxyshim/table.h"
 
@@ -254,15 +255,6 @@ cc_alloc(struct cc *cc)
 
 /* --- entries ------------------------------------------------------------ */
 
-static bool
-addr_is_mapped(const uint8_t a[16])
-{
-	static const uint8_t pfx[12] = {0, 0, 0, 0, 0,    0,
-	                                0, 0, 0, 0, 0xff, 0xff};
-
-	return memcmp(a, pfx, 12) == 0;
-}
-
 /*
  * Add addr/prefix as a CIDR.  IPv4-mapped IPv6 entries (::ffff:0:0/96 and
  * longer) become IPv4 ones, since destinations of that form are looked up
@@ -277,7 +269,7 @@ cidr_add(struct cc *cc, struct ranges *r4, struct ranges *r6, int family,
 	const uint8_t *a = addr;
 	u128 lo, span;
 
-	if (family == AF_INET6 && prefix >= 96 && addr_is_mapped(addr)) {
+	if (family == AF_INET6 && prefix >= 96 && ps_addr_is_v4mapped(addr)) {
 		family = AF_INET;
 		a = addr + 12;
 		prefix -= 96;
@@ -367,10 +359,7 @@ addr_add(struct cc *cc, int family, const uint8_t addr[16], uint32_t prio,
 	size_t len = 16;
 	uint32_t flags = PS_T_ENT_SELF | PS_T_ENT_V6;
 
-	if (family == AF_INET6 && addr_is_mapped(addr)) {
-		family = AF_INET;
-		a = addr + 12;
-	}
+	a = ps_addr_unmap(&family, addr);
 	if (family == AF_INET) {
 		len = 4;
 		flags = PS_T_ENT_SELF;

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proxyshim/addr.h"
 #include "proxyshim/config.h"
 #include "proxyshim/names.h"
 #include "proxyshim/shm.h"
@@ -510,13 +511,9 @@ int
 names_fake_slot(const struct names_map *m, int family, const uint8_t *addr,
                 uint32_t *slot)
 {
-	static const uint8_t mapped[12] = {[10] = 0xff, [11] = 0xff};
 	uint32_t a, b;
 
-	if (family == AF_INET6 && memcmp(addr, mapped, 12) == 0) {
-		family = AF_INET;
-		addr += 12;
-	}
+	addr = ps_addr_unmap(&family, addr);
 	if (family == AF_INET && m->p.fake4_prefix > 0) {
 		if (!names_prefix_eq(addr, m->p.fake4, m->p.fake4_prefix))
 			return 0;
@@ -615,16 +612,12 @@ int
 names_real_name(const struct names_map *m, int family, const uint8_t *addr,
                 char *buf, size_t size)
 {
-	static const uint8_t mapped[12] = {[10] = 0xff, [11] = 0xff};
 	const struct names_real_ent *e;
 	uint32_t s1;
 	size_t len, n;
 	int hit;
 
-	if (family == AF_INET6 && memcmp(addr, mapped, 12) == 0) {
-		family = AF_INET;
-		addr += 12;
-	}
+	addr = ps_addr_unmap(&family, addr);
 	if (family != AF_INET && family != AF_INET6)
 		return -ENOENT;
 	n = family == AF_INET ? 4 : 16;

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "proxyshim/addr.h"
 #include "proxyshim/route.h"
 
 #define VAL_NONE UINT64_MAX
@@ -51,9 +52,9 @@ port_in(uint16_t port, uint16_t lo, uint16_t hi)
 static void
 dest_prepare(const struct ps_dest *d, struct rdest *r)
 {
-	static const uint8_t mapped[12] = {0, 0, 0, 0, 0,    0,
-	                                   0, 0, 0, 0, 0xff, 0xff};
 	size_t n = d->name ? d->name_len : 0;
+	int fam = d->family;
+	const uint8_t *a = ps_addr_unmap(&fam, d->addr);
 
 	r->port = d->port;
 	r->name = d->name;
@@ -62,19 +63,9 @@ dest_prepare(const struct ps_dest *d, struct rdest *r)
 	/* Longer than DNS allows: not a name we can match, never truncate
 	 * it into one that would. */
 	r->nlen = n <= NAME_MAX_LEN ? n : 0;
-	r->family = 0;
-	if (d->family == AF_INET) {
-		r->family = AF_INET;
-		memcpy(r->addr, d->addr, 4);
-	} else if (d->family == AF_INET6) {
-		if (memcmp(d->addr, mapped, 12) == 0) {
-			r->family = AF_INET;
-			memcpy(r->addr, d->addr + 12, 4);
-		} else {
-			r->family = AF_INET6;
-			memcpy(r->addr, d->addr, 16);
-		}
-	}
+	r->family = fam == AF_INET || fam == AF_INET6 ? fam : 0;
+	if (r->family != 0)
+		memcpy(r->addr, a, fam == AF_INET ? 4 : 16);
 }
 
 static inline char
@@ -436,14 +427,9 @@ route_lookup(const struct ps_table_view *t, const struct ps_dest *d,
 int
 route_trusted(const struct ps_table_view *t, int family, const uint8_t *addr)
 {
-	static const uint8_t mapped[12] = {0, 0, 0, 0, 0,    0,
-	                                   0, 0, 0, 0, 0xff, 0xff};
 	size_t i;
 
-	if (family == AF_INET6 && memcmp(addr, mapped, 12) == 0) {
-		family = AF_INET;
-		addr += 12;
-	}
+	addr = ps_addr_unmap(&family, addr);
 	if (family == AF_INET)
 		return range4_find(t->trust4, t->ntrust4, NULL, NULL,
 		                   addr_host4(addr), &i) &&

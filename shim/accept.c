@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "fdstate.h"
+#include "proxyshim/addr.h"
 #include "proxyshim/log.h"
 #include "proxyshim/proto.h"
 #include "proxyshim/proxyproto.h"
@@ -310,10 +311,8 @@ static socklen_t
 accept_sockaddr(int sockfam, const struct accept_client *cl,
                 struct sockaddr_storage *out)
 {
-	static const uint8_t mapped[12] = {[10] = 0xff, [11] = 0xff};
-
 	memset(out, 0, sizeof(*out));
-	if (cl->family == AF_INET6 && memcmp(cl->addr, mapped, 12) == 0 &&
+	if (cl->family == AF_INET6 && ps_addr_is_v4mapped(cl->addr) &&
 	    sockfam == AF_INET) {
 		struct accept_client v4 = *cl;
 
@@ -333,12 +332,10 @@ accept_sockaddr(int sockfam, const struct accept_client *cl,
 
 	s6->sin6_family = AF_INET6;
 	s6->sin6_port = htons(cl->port);
-	if (cl->family == AF_INET) {
-		memcpy(s6->sin6_addr.s6_addr, mapped, 12);
-		memcpy(s6->sin6_addr.s6_addr + 12, cl->addr, 4);
-	} else {
+	if (cl->family == AF_INET)
+		ps_addr_map(s6->sin6_addr.s6_addr, cl->addr);
+	else
 		memcpy(s6->sin6_addr.s6_addr, cl->addr, 16);
-	}
 	return sizeof(*s6);
 }
 

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "proxyshim/addr.h"
 #include "proxyshim/log.h"
 #include "proxyshim/names.h"
 #include "proxyshim/route.h"
@@ -67,12 +68,11 @@ int
 shim_dest_is_loopback(const struct ps_dest *d)
 {
 	static const uint8_t v6lo[16] = {[15] = 1};
-	static const uint8_t mapped[12] = {[10] = 0xff, [11] = 0xff};
 
 	if (d->family == AF_INET)
 		return d->addr[0] == 127;
 	return memcmp(d->addr, v6lo, 16) == 0 ||
-	       (memcmp(d->addr, mapped, 12) == 0 && d->addr[12] == 127);
+	       (ps_addr_is_v4mapped(d->addr) && d->addr[12] == 127);
 }
 
 static void
@@ -177,14 +177,10 @@ connect_route(int fd, const struct sockaddr *sa, socklen_t len)
 	dst.port = d.port;
 	dst.name = d.name; /* sent to upstreams that take names */
 	dst.name_len = d.name_len;
-	if (d.family == AF_INET6 && IN6_IS_ADDR_V4MAPPED((void *)d.addr)) {
-		/* The proxy is told the IPv4 address the program meant. */
-		dst.family = AF_INET;
-		memcpy(dst.addr, d.addr + 12, 4);
-	} else {
-		dst.family = d.family;
-		memcpy(dst.addr, d.addr, sizeof(dst.addr));
-	}
+	/* The proxy is told the IPv4 address the program meant. */
+	dst.family = d.family;
+	memcpy(dst.addr, ps_addr_unmap(&dst.family, d.addr),
+	       dst.family == AF_INET ? 4 : sizeof(dst.addr));
 	r = tunnel_open(fd, domain, v, rt.chain_first, rt.chain_len, &dst);
 	if (r < 0 && r != -EISCONN &&
 	    v->hdr->settings.on_failure == PS_FAIL_DIRECT) {

@@ -5,20 +5,11 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "proxyshim/addr.h"
 #include "proxyshim/proto.h"
 
 #define SOCKS4_VER 0x04
 #define SOCKS4_CMD_CONNECT 0x01
-
-/* True for ::ffff:a.b.c.d, which SOCKS4 can still carry as a.b.c.d. */
-static bool
-is_v4_mapped(const uint8_t a[16])
-{
-	static const uint8_t prefix[12] = {0, 0, 0, 0, 0,    0,
-	                                   0, 0, 0, 0, 0xff, 0xff};
-
-	return memcmp(a, prefix, sizeof(prefix)) == 0;
-}
 
 int
 socks4_build_request(uint8_t *buf, size_t size, const struct ps_target *dst,
@@ -43,7 +34,8 @@ socks4_build_request(uint8_t *buf, size_t size, const struct ps_target *dst,
 	} else if (dst->family == AF_INET) {
 		v4 = dst->addr;
 	} else if (dst->family == AF_INET6) {
-		if (!is_v4_mapped(dst->addr))
+		/* SOCKS4 still carries ::ffff:a.b.c.d, as a.b.c.d. */
+		if (!ps_addr_is_v4mapped(dst->addr))
 			return -EAFNOSUPPORT;
 		v4 = dst->addr + 12;
 	} else {

@@ -8,6 +8,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 
+#include "proxyshim/addr.h"
 #include "proxyshim/config.h"
 #include "proxyshim/xff.h"
 
@@ -99,7 +100,6 @@ xff_pton(const char *s, size_t n, int family, uint8_t addr[16])
 int
 xff_parse_addr(const char *s, size_t len, int *family, uint8_t addr[16])
 {
-	static const uint8_t mapped[12] = {[10] = 0xff, [11] = 0xff};
 	struct xff_span t = xff_trim(s, len);
 	const char *colon, *rb;
 
@@ -132,7 +132,7 @@ xff_parse_addr(const char *s, size_t len, int *family, uint8_t addr[16])
 			return 0;
 		*family = AF_INET;
 	}
-	if (*family == AF_INET6 && memcmp(addr, mapped, 12) == 0) {
+	if (*family == AF_INET6 && ps_addr_is_v4mapped(addr)) {
 		memmove(addr, addr + 12, 4);
 		*family = AF_INET;
 	}
