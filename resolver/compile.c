@@ -311,6 +311,19 @@ name_norm(const char *s, char *buf, size_t *len)
 	return 0;
 }
 
+/* The rest of an entry whose key_off is set: key length and hash. */
+static void
+cent_fill(struct cent *e, const void *key, size_t len, uint32_t prio_flags,
+          uint32_t src, uint16_t lo, uint16_t hi)
+{
+	e->key_len = (uint32_t)len;
+	e->mix = table_hash_key64(key, len);
+	e->prio_flags = prio_flags;
+	e->src = src;
+	e->port_lo = lo;
+	e->port_hi = hi;
+}
+
 static void
 name_add(struct cc *cc, const char *name, uint32_t text_off, uint32_t flags,
          uint32_t prio, uint32_t src, uint16_t lo, uint16_t hi)
@@ -341,12 +354,7 @@ name_add(struct cc *cc, const char *name, uint32_t text_off, uint32_t flags,
 	}
 	if (e->key_off == 0)
 		e->key_off = str_add(cc, buf, len, true);
-	e->key_len = (uint32_t)len;
-	e->mix = table_hash_key64(buf, len);
-	e->prio_flags = prio | flags << 24;
-	e->src = src;
-	e->port_lo = lo;
-	e->port_hi = hi;
+	cent_fill(e, buf, len, prio | flags << 24, src, lo, hi);
 	cc->nnames++;
 }
 
@@ -365,12 +373,7 @@ addr_add(struct cc *cc, int family, const uint8_t addr[16], uint32_t prio,
 		flags = PS_T_ENT_SELF;
 	}
 	e->key_off = str_add(cc, a, len, false);
-	e->key_len = (uint32_t)len;
-	e->mix = table_hash_key64(a, len);
-	e->prio_flags = prio | flags << 24;
-	e->src = src;
-	e->port_lo = lo;
-	e->port_hi = hi;
+	cent_fill(e, a, len, prio | flags << 24, src, lo, hi);
 	cc->naddrs++;
 }
 
