@@ -362,47 +362,19 @@ probe_http(int fd, const struct ps_hop *h, const struct ps_target *t, double dl,
 	}
 }
 
-/* Resolve a name to an address of family (0 = any) with libc. */
+/* Resolve a name to an address of family (0 = any); why says why not. */
 static int
 probe_resolve(const char *name, int family, struct ps_target *t, char *why,
               size_t whysz)
 {
-	struct addrinfo hints, *ai = NULL, *p;
-	int r;
+	int gai, r = io_resolve(name, family, t, &gai);
 
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = family ? family : AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	r = getaddrinfo(name, NULL, &hints, &ai);
-	if (r != 0) {
+	if (r < 0 && gai != 0)
 		snprintf(why, whysz, "cannot resolve %s: %s", name,
-		         gai_strerror(r));
-		return -EHOSTUNREACH;
-	}
-	for (p = ai; p != NULL; p = p->ai_next) {
-		if (p->ai_family == AF_INET) {
-			t->family = AF_INET;
-			memcpy(t->addr,
-			       &((struct sockaddr_in *)(void *)p->ai_addr)
-			                ->sin_addr,
-			       4);
-			break;
-		}
-		if (p->ai_family == AF_INET6) {
-			t->family = AF_INET6;
-			memcpy(t->addr,
-			       &((struct sockaddr_in6 *)(void *)p->ai_addr)
-			                ->sin6_addr,
-			       16);
-			break;
-		}
-	}
-	freeaddrinfo(ai);
-	if (p == NULL) {
+		         gai_strerror(gai));
+	else if (r < 0)
 		snprintf(why, whysz, "%s has no IPv4 or IPv6 address", name);
-		return -EHOSTUNREACH;
-	}
-	return 0;
+	return r;
 }
 
 /* HOST:PORT, [V6]:PORT; the port is required. */
@@ -492,29 +464,6 @@ probe_pick_target(const struct ps_hop *h, const struct ps_target *in,
 	return 0;
 }
 
-static int
-probe_sockaddr(const struct ps_target *t, struct sockaddr_storage *ss,
-               socklen_t *len)
-{
-	memset(ss, 0, sizeof(*ss));
-	if (t->family == AF_INET) {
-		struct sockaddr_in *s = (struct sockaddr_in *)(void *)ss;
-
-		s->sin_family = AF_INET;
-		s->sin_port = htons(t->port);
-		memcpy(&s->sin_addr, t->addr, 4);
-		*len = sizeof(*s);
-	} else {
-		struct sockaddr_in6 *s = (struct sockaddr_in6 *)(void *)ss;
-
-		s->sin6_family = AF_INET6;
-		s->sin6_port = htons(t->port);
-		memcpy(&s->sin6_addr, t->addr, 16);
-		*len = sizeof(*s);
-	}
-	return t->family;
-}
-
 /* Connect to the upstream and run its handshake; fills res. */
 static void
 probe_one(const struct ps_table_view *v, size_t u, const struct ps_target *want,
@@ -539,8 +488,8 @@ probe_one(const struct ps_table_view *v, size_t u, const struct ps_target *want,
 		return;
 	}
 	t0 = probe_now_ms();
-	fd = socket(probe_sockaddr(&at, &ss, &sl), SOCK_STREAM | SOCK_CLOEXEC,
-	            0);
+	io_sockaddr(0, &at, &ss, &sl);
+	fd = socket(at.family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		probe_fail(res, PROBE_CONNECT, errno, strerror(errno));
 		return;

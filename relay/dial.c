@@ -277,40 +277,17 @@ static int
 dial_resolve(const struct ps_target *t, struct ps_target *out, char *name,
              size_t size)
 {
-	struct addrinfo hints, *res = NULL, *ai;
-	int r;
+	int gai, r;
 
 	*out = *t;
 	if (t->family != 0)
 		return 0;
 	snprintf(name, size, "%.*s", (int)t->name_len, t->name);
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	r = getaddrinfo(name, NULL, &hints, &res);
-	if (r != 0) {
-		log_warn("cannot resolve %s: %s", name, gai_strerror(r));
-		return -EHOSTUNREACH;
-	}
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		if (ai->ai_family == AF_INET) {
-			out->family = AF_INET;
-			memcpy(out->addr,
-			       &((struct sockaddr_in *)(void *)ai->ai_addr)
-			                ->sin_addr,
-			       4);
-			break;
-		}
-		if (ai->ai_family == AF_INET6) {
-			out->family = AF_INET6;
-			memcpy(out->addr,
-			       &((struct sockaddr_in6 *)(void *)ai->ai_addr)
-			                ->sin6_addr,
-			       16);
-			break;
-		}
-	}
-	freeaddrinfo(res);
-	return out->family != 0 ? 0 : -EHOSTUNREACH;
+	r = io_resolve(name, 0, out, &gai);
+	if (r < 0)
+		log_warn("cannot resolve %s: %s", name,
+		         gai != 0 ? gai_strerror(gai) : "no usable address");
+	return r;
 }
 
 /* TCP to the first hop. */
@@ -326,22 +303,7 @@ dial_first(struct dial *d, const struct ps_hop *h)
 	r = dial_resolve(&h->at, &t, name, sizeof(name));
 	if (r < 0)
 		return r;
-	memset(&ss, 0, sizeof(ss));
-	if (t.family == AF_INET) {
-		struct sockaddr_in *s = (void *)&ss;
-
-		s->sin_family = AF_INET;
-		s->sin_port = htons(t.port);
-		memcpy(&s->sin_addr, t.addr, 4);
-		len = sizeof(*s);
-	} else {
-		struct sockaddr_in6 *s = (void *)&ss;
-
-		s->sin6_family = AF_INET6;
-		s->sin6_port = htons(t.port);
-		memcpy(&s->sin6_addr, t.addr, 16);
-		len = sizeof(*s);
-	}
+	io_sockaddr(0, &t, &ss, &len);
 	d->ufd = socket(t.family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (d->ufd < 0)
 		return -errno;

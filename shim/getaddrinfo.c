@@ -22,6 +22,7 @@
 
 #include "proxyshim/log.h"
 #include "proxyshim/names.h"
+#include "proxyshim/proto.h"
 #include "proxyshim/shm.h"
 #include "shim.h"
 
@@ -102,56 +103,21 @@ shim_names_dest(struct ps_dest *d, char *buf, size_t size)
 int
 shim_names_direct(int fd, int sockfam, const struct ps_dest *d)
 {
-	struct addrinfo hints, *res = NULL, *ai;
-	struct sockaddr_in6 s6;
-	int r;
+	struct ps_target t = {.port = d->port};
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int r, gai;
 
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = sockfam == AF_INET ? AF_INET : AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	r = real.getaddrinfo(d->name, NULL, &hints, &res);
-	if (r != 0) {
-		log_warn("%s: cannot resolve: %s", d->name, gai_strerror(r));
+	r = io_resolve(d->name, sockfam == AF_INET ? AF_INET : 0, &t, &gai);
+	if (r < 0) {
+		log_warn("%s: cannot resolve: %s", d->name,
+		         gai != 0 ? gai_strerror(gai) : "no usable address");
+		return r;
+	}
+	r = io_sockaddr(sockfam, &t, &ss, &len);
+	if (r < 0)
 		return -EHOSTUNREACH;
-	}
-	r = -EHOSTUNREACH;
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		if (ai->ai_family == AF_INET && sockfam == AF_INET) {
-			struct sockaddr_in s4;
-
-			memcpy(&s4, ai->ai_addr, sizeof(s4));
-			s4.sin_port = htons(d->port);
-			r = real.connect(fd, (struct sockaddr *)&s4,
-			                 sizeof(s4));
-		} else if (sockfam == AF_INET6) {
-			memset(&s6, 0, sizeof(s6));
-			s6.sin6_family = AF_INET6;
-			s6.sin6_port = htons(d->port);
-			if (ai->ai_family == AF_INET) {
-				s6.sin6_addr.s6_addr[10] = 0xff;
-				s6.sin6_addr.s6_addr[11] = 0xff;
-				memcpy(&s6.sin6_addr.s6_addr[12],
-				       &((struct sockaddr_in *)(void *)
-				                 ai->ai_addr)
-				                ->sin_addr,
-				       4);
-			} else {
-				memcpy(&s6.sin6_addr,
-				       &((struct sockaddr_in6 *)(void *)
-				                 ai->ai_addr)
-				                ->sin6_addr,
-				       16);
-			}
-			r = real.connect(fd, (struct sockaddr *)&s6,
-			                 sizeof(s6));
-		} else {
-			continue;
-		}
-		r = r < 0 ? -errno : 0;
-		break;
-	}
-	real.freeaddrinfo(res);
-	return r;
+	return real.connect(fd, (struct sockaddr *)&ss, len) < 0 ? -errno : 0;
 }
 
 /* The lookups the resolver takes over; all else goes to glibc as is. */

@@ -235,6 +235,8 @@ shim_init_once(void)
 	log_init();
 	shim_resolve_symbols();
 	io_real_connect = real.connect;
+	io_real_getaddrinfo = real.getaddrinfo;
+	io_real_freeaddrinfo = real.freeaddrinfo;
 	shim_load_table();
 	if (shim.mode == SHIM_BROKEN)
 		log_err("no usable rule table: non-loopback connections will "

@@ -11,15 +11,88 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <netdb.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
 
+#include "proxyshim/addr.h"
 #include "proxyshim/log.h"
 #include "proxyshim/proto.h"
 
 int (*io_real_connect)(int, const struct sockaddr *, socklen_t) = connect;
+int (*io_real_getaddrinfo)(const char *, const char *, const struct addrinfo *,
+                           struct addrinfo **) = getaddrinfo;
+void (*io_real_freeaddrinfo)(struct addrinfo *) = freeaddrinfo;
+
+int
+io_resolve(const char *name, int family, struct ps_target *t, int *gai)
+{
+	struct addrinfo hints, *res = NULL, *ai;
+	int r = -EHOSTUNREACH;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family =
+	        family == AF_INET || family == AF_INET6 ? family : AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	*gai = io_real_getaddrinfo(name, NULL, &hints, &res);
+	if (*gai != 0)
+		return -EHOSTUNREACH;
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		if (ai->ai_family == AF_INET) {
+			const struct sockaddr_in *s = (void *)ai->ai_addr;
+
+			t->family = AF_INET;
+			memcpy(t->addr, &s->sin_addr, 4);
+			r = 0;
+			break;
+		}
+		if (ai->ai_family == AF_INET6) {
+			const struct sockaddr_in6 *s = (void *)ai->ai_addr;
+
+			t->family = AF_INET6;
+			memcpy(t->addr, &s->sin6_addr, 16);
+			r = 0;
+			break;
+		}
+	}
+	io_real_freeaddrinfo(res);
+	return r;
+}
+
+int
+io_sockaddr(int sockfam, const struct ps_target *t, struct sockaddr_storage *ss,
+            socklen_t *len)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (sockfam == 0)
+		sockfam = t->family;
+	if (t->family != AF_INET && t->family != AF_INET6)
+		return -EINVAL;
+	if (sockfam == AF_INET && t->family == AF_INET) {
+		struct sockaddr_in *s = (void *)ss;
+
+		s->sin_family = AF_INET;
+		s->sin_port = htons(t->port);
+		memcpy(&s->sin_addr, t->addr, 4);
+		*len = sizeof(*s);
+		return 0;
+	}
+	if (sockfam == AF_INET6) {
+		struct sockaddr_in6 *s = (void *)ss;
+
+		s->sin6_family = AF_INET6;
+		s->sin6_port = htons(t->port);
+		if (t->family == AF_INET)
+			ps_addr_map(s->sin6_addr.s6_addr, t->addr);
+		else
+			memcpy(&s->sin6_addr, t->addr, 16);
+		*len = sizeof(*s);
+		return 0;
+	}
+	return -EAFNOSUPPORT;
+}
 
 /* recv() saw the proxy close before the reply was complete.  Outside both
  * the -errno range and enum ps_proto_err. */

@@ -189,8 +189,10 @@ relay_tunnel(int fd, int sockfam, const struct ps_table_view *v,
 {
 	const struct ps_t_settings *st = &v->hdr->settings;
 	char user[16 * PS_MAX_HOPS], pass[PS_RELAY_SECRET_HEX + 1];
-	struct sockaddr_in6 a6;
-	struct sockaddr_in a4;
+	/* 127.0.0.1, mapped for an IPv6 socket. */
+	struct ps_target lo = {.family = AF_INET, .addr = {127, 0, 0, 1}};
+	struct sockaddr_storage ss;
+	socklen_t sslen;
 	struct ps_hop hop;
 	int64_t deadline;
 	uint32_t port;
@@ -213,24 +215,11 @@ relay_tunnel(int fd, int sockfam, const struct ps_table_view *v,
 			log_err("the TLS relay did not start");
 			return -ECONNREFUSED;
 		}
-		if (sockfam == AF_INET6) {
-			memset(&a6, 0, sizeof(a6));
-			a6.sin6_family = AF_INET6;
-			a6.sin6_port = htons((uint16_t)port);
-			a6.sin6_addr.s6_addr[10] = 0xff;
-			a6.sin6_addr.s6_addr[11] = 0xff;
-			a6.sin6_addr.s6_addr[12] = 127;
-			a6.sin6_addr.s6_addr[15] = 1;
-			r = io_connect(fd, (struct sockaddr *)&a6, sizeof(a6),
+		lo.port = (uint16_t)port;
+		r = io_sockaddr(sockfam, &lo, &ss, &sslen);
+		if (r == 0)
+			r = io_connect(fd, (struct sockaddr *)&ss, sslen,
 			               wait_ms);
-		} else {
-			memset(&a4, 0, sizeof(a4));
-			a4.sin_family = AF_INET;
-			a4.sin_port = htons((uint16_t)port);
-			a4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-			r = io_connect(fd, (struct sockaddr *)&a4, sizeof(a4),
-			               wait_ms);
-		}
 		if (r == 0)
 			break;
 		if (r != -ECONNREFUSED)

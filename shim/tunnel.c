@@ -41,83 +41,23 @@ tunnel_hop(const struct ps_table_view *v, uint32_t u, struct ps_hop *h)
 	}
 }
 
-/* Resolve a name-only target to an address of the wanted family (0 = any)
- * with the real resolver; the shim's own name hooks are not involved. */
+/* Resolve a name-only target with the real resolver (the shim's own name
+ * hooks are not involved); an AF_INET socket can only use IPv4. */
 static int
-tunnel_resolve(struct ps_target *t, int family)
+tunnel_resolve(struct ps_target *t, int sockfam)
 {
-	struct addrinfo hints, *res = NULL, *ai;
 	char name[PS_MAX_HOST + 1];
-	int r;
+	int r, gai;
 
 	if (t->name_len > PS_MAX_HOST)
 		return -EINVAL;
 	memcpy(name, t->name, t->name_len);
 	name[t->name_len] = '\0';
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = family == AF_INET ? AF_INET : AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	r = real.getaddrinfo(name, NULL, &hints, &res);
-	if (r != 0) {
-		log_warn("cannot resolve %s: %s", name, gai_strerror(r));
-		return -EHOSTUNREACH;
-	}
-	r = -EHOSTUNREACH;
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		if (ai->ai_family == AF_INET) {
-			const struct sockaddr_in *s = (void *)ai->ai_addr;
-
-			t->family = AF_INET;
-			memcpy(t->addr, &s->sin_addr, 4);
-			r = 0;
-			break;
-		}
-		if (ai->ai_family == AF_INET6 && family != AF_INET) {
-			const struct sockaddr_in6 *s = (void *)ai->ai_addr;
-
-			t->family = AF_INET6;
-			memcpy(t->addr, &s->sin6_addr, 16);
-			r = 0;
-			break;
-		}
-	}
-	real.freeaddrinfo(res);
+	r = io_resolve(name, sockfam == AF_INET ? AF_INET : 0, t, &gai);
+	if (r < 0)
+		log_warn("cannot resolve %s: %s", name,
+		         gai != 0 ? gai_strerror(gai) : "no usable address");
 	return r;
-}
-
-/* Build a sockaddr of the socket's own family for a target address. */
-static int
-tunnel_sockaddr(int sockfam, const struct ps_target *t,
-                struct sockaddr_storage *ss, socklen_t *len)
-{
-	memset(ss, 0, sizeof(*ss));
-	if (sockfam == AF_INET && t->family == AF_INET) {
-		struct sockaddr_in *s = (void *)ss;
-
-		s->sin_family = AF_INET;
-		s->sin_port = htons(t->port);
-		memcpy(&s->sin_addr, t->addr, 4);
-		*len = sizeof(*s);
-		return 0;
-	}
-	if (sockfam == AF_INET6) {
-		struct sockaddr_in6 *s = (void *)ss;
-
-		s->sin6_family = AF_INET6;
-		s->sin6_port = htons(t->port);
-		if (t->family == AF_INET) {
-			/* An IPv6 socket reaches an IPv4 proxy mapped. */
-			s->sin6_addr.s6_addr[10] = 0xff;
-			s->sin6_addr.s6_addr[11] = 0xff;
-			memcpy(&s->sin6_addr.s6_addr[12], t->addr, 4);
-		} else {
-			memcpy(&s->sin6_addr, t->addr, 16);
-		}
-		*len = sizeof(*s);
-		return 0;
-	}
-	/* An AF_INET socket cannot reach an IPv6 proxy. */
-	return -EAFNOSUPPORT;
 }
 
 static int
@@ -190,7 +130,7 @@ tunnel_chain(int fd, int sockfam, const struct ps_table_view *v,
 			return r;
 		}
 	}
-	r = tunnel_sockaddr(sockfam, &first, &ss, &sslen);
+	r = io_sockaddr(sockfam, &first, &ss, &sslen);
 	if (r < 0) {
 		log_warn("cannot reach an IPv6 upstream from an IPv4 socket");
 		return r;

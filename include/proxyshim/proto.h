@@ -208,6 +208,29 @@ proto_name_ok(const char *name, size_t len)
  * preloaded shim MUST set it to dlsym(RTLD_NEXT, "connect") before use, or
  * io_connect() would call the shim's own hook. */
 extern int (*io_real_connect)(int, const struct sockaddr *, socklen_t);
+/* The resolver io_resolve() calls, likewise: libc's by default, the real
+ * (next) ones in the shim. */
+struct addrinfo;
+extern int (*io_real_getaddrinfo)(const char *, const char *,
+                                  const struct addrinfo *, struct addrinfo **);
+extern void (*io_real_freeaddrinfo)(struct addrinfo *);
+
+/*
+ * The first address of name (NUL-terminated) into t->family and t->addr;
+ * family AF_INET or AF_INET6 asks for that family only, 0 for either.
+ * 0, or -EHOSTUNREACH with *gai = getaddrinfo()'s code (0 when the name
+ * resolved but to no IPv4 or IPv6 address) for the caller's message.
+ */
+int io_resolve(const char *name, int family, struct ps_target *t, int *gai);
+
+/*
+ * A sockaddr for t's address and port, for a socket of family sockfam
+ * (0: t's own).  An AF_INET6 socket reaches an IPv4 address mapped
+ * (::ffff:a.b.c.d); an AF_INET socket cannot reach an IPv6 one:
+ * -EAFNOSUPPORT.  0, or -EINVAL when t has no address.
+ */
+int io_sockaddr(int sockfam, const struct ps_target *t,
+                struct sockaddr_storage *ss, socklen_t *len);
 
 /*
  * Connect fd to sa within timeout_ms (≤ 0: no limit): a non-blocking
