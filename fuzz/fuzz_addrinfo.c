@@ -28,14 +28,7 @@
 #include <sys/socket.h>
 
 #include "proxyshim/names.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)                                                               \
-	do {                                                                   \
-		if (!(c))                                                      \
-			abort();                                               \
-	} while (0)
+#include "fuzz.h"
 
 static const int socktypes[] = {0,          SOCK_STREAM, SOCK_DGRAM,
                                 SOCK_RAW,   SOCK_SEQPACKET, SOCK_DCCP,

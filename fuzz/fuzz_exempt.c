@@ -28,14 +28,7 @@
 #include "proxyshim/config.h"
 #include "proxyshim/route.h"
 #include "proxyshim/table.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)                                                               \
-	do {                                                                   \
-		if (!(c))                                                      \
-			abort();                                               \
-	} while (0)
+#include "fuzz.h"
 
 #define MAX_ENTRIES 64
 #define UPSTREAM "http://192.0.2.1:3128"

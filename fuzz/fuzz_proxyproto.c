@@ -17,14 +17,7 @@
 
 #include "proxyshim/proto.h"
 #include "proxyshim/proxyproto.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)                                                               \
-	do {                                                                   \
-		if (!(c))                                                      \
-			abort();                                               \
-	} while (0)
+#include "fuzz.h"
 
 static int
 parse(const uint8_t *data, size_t size)

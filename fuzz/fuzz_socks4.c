@@ -11,14 +11,7 @@
 #include <sys/socket.h>
 
 #include "proxyshim/proto.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)                                                               \
-	do {                                                                   \
-		if (!(c))                                                      \
-			abort();                                               \
-	} while (0)
+#include "fuzz.h"
 
 static void
 check_reply(const uint8_t *data, size_t size)

@@ -11,14 +11,7 @@
 #include <sys/socket.h>
 
 #include "proxyshim/proto.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)                                                               \
-	do {                                                                   \
-		if (!(c))                                                      \
-			abort();                                               \
-	} while (0)
+#include "fuzz.h"
 
 /* Needs must be honest: a proper prefix of a complete reply asks for
  * more, never for more than the reply. */

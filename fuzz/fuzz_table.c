@@ -27,14 +27,7 @@
 #include "proxyshim/config.h"
 #include "proxyshim/route.h"
 #include "proxyshim/table.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)                                                               \
-	do {                                                                   \
-		if (!(c))                                                      \
-			abort();                                               \
-	} while (0)
+#include "fuzz.h"
 
 #define MAX_TABLE (4u << 20)
 #define NBASE 3

@@ -16,14 +16,7 @@
 #include <sys/socket.h>
 
 #include "proxyshim/config.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)                                                               \
-	do {                                                                   \
-		if (!(c))                                                      \
-			abort();                                               \
-	} while (0)
+#include "fuzz.h"
 
 /* The masked text must not depend on the password at all: format it
  * again with another password and compare.  (A substring search would

@@ -19,14 +19,7 @@
 
 #include "proxyshim/config.h"
 #include "proxyshim/xff.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)                                                               \
-	do {                                                                   \
-		if (!(c))                                                      \
-			abort();                                               \
-	} while (0)
+#include "fuzz.h"
 
 static int
 trusted(const void *ctx, int family, const uint8_t *addr)
