@@ -389,6 +389,53 @@ build_client() {
 	return 1
 }
 
+# ------------------------------------------- failure tests through errloop
+
+# upstream_cfg NAME URL [YAML-LINE...]: every destination through URL, plus
+# the extra lines of `proxy:` given; unless they set timeouts, short ones
+# (connect 5 s: a refusal must come long before it; handshake 1 s).
+upstream_cfg() {
+	local n=$1 url=$2 l
+	shift 2
+	{
+		echo "proxy:"
+		echo "  http: \"$url\""
+		echo "  proxy_loopback: true"
+		[[ " $* " == *" timeouts:"* ]] ||
+			echo "  timeouts: {connect: 5s, handshake: 1s}"
+		for l in "$@"; do echo "  $l"; done
+	} | write_file "cfg/$n.yml"
+}
+
+# errno_try CFG [HOST PORT]: one blocking connect under the shim with
+# clients/errloop.c (build_client errloop first; Python cannot tell
+# ETIMEDOUT from its own timeout) to HOST:PORT (default 127.0.0.1 and
+# $ERRNO_PORT); sets ERR (OK or the errno name) and MS (elapsed, process
+# start included).  The shim logs everything (debug) to $SHIMLOG.
+errno_try() {
+	local t0
+	t0=$(_it_ms)
+	ERR=$(PROXYSHIM_LOG=debug PROXYSHIM_LOG_FILE=$SHIMLOG shim_run "$1" \
+		timeout 20 "$T/errloop" once "${2:-127.0.0.1}" "${3:-$ERRNO_PORT}" 2>&1)
+	MS=$(($(_it_ms) - t0))
+	[[ -n $ERR ]] || ERR="(no output: crashed?)"
+}
+
+# errno_expect ERRNO LO_MS HI_MS MSG CFG [HOST PORT]: errno_try, then ERR
+# must be ERRNO and MS within LO_MS..HI_MS; HI_MS is scaled by IT_SLOW
+# (process start under a sanitizer build), LO_MS is not.
+errno_expect() {
+	local want=$1 lo=$2 hi=$(($3 * IT_SLOW)) msg=$4
+	shift 4
+	errno_try "$@"
+	assert_eq "$want" "$ERR" "$msg: $want"
+	if ((MS >= lo && MS < hi)); then
+		pass "$msg: in ${MS} ms (${lo}..${hi})"
+	else
+		fail "$msg: took ${MS} ms, want ${lo}..${hi}"
+	fi
+}
+
 # --------------------------------------------------- shared-memory litter
 
 # The shim's tables and their companion segments (-state, -names, ...)

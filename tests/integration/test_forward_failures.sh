@@ -29,48 +29,7 @@ A=${SRV_PORT[web]}
 DEAD=$(free_port)
 SHIMLOG=$T/shim.log
 
-# cfg NAME URL [YAML-LINE...]: every destination through URL, plus the
-# extra lines of `proxy:` given; unless they set timeouts, short ones
-# (connect 5 s: a refusal must come long before it; handshake 1 s).
-cfg() {
-	local n=$1 url=$2 l
-	shift 2
-	{
-		echo "proxy:"
-		echo "  http: \"$url\""
-		echo "  proxy_loopback: true"
-		[[ " $* " == *" timeouts:"* ]] ||
-			echo "  timeouts: {connect: 5s, handshake: 1s}"
-		for l in "$@"; do echo "  $l"; done
-	} | write_file "cfg/$n.yml"
-}
-
-# try CFG [HOST PORT]: one blocking connect (the C client: Python cannot
-# tell ETIMEDOUT from its own timeout) under the shim to HOST:PORT (default
-# the origin); sets ERR (OK or the errno name) and MS (elapsed, process
-# start included).  The shim logs everything it would (debug) to $SHIMLOG.
-try() {
-	local t0
-	t0=$(_it_ms)
-	ERR=$(PROXYSHIM_LOG=debug PROXYSHIM_LOG_FILE=$SHIMLOG shim_run "$1" timeout 20 "$T/errloop" \
-		once "${2:-127.0.0.1}" "${3:-$A}" 2>&1)
-	MS=$(($(_it_ms) - t0))
-	[[ -n $ERR ]] || ERR="(no output: crashed?)"
-}
-
-# expect ERRNO LO_MS HI_MS MSG CFG [HOST PORT]: HI_MS is scaled by IT_SLOW
-# (process start under a sanitizer build); LO_MS is not.
-expect() {
-	local want=$1 lo=$2 hi=$(($3 * IT_SLOW)) msg=$4
-	shift 4
-	try "$@"
-	assert_eq "$want" "$ERR" "$msg: $want"
-	if ((MS >= lo && MS < hi)); then
-		pass "$msg: in ${MS} ms (${lo}..${hi})"
-	else
-		fail "$msg: took ${MS} ms, want ${lo}..${hi}"
-	fi
-}
+ERRNO_PORT=$A
 
 # loop CFG N EXPECT [nonblock]: errloop (C, N connects) under the shim.
 loop() {
@@ -83,22 +42,22 @@ loop() {
 
 section "upstream down (nothing listens)"
 for s in socks5 socks4 http; do
-	c=$(cfg "down-$s" "$s://127.0.0.1:$DEAD")
-	expect ECONNREFUSED 0 1000 "$s upstream down" "$c"
+	c=$(upstream_cfg "down-$s" "$s://127.0.0.1:$DEAD")
+	errno_expect ECONNREFUSED 0 1000 "$s upstream down" "$c"
 done
-loop "$(cfg down-loop "socks5://127.0.0.1:$DEAD")" 100 ECONNREFUSED
-loop "$(cfg down-loop "socks5://127.0.0.1:$DEAD")" 100 ECONNREFUSED nonblock
+loop "$(upstream_cfg down-loop "socks5://127.0.0.1:$DEAD")" 100 ECONNREFUSED
+loop "$(upstream_cfg down-loop "socks5://127.0.0.1:$DEAD")" 100 ECONNREFUSED nonblock
 
 section "upstream never completes the TCP handshake (connect timeout)"
-c=$(cfg blackhole "socks5://${SRV_ADDR[bh]}" "timeouts: {connect: 1s, handshake: 1s}")
-expect ETIMEDOUT 800 3000 "SYN never answered, timeouts.connect 1s" "$c"
+c=$(upstream_cfg blackhole "socks5://${SRV_ADDR[bh]}" "timeouts: {connect: 1s, handshake: 1s}")
+errno_expect ETIMEDOUT 800 3000 "SYN never answered, timeouts.connect 1s" "$c"
 
 section "upstream accepts and never answers (handshake timeout)"
 for s in socks5 socks4 http; do
-	c=$(cfg "silent-$s" "$s://${SRV_ADDR[sil]}")
-	expect ETIMEDOUT 800 3000 "$s upstream silent, timeouts.handshake 1s" "$c"
+	c=$(upstream_cfg "silent-$s" "$s://${SRV_ADDR[sil]}")
+	errno_expect ETIMEDOUT 800 3000 "$s upstream silent, timeouts.handshake 1s" "$c"
 done
-loop "$(cfg silent-loop "http://${SRV_ADDR[sil]}")" 2 ETIMEDOUT nonblock
+loop "$(upstream_cfg silent-loop "http://${SRV_ADDR[sil]}")" 2 ETIMEDOUT nonblock
 
 section "wrong or missing credentials"
 # check_auth NAME SCHEME: wrong password and no credentials → EACCES,
@@ -107,13 +66,13 @@ check_auth() {
 	local n=$1 s=$2
 	[[ -n ${SRV_PID[$n]:-} ]] || return 0
 	mark "$n"
-	c=$(cfg "$n-wrong" "$s://${SRV_USER[$n]}:wrong-pw@${SRV_ADDR[$n]}")
-	expect EACCES 0 2500 "$n: wrong password" "$c"
-	c=$(cfg "$n-none" "$s://${SRV_ADDR[$n]}")
-	expect EACCES 0 2500 "$n: no credentials" "$c"
+	c=$(upstream_cfg "$n-wrong" "$s://${SRV_USER[$n]}:wrong-pw@${SRV_ADDR[$n]}")
+	errno_expect EACCES 0 2500 "$n: wrong password" "$c"
+	c=$(upstream_cfg "$n-none" "$s://${SRV_ADDR[$n]}")
+	errno_expect EACCES 0 2500 "$n: no credentials" "$c"
 	assert_not_crossed "$n" "$A" "$n: refused requests went nowhere"
-	c=$(cfg "$n-right" "$s://${SRV_USER[$n]}:${SRV_PASS[$n]}@${SRV_ADDR[$n]}")
-	try "$c"
+	c=$(upstream_cfg "$n-right" "$s://${SRV_USER[$n]}:${SRV_PASS[$n]}@${SRV_ADDR[$n]}")
+	errno_try "$c"
 	assert_eq OK "$ERR" "$n: the right password works (control)"
 	assert_crossed "$n" "$A" "$n: the control connection crossed"
 }
@@ -121,7 +80,7 @@ check_auth ms_auth socks5
 check_auth dn_auth socks5
 check_auth tp_auth http
 check_auth sq_auth http
-loop "$(cfg ms_auth-wrong-loop "socks5://alice:nope@${SRV_ADDR[ms_auth]}")" 50 EACCES
+loop "$(upstream_cfg ms_auth-wrong-loop "socks5://alice:nope@${SRV_ADDR[ms_auth]}")" 50 EACCES
 assert_match "$SHIMLOG" "alice:\*\*\*@" "the log shows the upstream with its password masked"
 assert_not_contains "$SHIMLOG" "s3cret" "the log never shows a password"
 assert_not_contains "$SHIMLOG" "wrong-pw" "the log never shows a wrong password either"
@@ -129,12 +88,12 @@ assert_not_contains "$SHIMLOG" "wrong-pw" "the log never shows a wrong password 
 section "garbage and broken replies"
 : >"$SHIMLOG"
 for s in socks5 socks4 http; do
-	c=$(cfg "junk-$s" "$s://${SRV_ADDR[junk]}")
-	expect ECONNREFUSED 0 2500 "$s upstream answers garbage" "$c"
+	c=$(upstream_cfg "junk-$s" "$s://${SRV_ADDR[junk]}")
+	errno_expect ECONNREFUSED 0 2500 "$s upstream answers garbage" "$c"
 done
 assert_match "$SHIMLOG" "proxy 127\.0\.0\.1:${SRV_PORT[junk]}.*(bad reply|closed)" \
 	"garbage replies are logged"
-loop "$(cfg junk-loop "http://${SRV_ADDR[junk]}")" 50 ECONNREFUSED
+loop "$(upstream_cfg junk-loop "http://${SRV_ADDR[junk]}")" 50 ECONNREFUSED
 
 # scripted NAME ERRNO SCHEME MSG -- REPLIES...: a fake proxy with these
 # replies must make the connect fail with ERRNO.
@@ -142,8 +101,8 @@ scripted() {
 	local n=$1 want=$2 s=$3 msg=$4
 	shift 5
 	start_garbage "$n" -- "$@" || return 0
-	c=$(cfg "$n" "$s://${SRV_ADDR[$n]}")
-	expect "$want" 0 2500 "$msg" "$c"
+	c=$(upstream_cfg "$n" "$s://${SRV_ADDR[$n]}")
+	errno_expect "$want" 0 2500 "$msg" "$c"
 }
 OK5=0500
 for rep in 01:ECONNREFUSED 02:ECONNREFUSED 03:ENETUNREACH 04:EHOSTUNREACH \
@@ -173,34 +132,34 @@ scripted hhuge ECONNREFUSED http "HTTP reply header over 16 KiB" -- \
 assert_match "$SHIMLOG" "status 403" "a refusal's status is in the log"
 
 section "block rules"
-c=$(cfg block "http://127.0.0.1:$DEAD" "rules:" "  - {match: \"127.0.0.1:$A\", via: block}")
-expect EACCES 0 1000 "block rule" "$c"
+c=$(upstream_cfg block "http://127.0.0.1:$DEAD" "rules:" "  - {match: \"127.0.0.1:$A\", via: block}")
+errno_expect EACCES 0 1000 "block rule" "$c"
 loop "$c" 100 EACCES
 loop "$c" 100 EACCES nonblock
-c=$(cfg block-direct "http://127.0.0.1:$DEAD" "on_failure: direct" "rules:" \
+c=$(upstream_cfg block-direct "http://127.0.0.1:$DEAD" "on_failure: direct" "rules:" \
 	"  - {match: \"127.0.0.1:$A\", via: block}")
-expect EACCES 0 1000 "block rule with on_failure: direct (a block is no failure)" "$c"
+errno_expect EACCES 0 1000 "block rule with on_failure: direct (a block is no failure)" "$c"
 
 section "on_failure: direct"
-c=$(cfg fail-direct "socks5://127.0.0.1:$DEAD" "on_failure: direct")
+c=$(upstream_cfg fail-direct "socks5://127.0.0.1:$DEAD" "on_failure: direct")
 out=$(PROXYSHIM_LOG_FILE=$SHIMLOG shim_run "$c" "${CURL[@]}" --noproxy '*' \
 	"${SRV_URL[web]}/whoami" 2>&1)
 assert_eq 127.0.0.1 "${out%% *}" "upstream down, on_failure: direct: the origin reached directly"
-expect OK 0 1500 "upstream down, on_failure: direct: connect" "$c"
-c=$(cfg fail-direct-auth "socks5://alice:nope@${SRV_ADDR[ms_auth]}" "on_failure: direct")
+errno_expect OK 0 1500 "upstream down, on_failure: direct: connect" "$c"
+c=$(upstream_cfg fail-direct-auth "socks5://alice:nope@${SRV_ADDR[ms_auth]}" "on_failure: direct")
 mark ms_auth
 out=$(PROXYSHIM_LOG_FILE=$SHIMLOG shim_run "$c" "${CURL[@]}" --noproxy '*' \
 	"${SRV_URL[web]}/hello.txt" 2>&1)
 assert_eq "$HELLO_BODY" "$out" "proxy refuses, on_failure: direct: hello.txt directly"
 assert_not_crossed ms_auth "$A" "proxy refuses, on_failure: direct: the proxy did not carry it"
-c=$(cfg fail-direct-silent "http://${SRV_ADDR[sil]}" "on_failure: direct")
-expect OK 800 3000 "silent upstream, on_failure: direct: connects after the handshake timeout" "$c"
-loop "$(cfg fail-direct-loop "socks5://127.0.0.1:$DEAD" "on_failure: direct")" 100 OK
-loop "$(cfg fail-direct-loop "socks5://127.0.0.1:$DEAD" "on_failure: direct")" 100 OK nonblock
+c=$(upstream_cfg fail-direct-silent "http://${SRV_ADDR[sil]}" "on_failure: direct")
+errno_expect OK 800 3000 "silent upstream, on_failure: direct: connects after the handshake timeout" "$c"
+loop "$(upstream_cfg fail-direct-loop "socks5://127.0.0.1:$DEAD" "on_failure: direct")" 100 OK
+loop "$(upstream_cfg fail-direct-loop "socks5://127.0.0.1:$DEAD" "on_failure: direct")" 100 OK nonblock
 
 section "successful connects leak nothing either"
 # A generous handshake timeout: these must succeed, also on a loaded machine.
-ok_cfg=$(cfg ok-loop "socks5://alice:s3cret@${SRV_ADDR[ms_auth]}" \
+ok_cfg=$(upstream_cfg ok-loop "socks5://alice:s3cret@${SRV_ADDR[ms_auth]}" \
 	"timeouts: {connect: 5s, handshake: 10s}")
 loop "$ok_cfg" 50 OK
 loop "$ok_cfg" 50 OK nonblock

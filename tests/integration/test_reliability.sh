@@ -50,43 +50,7 @@ BLK=$(free_port)
 DEAD=$(free_port)
 SHIMLOG=$T/shim.log
 
-# cfg NAME URL [YAML-LINE...]
-cfg() {
-	local n=$1 url=$2 l
-	shift 2
-	{
-		echo "proxy:"
-		echo "  http: \"$url\""
-		echo "  proxy_loopback: true"
-		[[ " $* " == *" timeouts:"* ]] ||
-			echo "  timeouts: {connect: 5s, handshake: 1s}"
-		for l in "$@"; do echo "  $l"; done
-	} | write_file "cfg/$n.yml"
-}
-
-# try CFG [HOST PORT]: one blocking connect (errloop once); ERR, MS.
-try() {
-	local t0
-	t0=$(_it_ms)
-	ERR=$(PROXYSHIM_LOG=debug PROXYSHIM_LOG_FILE=$SHIMLOG shim_run "$1" timeout 20 "$T/errloop" \
-		once "${2:-127.0.0.1}" "${3:-$P}" 2>&1)
-	MS=$(($(_it_ms) - t0))
-	[[ -n $ERR ]] || ERR="(no output: crashed?)"
-}
-
-# expect ERRNO LO_MS HI_MS MSG CFG [HOST PORT]: HI_MS is scaled by IT_SLOW
-# (process start under a sanitizer build); LO_MS is not.
-expect() {
-	local want=$1 lo=$2 hi=$(($3 * IT_SLOW)) msg=$4
-	shift 4
-	try "$@"
-	assert_eq "$want" "$ERR" "$msg: $want"
-	if ((MS >= lo && MS < hi)); then
-		pass "$msg: in ${MS} ms (${lo}..${hi})"
-	else
-		fail "$msg: took ${MS} ms, want ${lo}..${hi}"
-	fi
-}
+ERRNO_PORT=$P
 
 # ------------------------------------------------------------------ stress
 if ((${#NARGS[@]})); then
@@ -114,7 +78,7 @@ name_count() {
 for p in ms tp; do
 	url=${SRV_URL[$p]}
 	url=${url/#socks5:/socks5h:} # the proxy takes names: dns: remote fakes them
-	c=$(cfg "stress-$p" "$url" "timeouts: {connect: 5s, handshake: 10s}" "dns: remote" \
+	c=$(upstream_cfg "stress-$p" "$url" "timeouts: {connect: 5s, handshake: 10s}" "dns: remote" \
 		"exempt: \"127.0.0.1:$E\"" "rules:" "  - {match: \"127.0.0.1:$BLK\", via: block}")
 	total=$((RS_THREADS * RS_CONNS * RS_ROUNDS))
 	# connections of kind c%8 < 5 per worker and round
@@ -197,8 +161,8 @@ for s in socks5 http; do
 	_it_spawn "$T/killer-$s.log" python3 -u "$T/killer.py" "$T/killer-$s.port"
 	kp=$_IT_LAST_PID
 	if port=$(_it_wait_portfile "$kp" "$T/killer-$s.port"); then
-		c=$(cfg "killer-$s" "$s://127.0.0.1:$port")
-		expect ECONNREFUSED 0 2500 "$s upstream killed after reading the greeting" "$c"
+		c=$(upstream_cfg "killer-$s" "$s://127.0.0.1:$port")
+		errno_expect ECONNREFUSED 0 2500 "$s upstream killed after reading the greeting" "$c"
 		assert_contains "$T/killer-$s.log" "greeting read" "$s: the killer did read the greeting"
 	else
 		fail "killer for $s did not start"
@@ -227,7 +191,7 @@ EOF
 for kind in microsocks tinyproxy; do
 	n=victim_$kind
 	if [[ $kind == microsocks ]]; then start_microsocks "$n" || continue; else start_tinyproxy "$n" || continue; fi
-	c=$(cfg "victim-$kind" "${SRV_URL[$n]}")
+	c=$(upstream_cfg "victim-$kind" "${SRV_URL[$n]}")
 	out=$T/midstream-$kind.out
 	_it_spawn "$out" _it_asan_env env PROXYSHIM_LOG_FILE="$SHIMLOG" "$SHIM_CMD" run -c "$c" -- \
 		timeout 20 python3 -u "$T/midstream.py" "$P"
@@ -257,9 +221,9 @@ done
 
 section "SOCKS5 reply: domain ATYP, length 255, then nothing"
 if start_garbage atyp255 -- --reply-hex 0500 --reply-hex 05000003ff --then hold; then
-	c=$(cfg atyp255 "socks5://${SRV_ADDR[atyp255]}")
-	expect ETIMEDOUT 800 3000 "ATYP 3 length 255, body never sent: handshake timeout 1s" "$c"
-	c=$(cfg atyp255-loop "socks5://${SRV_ADDR[atyp255]}" "timeouts: {connect: 5s, handshake: 200ms}")
+	c=$(upstream_cfg atyp255 "socks5://${SRV_ADDR[atyp255]}")
+	errno_expect ETIMEDOUT 800 3000 "ATYP 3 length 255, body never sent: handshake timeout 1s" "$c"
+	c=$(upstream_cfg atyp255-loop "socks5://${SRV_ADDR[atyp255]}" "timeouts: {connect: 5s, handshake: 200ms}")
 	rc=0
 	o=$(PROXYSHIM_LOG_FILE=$SHIMLOG shim_run "$c" timeout 30 "$T/errloop" 127.0.0.1 "$P" 10 ETIMEDOUT 2>&1) || rc=$?
 	echo "# $(tail -n 1 <<<"$o")"
@@ -267,7 +231,7 @@ if start_garbage atyp255 -- --reply-hex 0500 --reply-hex 05000003ff --then hold;
 fi
 
 section "PROXYSHIM_* set to garbage"
-cok=$(cfg env-ok "${SRV_URL[ms]}")
+cok=$(upstream_cfg env-ok "${SRV_URL[ms]}")
 for lv in xyzzy DEBUG9 "" "$(printf 'debug\x01\x02')" 99999999999999999999 -1; do
 	rm -f "$T/lv.log"
 	o=$(PROXYSHIM_LOG=$lv PROXYSHIM_LOG_FILE=$T/lv.log shim_run "$cok" timeout 20 \
@@ -313,7 +277,7 @@ else
 fi
 
 section "shared segments removed under a running program"
-c=$(cfg longrun "${SRV_URL[ms]}")
+c=$(upstream_cfg longrun "${SRV_URL[ms]}")
 out=$T/longrun.out
 mark ms
 _it_spawn "$out" _it_asan_env env PROXYSHIM_LOG_FILE="$SHIMLOG" "$SHIM_CMD" run -c "$c" -- \
@@ -346,8 +310,8 @@ for spec in "socks5://alice:s3cret-ms@$ms_u:OK" "socks5://alice:wr0ng-ms@$ms_u:E
 	"socks5://alice:s3cret-ms@127.0.0.1:$DEAD:ECONNREFUSED" \
 	"http://bob:s3cret-tp@127.0.0.1:$DEAD:ECONNREFUSED"; do
 	want=${spec##*:} url=${spec%:*}
-	c=$(cfg "cred-$RANDOM" "$url")
-	try "$c"
+	c=$(upstream_cfg "cred-$RANDOM" "$url")
+	errno_try "$c"
 	assert_eq "$want" "$ERR" "${url/:*@/:***@}: $want"
 	o=$(PROXYSHIM_LOG=debug "$SHIM_CMD" dump -c "$c" 2>&1)
 	o+=$(PROXYSHIM_LOG=debug "$SHIM_CMD" explain -c "$c" "127.0.0.1:$P" 2>&1)
@@ -355,10 +319,10 @@ for spec in "socks5://alice:s3cret-ms@$ms_u:OK" "socks5://alice:wr0ng-ms@$ms_u:E
 	printf '%s\n' "$o" >>"$T/cli.out"
 done
 # an invalid config that carries credentials: the error message
-c=$(cfg cred-bad "socks5://alice:s3cret-ms@127.0.0.1:99999")
+c=$(upstream_cfg cred-bad "socks5://alice:s3cret-ms@127.0.0.1:99999")
 "$SHIM_CMD" check -c "$c" >>"$T/cli.out" 2>&1
 "$SHIM_CMD" dump -c "$c" >>"$T/cli.out" 2>&1
-c=$(cfg cred-bad2 "ftp://bob:s3cret-tp@127.0.0.1:80")
+c=$(upstream_cfg cred-bad2 "ftp://bob:s3cret-tp@127.0.0.1:80")
 "$SHIM_CMD" check -c "$c" >>"$T/cli.out" 2>&1
 if ((HAVE_DEBUG)); then
 	assert_match "$SHIMLOG" ' debug ' "the shim log is at debug level"

@@ -6,6 +6,10 @@
 #define PROXYSHIM_IT_CLIENTLIB_H
 
 #include <dirent.h>
+#include <errno.h>
+#include <stddef.h>
+#include <sys/socket.h>
+#include <sys/types.h>
 #include <time.h>
 
 /* Open descriptors of this process (/proc/self/fd), not counting the
@@ -34,6 +38,28 @@ now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Read exactly n bytes: 0, or -1 with errno (ECONNRESET for an early
+ * EOF). */
+static inline int
+read_n(int fd, char *buf, size_t n)
+{
+	size_t got = 0;
+	ssize_t r;
+
+	while (got < n) {
+		r = recv(fd, buf + got, n - got, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			if (r == 0)
+				errno = ECONNRESET;
+			return -1;
+		}
+		got += (size_t)r;
+	}
+	return 0;
 }
 
 #endif

@@ -141,26 +141,6 @@ dial_name(const char *name, int port)
 	return fd;
 }
 
-static int
-read_n(int fd, char *buf, size_t n)
-{
-	size_t got = 0;
-	ssize_t r;
-
-	while (got < n) {
-		r = recv(fd, buf + got, n - got, 0);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			if (r == 0)
-				errno = ECONNRESET;
-			return -1;
-		}
-		got += (size_t)r;
-	}
-	return 0;
-}
-
 static const char *
 ename(int e)
 {

@@ -29,6 +29,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "clientlib.h"
+
 static const char *host, *banner;
 static int port, conns;
 
@@ -74,27 +76,6 @@ dial(void)
 		return -1;
 	}
 	return fd;
-}
-
-/* Read exactly n bytes; 0 or -1 (errno; ECONNRESET for an early EOF). */
-static int
-read_n(int fd, char *buf, size_t n)
-{
-	size_t got = 0;
-	ssize_t r;
-
-	while (got < n) {
-		r = recv(fd, buf + got, n - got, 0);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			if (r == 0)
-				errno = ECONNRESET;
-			return -1;
-		}
-		got += (size_t)r;
-	}
-	return 0;
 }
 
 /* One connection; 0, or -1 with a message in err. */
