@@ -132,22 +132,7 @@ https_setup() {
 	[[ $HS_ORIGIN != *: ]] || die "https: origin did not start"
 
 	tp=$(free_port) || die "no free port"
-	{
-		echo "Port $tp"
-		echo "Listen 127.0.0.1"
-		echo "Bind 127.0.0.6"
-		echo "Timeout 60"
-		echo "LogLevel Critical"
-		echo "MaxClients 1024"
-		echo "Allow 127.0.0.1"
-		echo "DisableViaHeader Yes"
-		# No ConnectPort line: CONNECT to any port.
-		if ((EUID == 0)); then
-			echo "User nobody"
-			echo "Group $(id -gn nobody)"
-		fi
-	} >"$T/hs-tinyproxy.conf"
-	start hs-tinyproxy "$tp" tinyproxy -d -c "$T/hs-tinyproxy.conf" || exit 1
+	start_tinyproxy hs-tinyproxy "$tp" 127.0.0.6 || exit 1
 
 	srv=$(free_port) || die "no free port"
 	hs_stunnel hs-server "$srv" "connect = 127.0.0.1:$tp" \

@@ -223,6 +223,28 @@ median() {
 
 # proxychains4: strict chain, quiet, libc DNS (no proxy_dns line), and no
 # localnet line, so 127.0.0.1 is proxied like anything else.
+# start_tinyproxy NAME PORT BIND: tinyproxy on 127.0.0.1:PORT, its
+# outgoing side bound to BIND (so the origin can tell who it came through),
+# CONNECT to any port.
+start_tinyproxy() {
+	{
+		echo "Port $2"
+		echo "Listen 127.0.0.1"
+		echo "Bind $3"
+		echo "Timeout 60"
+		echo "LogLevel Critical"
+		echo "MaxClients 1024"
+		echo "Allow 127.0.0.1"
+		echo "DisableViaHeader Yes"
+		# No ConnectPort line: CONNECT to any port (else only 443 and 563).
+		if ((EUID == 0)); then
+			echo "User nobody"
+			echo "Group $(id -gn nobody)"
+		fi
+	} >"$T/$1.conf"
+	start "$1" "$2" tinyproxy -d -c "$T/$1.conf"
+}
+
 pc_conf() { # FILE TYPE PORT
 	printf '%s\n' strict_chain quiet_mode "tcp_read_time_out 15000" \
 		"tcp_connect_time_out 8000" "[ProxyList]" "$2 127.0.0.1 $3" >"$1"
@@ -359,22 +381,7 @@ if section_on connect; then
 		-b 127.0.0.2 || exit 1
 
 	TP_PORT=$(free_port) || die "no free port"
-	{
-		echo "Port $TP_PORT"
-		echo "Listen 127.0.0.1"
-		echo "Bind 127.0.0.3"
-		echo "Timeout 60"
-		echo "LogLevel Critical"
-		echo "MaxClients 1024"
-		echo "Allow 127.0.0.1"
-		echo "DisableViaHeader Yes"
-		# No ConnectPort line: CONNECT to any port (else only 443 and 563).
-		if ((EUID == 0)); then
-			echo "User nobody"
-			echo "Group $(id -gn nobody)"
-		fi
-	} >"$T/tinyproxy.conf"
-	start tinyproxy "$TP_PORT" tinyproxy -d -c "$T/tinyproxy.conf" || exit 1
+	start_tinyproxy tinyproxy "$TP_PORT" 127.0.0.3 || exit 1
 
 	DANTE_PORT=
 	if command -v danted >/dev/null && ((EUID == 0)); then
