@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -59,23 +60,16 @@ run_find_lib(char *out, size_t outsz)
 	return -1;
 }
 
-/* Append lib to LD_PRELOAD unless it is already there: what the user
- * preloads (a sanitizer runtime must come first) keeps its place. */
+/* Put lib in LD_PRELOAD, first or last, unless it is already there: what
+ * the user preloads keeps its place. */
 static int
-run_set_preload(const char *lib)
+run_preload_add(const char *lib, bool first)
 {
 	const char *cur = getenv(PS_ENV_PRELOAD);
 	char *v;
 	size_t n;
 	int r;
 
-	if (strchr(lib, ' ') != NULL || strchr(lib, ':') != NULL) {
-		fprintf(stderr,
-		        "proxyshim run: library path '%s' contains a "
-		        "space or colon, which LD_PRELOAD cannot carry\n",
-		        lib);
-		return -1;
-	}
 	if (cur == NULL || *cur == '\0')
 		return setenv(PS_ENV_PRELOAD, lib, 1);
 	if (strstr(cur, lib) != NULL)
@@ -84,10 +78,24 @@ run_set_preload(const char *lib)
 	v = malloc(n);
 	if (v == NULL)
 		return -1;
-	snprintf(v, n, "%s:%s", cur, lib);
+	snprintf(v, n, "%s:%s", first ? lib : cur, first ? cur : lib);
 	r = setenv(PS_ENV_PRELOAD, v, 1);
 	free(v);
 	return r;
+}
+
+/* Append lib to LD_PRELOAD (a sanitizer runtime must come first). */
+static int
+run_set_preload(const char *lib)
+{
+	if (strchr(lib, ' ') != NULL || strchr(lib, ':') != NULL) {
+		fprintf(stderr,
+		        "proxyshim run: library path '%s' contains a "
+		        "space or colon, which LD_PRELOAD cannot carry\n",
+		        lib);
+		return -1;
+	}
+	return run_preload_add(lib, false);
 }
 
 #ifdef __SANITIZE_ADDRESS__
@@ -109,24 +117,10 @@ run_asan_runtime(struct dl_phdr_info *info, size_t size, void *data)
 static int
 run_preload_asan(void)
 {
-	char rt[PATH_MAX] = "", *v;
-	const char *cur = getenv(PS_ENV_PRELOAD);
-	size_t n;
-	int r;
+	char rt[PATH_MAX] = "";
 
 	dl_iterate_phdr(run_asan_runtime, rt);
-	if (rt[0] == '\0' || (cur != NULL && strstr(cur, rt) != NULL))
-		return 0;
-	if (cur == NULL || *cur == '\0')
-		return setenv(PS_ENV_PRELOAD, rt, 1);
-	n = strlen(rt) + strlen(cur) + 2;
-	v = malloc(n);
-	if (v == NULL)
-		return -1;
-	snprintf(v, n, "%s:%s", rt, cur);
-	r = setenv(PS_ENV_PRELOAD, v, 1);
-	free(v);
-	return r;
+	return rt[0] == '\0' ? 0 : run_preload_add(rt, true);
 }
 #else
 static int
