@@ -128,6 +128,7 @@ connect_route(int fd, const struct sockaddr *sa, socklen_t len)
 {
 	const struct ps_table_view *v = &shim.view;
 	struct ps_target dst;
+	const uint8_t *a;
 	struct ps_route rt;
 	struct ps_dest d;
 	char where[NAMES_NAME_MAX + 8], name[NAMES_NAME_MAX + 1];
@@ -177,10 +178,11 @@ connect_route(int fd, const struct sockaddr *sa, socklen_t len)
 	dst.port = d.port;
 	dst.name = d.name; /* sent to upstreams that take names */
 	dst.name_len = d.name_len;
-	/* The proxy is told the IPv4 address the program meant. */
+	/* The proxy is told the IPv4 address the program meant.  (Two
+	 * statements: the family ps_addr_unmap() sets decides the length.) */
 	dst.family = d.family;
-	memcpy(dst.addr, ps_addr_unmap(&dst.family, d.addr),
-	       dst.family == AF_INET ? 4 : sizeof(dst.addr));
+	a = ps_addr_unmap(&dst.family, d.addr);
+	memcpy(dst.addr, a, dst.family == AF_INET ? 4 : sizeof(dst.addr));
 	r = tunnel_open(fd, domain, v, rt.chain_first, rt.chain_len, &dst);
 	if (r < 0 && r != -EISCONN &&
 	    v->hdr->settings.on_failure == PS_FAIL_DIRECT) {
