@@ -187,6 +187,13 @@ out:
 int
 shm_map(const char *name, const void **base, size_t *len)
 {
+	return shm_map_into(name, NULL, 0, base, len);
+}
+
+int
+shm_map_into(const char *name, void *buf, size_t cap, const void **base,
+             size_t *len)
+{
 	size_t size = 0;
 	void *p;
 	int fd, r;
@@ -210,6 +217,17 @@ shm_map(const char *name, const void **base, size_t *len)
 	 * not hold its own tens of MiB: for those, truncating the object
 	 * under a running program (only our own uid can) remains fatal to
 	 * it, as docs/robustness.md says. */
+	/* The caller's buffer: no mmap() and mprotect() of our own, two
+	 * system calls fewer in every wrapped program's start (the shim
+	 * passes a static one; bench/startup). */
+	if (buf != NULL && size <= cap) {
+		r = shm_read_all(fd, buf, size);
+		if (r == 0) {
+			*base = buf;
+			*len = size;
+		}
+		goto out;
+	}
 	if (size > PS_SHM_COPY_MAX) {
 		p = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
 		if (p == MAP_FAILED) {

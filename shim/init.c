@@ -25,6 +25,10 @@ struct shim_real real;
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
+/* A published table of the usual size (a KiB or two) is read into here
+ * rather than into pages of its own; pages never touched cost nothing. */
+static uint64_t table_buf[64 * 1024 / sizeof(uint64_t)];
+
 struct shim_sym {
 	const char *name;
 	void **slot;
@@ -122,7 +126,7 @@ shim_map_named(const char *name)
 	len = strnlen(name, sizeof(shim.table_name) - 1);
 	memcpy(shim.table_name, name, len);
 	shim.table_name[len] = '\0';
-	r = shm_map(name, &base, &len);
+	r = shm_map_into(name, table_buf, sizeof(table_buf), &base, &len);
 	if (r == -EBADMSG) {
 		/* Truncated (or grown past the limit) after publication:
 		 * as invalid as a bad checksum. */
@@ -133,7 +137,7 @@ shim_map_named(const char *name)
 	if (r < 0)
 		return r;
 	r = shim_use(base, len, 0);
-	if (r < 0)
+	if (r < 0 && base != (const void *)table_buf)
 		shm_unmap(base, len);
 	return r;
 }

@@ -62,6 +62,10 @@ int shm_publish(const char *name, const void *buf, size_t len, int *existed);
  * -EPERM not ours or not private, -EBADMSG empty or over
  * PS_TABLE_MAX_SIZE (or shorter than it said while being read). */
 int shm_map(const char *name, const void **base, size_t *len);
+/* Same, but a table of at most cap bytes is read into buf (*base = buf;
+ * not to be shm_unmap()ed); a larger one is mapped as by shm_map(). */
+int shm_map_into(const char *name, void *buf, size_t cap, const void **base,
+                 size_t *len);
 void shm_unmap(const void *base, size_t len);
 /*
  * Map read-write one of the small mutable segments beside a table (state,

@@ -45,6 +45,40 @@ START_TEST(test_shm_publish_then_map_round_trips)
 }
 END_TEST
 
+START_TEST(test_shm_map_into_reads_small_table_into_buffer)
+{
+	const char data[] = "small table bytes";
+	char buf[64], tiny[8];
+	const void *base;
+	size_t len;
+	int existed, fd;
+
+	ck_assert_int_eq(shm_publish(test_name, data, sizeof(data), &existed), 0);
+	memset(buf, 0, sizeof(buf));
+	ck_assert_int_eq(shm_map_into(test_name, buf, sizeof(buf), &base, &len),
+	                 0);
+	ck_assert_ptr_eq(base, buf);
+	ck_assert_uint_eq(len, sizeof(data));
+	ck_assert_mem_eq(buf, data, sizeof(data));
+	/* Too big for the buffer: a copy of its own, the buffer untouched. */
+	memset(tiny, 'z', sizeof(tiny));
+	ck_assert_int_eq(
+	        shm_map_into(test_name, tiny, sizeof(tiny), &base, &len), 0);
+	ck_assert_ptr_ne(base, tiny);
+	ck_assert_uint_eq(len, sizeof(data));
+	ck_assert_mem_eq(base, data, sizeof(data));
+	ck_assert_int_eq(tiny[0], 'z');
+	shm_unmap(base, len);
+	/* The owner and mode checks come first either way. */
+	fd = shm_open(test_name, O_RDWR, 0);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(fchmod(fd, 0644), 0);
+	close(fd);
+	ck_assert_int_eq(shm_map_into(test_name, buf, sizeof(buf), &base, &len),
+	                 -EPERM);
+}
+END_TEST
+
 START_TEST(test_shm_published_object_is_private_0600)
 {
 	char path[128];
@@ -316,6 +350,7 @@ shm_suite(void)
 
 	tcase_add_checked_fixture(tc, name_setup, name_teardown);
 	tcase_add_test(tc, test_shm_publish_then_map_round_trips);
+	tcase_add_test(tc, test_shm_map_into_reads_small_table_into_buffer);
 	tcase_add_test(tc, test_shm_published_object_is_private_0600);
 	tcase_add_test(tc, test_shm_second_publish_reports_existing);
 	tcase_add_test(tc, test_shm_map_refuses_object_readable_by_others);
