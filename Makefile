@@ -74,7 +74,8 @@ BENCH_SRCS := bench/lookup.c
 # Start-up and connection benchmarks (bench/run.sh); the origin and the two
 # clients share nothing with the library.
 BENCH_TOOLS := $(B)/bench/startup $(B)/bench/origin $(B)/bench/connect \
-	$(B)/bench/aware $(B)/bench/libnull.so $(B)/bench/resolve \
+	$(B)/bench/aware $(B)/bench/libnull.so $(B)/bench/libnullread.so \
+	$(B)/bench/resolve \
 	$(B)/bench/accept
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
@@ -172,6 +173,12 @@ $(B)/bench/accept: $(B)/obj/bench/accept.o
 $(B)/bench/libnull.so: $(B)/obj/bench/nullpreload.o
 	@mkdir -p $(dir $@)
 	$(CC) -shared -nostdlib -Wl,-z,noseparate-code,-z,norelro -o $@ $^
+
+# The least a table-reading preload must do (bench/nullread.c), as cheaply
+# linked, but with libc.
+$(B)/bench/libnullread.so: $(B)/obj/bench/nullread.o
+	@mkdir -p $(dir $@)
+	$(CC) -shared -Wl,-z,noseparate-code,-z,norelro -o $@ $^
 
 bench: all $(B)/bench/lookup $(BENCH_TOOLS)
 	B=$(B) bash bench/run.sh

@@ -94,6 +94,7 @@ AWARE=$B/bench/aware
 ORIGIN_BIN=$B/bench/origin
 STARTUP=$B/bench/startup
 NULL_LIB=$B/bench/libnull.so
+NULLREAD_LIB=$B/bench/libnullread.so
 LIB_B=${BENCH_LIB_B:-}
 if [[ -n $LIB_B ]]; then
 	[[ -f $LIB_B ]] || { echo "bench: BENCH_LIB_B=$LIB_B: no such file" >&2; exit 1; }
@@ -102,7 +103,7 @@ fi
 RESULTS=$B/bench/results.md
 
 for f in "$LIB" "$PS" "$CONNECT" "$AWARE" "$ORIGIN_BIN" "$STARTUP" \
-	"$NULL_LIB"; do
+	"$NULL_LIB" "$NULLREAD_LIB"; do
 	if [[ ! -x $f && ! -f $f ]]; then
 		echo "bench: $f is missing: run 'make bench'" >&2
 		exit 1
@@ -344,7 +345,7 @@ EOF
 		die "proxyshim compile failed"
 	TABLES+=("$startup_table")
 	startup_cmd=("$STARTUP" -n "$STARTUP_RUNS" -l "$LIB" -t "$startup_table"
-		-c "$T/startup.yml" -z "$NULL_LIB")
+		-c "$T/startup.yml" -z "$NULL_LIB" -e "null-read=$NULLREAD_LIB")
 	[[ -n $LIB_B ]] && startup_cmd+=(-e "B table=$LIB_B")
 	note "startup: ${startup_cmd[*]}"
 	# From the temp dir: no ./proxyshim.yml there to configure "unconfigured".
@@ -356,9 +357,12 @@ EOF
 	out ""
 	out "\`table\`: \`LD_PRELOAD=libproxyshim.so PROXYSHIM_TABLE=<name>\` (what" \
 		"\`proxyshim run\` exports); \`config\`: \`PROXYSHIM_CONFIG=FILE\` by hand," \
-		"table already published; \`null-preload\`: an empty preloaded library" \
-		"(the dynamic loader's share); \`unconfigured\`: the library with" \
-		"nothing configured. Target: table and config ≤ 1.05× bare."
+		"table already published; \`null-preload\`: an empty library linked" \
+		"as cheaply as the loader allows (its price for any preload at all);" \
+		"\`null-read\`: the same plus a constructor that only opens, fstat()s," \
+		"reads and closes the table (the least any table-reading preload" \
+		"does); \`unconfigured\`: the library with nothing configured." \
+		"Target: table and config ≤ 1.05× bare."
 	out ""
 fi
 
