@@ -353,6 +353,15 @@ time_lookups(const struct ps_table_view *v, const struct dest *dst, size_t n)
  * about k of these, which is the floor the medians above stand on.
  * Returns ns per access, or -1.
  */
+static char *
+chase_next(const char *line)
+{
+	char *next;
+
+	memcpy(&next, line, sizeof(next));
+	return next;
+}
+
 static double
 mem_chase_ns(size_t bytes)
 {
@@ -377,10 +386,10 @@ mem_chase_ns(size_t bytes)
 	}
 	p = buf;
 	for (i = 0; i < steps / 10; i++) /* warm the TLB walk caches alike */
-		memcpy(&p, p, sizeof(p));
+		p = chase_next(p);
 	t0 = now();
 	for (i = 0; i < steps; i++)
-		memcpy(&p, p, sizeof(p));
+		p = chase_next(p);
 	dt = ns_per(now() - t0, steps);
 	if (p == NULL) /* keeps the chase from being optimised away */
 		dt = -1;
