@@ -456,8 +456,10 @@ relay_listen(uint16_t *port)
 	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
 	    listen(fd, 1024) != 0 ||
 	    getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
+		int e = errno; /* close() may change it */
+
 		close(fd);
-		return -errno;
+		return -e;
 	}
 	*port = ntohs(a.sin_port);
 	return fd;
