@@ -8,7 +8,9 @@
 #   the table corrupted, then truncated, while a wrapped program runs with
 #     it mapped: the program never crashes (no SIGBUS) and keeps its
 #     validated copy; a new process refuses the table with a log line and
-#     fails closed; `proxyshim run` replaces it;
+#     fails closed; `proxyshim run` replaces it.  Twice: a table of the
+#     usual size (read into the library's static buffer) and one of about
+#     200 KiB (copied into pages of its own);
 #   another user (nobody) pre-creating the table and its -state, -names and
 #     -relay names: the victim (root) refuses the foreign objects by owner,
 #     never uses the attacker's table, writes nothing into the attacker's
@@ -191,63 +193,84 @@ assert_re "$(sed -n 's/^v6-sample //p' <<<"$o")" '^fdfe:dcba:9876::[0-9a-f]{1,2}
 assert_re "$(sed -n 's/^v6-over //p' <<<"$o")" '^EAI_AGAIN [0-9]+$' "pool v6 /120 full: the 255th name -> EAI_AGAIN"
 
 # ------------------------------------------- table corrupted or truncated
-section "table corrupted, then truncated, under a running program"
-start_microsocks tms || it_done
-c=$(cfg tbl "http: ${SRV_URL[tms]}" "proxy_loopback: true" "timeouts: {connect: 5s, handshake: 10s}")
-out=$T/longrun.out
-mark tms
-: >"$SHIMLOG"
-_it_spawn "$out" _it_asan_env env PROXYSHIM_LOG_FILE="$SHIMLOG" "$SHIM_CMD" run -c "$c" -- \
-	timeout 60 python3 -u "$IT_DIR/clients/longrun.py" "$P" "220 faults" 3 start \
-	"$T/corrupt" "$T/half" "$T/empty"
-lp=$_IT_LAST_PID
-if wait_for_log "$out" "^step start" 15; then
+# table_faults NAME LABEL [CONFIG LINE...]: the config NAME (microsocks as
+# its upstream, plus the extra lines) run by a long-running program while
+# its table is corrupted, then truncated.  Run for a table of the usual
+# size and for one over the 64 KiB the library reads into its static
+# buffer (copied into pages of its own instead: resolver/shm.c).
+table_faults() {
+	local name=$1 label=$2 c out lp tbl f size rc s o
+	shift 2
+	section "table corrupted, then truncated, under a running program ($label)"
+	start_microsocks "$name" || it_done
+	c=$(cfg "$name" "http: ${SRV_URL[$name]}" "proxy_loopback: true" \
+		"timeouts: {connect: 5s, handshake: 10s}" "$@")
+	out=$T/longrun-$name.out
+	rm -f "$T/corrupt" "$T/half" "$T/empty"
+	mark "$name"
+	: >"$SHIMLOG"
+	_it_spawn "$out" _it_asan_env env PROXYSHIM_LOG_FILE="$SHIMLOG" "$SHIM_CMD" run -c "$c" -- \
+		timeout 60 python3 -u "$IT_DIR/clients/longrun.py" "$P" "220 faults" 3 start \
+		"$T/corrupt" "$T/half" "$T/empty"
+	lp=$_IT_LAST_PID
+	if ! wait_for_log "$out" "^step start" 15; then
+		fail "($label) long-running program did not start: $(tail -n 3 "$out")"
+		kill "$lp" 2>/dev/null
+		wait "$lp" 2>/dev/null
+		return
+	fi
 	tbl=$(line_of "$out" TABLE)
 	f=/dev/shm$tbl
 	size=$(stat -c %s "$f")
 	echo "# $tbl: $size bytes"
+	if [[ $label == large ]]; then
+		if ((size > 65536 && size <= 1048576)); then
+			pass "($label) the table is over 64 KiB and under 1 MiB ($size bytes)"
+		else
+			fail "($label) the table should be over 64 KiB and under 1 MiB: $size bytes"
+		fi
+	fi
 	# corrupt: the magic, a run in the middle, the last bytes
 	printf 'XXXXXXXX' | dd of="$f" bs=1 seek=0 conv=notrunc status=none
 	head -c 64 /dev/urandom | dd of="$f" bs=1 seek=$((size / 2)) conv=notrunc status=none
 	printf '\xff\xff\xff\xff' | dd of="$f" bs=1 seek=$((size - 4)) conv=notrunc status=none
-	fail_closed "$tbl" "corrupted table: a new process fails closed (ECONNREFUSED)"
-	assert_match "$SHIMLOG" "refusing table $tbl: " "corrupted table: the new process logs why"
+	fail_closed "$tbl" "($label) corrupted table: a new process fails closed (ECONNREFUSED)"
+	assert_match "$SHIMLOG" "refusing table $tbl: " "($label) corrupted table: the new process logs why"
 	touch "$T/corrupt"
 	wait_for_log "$out" "^step corrupt" 20 || true
 	truncate -s $((size / 2)) "$f"
 	: >"$SHIMLOG"
-	fail_closed "$tbl" "table truncated to half: a new process fails closed"
-	assert_match "$SHIMLOG" "refusing table $tbl: " "table truncated to half: the new process logs why"
+	fail_closed "$tbl" "($label) table truncated to half: a new process fails closed"
+	assert_match "$SHIMLOG" "refusing table $tbl: " "($label) table truncated to half: the new process logs why"
 	touch "$T/half"
 	wait_for_log "$out" "^step half" 20 || true
 	truncate -s 0 "$f"
 	: >"$SHIMLOG"
-	fail_closed "$tbl" "table truncated to 0: a new process fails closed"
-	assert_match "$SHIMLOG" "refusing table $tbl: empty" "table truncated to 0: the new process logs why"
+	fail_closed "$tbl" "($label) table truncated to 0: a new process fails closed"
+	assert_match "$SHIMLOG" "refusing table $tbl: empty" "($label) table truncated to 0: the new process logs why"
 	touch "$T/empty"
 	rc=0
 	wait "$lp" 2>/dev/null || rc=$?
 	_it_forget "$lp"
 	sed 's/^/# /' "$out"
-	assert_eq 0 "$rc" "the running program exited 0 (no SIGBUS, no crash)"
+	assert_eq 0 "$rc" "($label) the running program exited 0 (no SIGBUS, no crash)"
 	for s in "corrupt:corrupted" "half:truncated to half" "empty:truncated to 0"; do
 		assert_eq "OK OK OK" "$(line_of "$out" "step ${s%%:*}")" \
-			"table ${s#*:}: the running program still connects through the proxy (3 in a row)"
+			"($label) table ${s#*:}: the running program still connects through the proxy (3 in a row)"
 	done
-	assert_crossed tms "$P" "all 12 connections of the running program crossed the proxy" 12
+	assert_crossed "$name" "$P" "($label) all 12 connections of the running program crossed the proxy" 12
 	# `proxyshim run` finds the broken table of this config and replaces it.
 	: >"$SHIMLOG"
-	mark tms
+	mark "$name"
 	o=$(PROXYSHIM_LOG_FILE=$SHIMLOG shim_run "$c" timeout 20 python3 "$IT_DIR/connect_errno.py" 127.0.0.1 "$P" 5 2>&1)
-	assert_eq OK "$o" "a new 'proxyshim run' of the config connects"
-	assert_crossed tms "$P" "through the proxy"
-	assert_match "$SHIMLOG" "replacing invalid table $tbl" "run replaced the broken table (log line)"
-	assert_ne 0 "$(stat -c %s "$f" 2>/dev/null || echo 0)" "the table has its full size again"
-else
-	fail "long-running program did not start: $(tail -n 3 "$out")"
-	kill "$lp" 2>/dev/null
-	wait "$lp" 2>/dev/null
-fi
+	assert_eq OK "$o" "($label) a new 'proxyshim run' of the config connects"
+	assert_crossed "$name" "$P" "($label) through the proxy"
+	assert_match "$SHIMLOG" "replacing invalid table $tbl" "($label) run replaced the broken table (log line)"
+	assert_eq "$size" "$(stat -c %s "$f" 2>/dev/null || echo 0)" "($label) the table has its full size again"
+}
+table_faults tms small
+# 3000 exempt names (none of them the destination, 127.0.0.1): ~200 KiB.
+table_faults tml large "exempt: [$(seq -f 'pad-%g.exempt.proxyshim.test' 1 3000 | paste -sd,)]"
 
 # --------------------------------------- another user pre-creates the names
 section "another user (nobody) pre-creates the segment names"
