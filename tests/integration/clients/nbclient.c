@@ -25,6 +25,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "clientlib.h"
+
 #define WAIT_MS 10000
 
 static int use_epoll;
@@ -81,22 +83,7 @@ one(const char *host, int port, const char *path, int last)
 	static char resp[1 << 20];
 	ssize_t n;
 
-	memset(&ss, 0, sizeof(ss));
-	if (strchr(host, ':') != NULL) {
-		struct sockaddr_in6 *s = (struct sockaddr_in6 *)&ss;
-
-		s->sin6_family = AF_INET6;
-		s->sin6_port = htons((unsigned short)port);
-		inet_pton(AF_INET6, host, &s->sin6_addr);
-		len = sizeof(*s);
-	} else {
-		struct sockaddr_in *s = (struct sockaddr_in *)&ss;
-
-		s->sin_family = AF_INET;
-		s->sin_port = htons((unsigned short)port);
-		inet_pton(AF_INET, host, &s->sin_addr);
-		len = sizeof(*s);
-	}
+	len = sockaddr_of(host, port, &ss);
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 	            0);
 	if (fd < 0)

@@ -154,7 +154,7 @@ static int
 one(int wid, int c, char *err, size_t errsz)
 {
 	char want[512], got[512], tok[96], name[300];
-	int kind = c % 8, port, fd;
+	int kind = c % 8, port, fd, r;
 	const char *banner, *step;
 	size_t blen, tlen;
 
@@ -200,20 +200,10 @@ one(int wid, int c, char *err, size_t errsz)
 	tlen = (size_t)snprintf(tok, sizeof(tok), "relstress-%ld-w%d-c%d-%08x\n",
 	                        (long)getpid(), wid, c,
 	                        (unsigned)(wid * 7919 + c * 104729));
-	step = "send";
-	for (;;) {
-		ssize_t w = send(fd, tok, tlen, MSG_NOSIGNAL);
-
-		if (w == (ssize_t)tlen)
-			break;
-		if (w < 0 && errno == EINTR)
-			continue;
+	r = echo_token(fd, tok, tlen, got, &step);
+	if (r < 0)
 		goto bad;
-	}
-	step = "echo";
-	if (read_n(fd, got, tlen) != 0)
-		goto bad;
-	if (memcmp(got, tok, tlen) != 0) {
+	if (r > 0) {
 		snprintf(err, errsz, "worker %d conn %d: wrong echo", wid, c);
 		close(fd);
 		return -1;

@@ -48,22 +48,7 @@ dial(void)
 	socklen_t len;
 	int fd, saved;
 
-	memset(&ss, 0, sizeof(ss));
-	if (strchr(host, ':') != NULL) {
-		struct sockaddr_in6 *s = (struct sockaddr_in6 *)&ss;
-
-		s->sin6_family = AF_INET6;
-		s->sin6_port = htons((unsigned short)port);
-		inet_pton(AF_INET6, host, &s->sin6_addr);
-		len = sizeof(*s);
-	} else {
-		struct sockaddr_in *s = (struct sockaddr_in *)&ss;
-
-		s->sin_family = AF_INET;
-		s->sin_port = htons((unsigned short)port);
-		inet_pton(AF_INET, host, &s->sin_addr);
-		len = sizeof(*s);
-	}
+	len = sockaddr_of(host, port, &ss);
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
@@ -85,7 +70,7 @@ one(int wid, int c, char *err, size_t errsz)
 	char want[512], got[512], tok[64];
 	size_t blen, tlen;
 	const char *step;
-	int fd;
+	int fd, r;
 
 	fd = dial();
 	if (fd < 0) {
@@ -103,20 +88,10 @@ one(int wid, int c, char *err, size_t errsz)
 	}
 	tlen = (size_t)snprintf(tok, sizeof(tok), "w%d-c%d-%ld\n", wid, c,
 	                        (long)getpid());
-	step = "send";
-	for (;;) {
-		ssize_t w = send(fd, tok, tlen, MSG_NOSIGNAL);
-
-		if (w == (ssize_t)tlen)
-			break;
-		if (w < 0 && errno == EINTR)
-			continue;
+	r = echo_token(fd, tok, tlen, got, &step);
+	if (r < 0)
 		goto bad;
-	}
-	step = "echo";
-	if (read_n(fd, got, tlen) != 0)
-		goto bad;
-	if (memcmp(got, tok, tlen) != 0) {
+	if (r > 0) {
 		snprintf(err, errsz, "worker %d conn %d: wrong echo", wid, c);
 		close(fd);
 		return -1;
