@@ -25,16 +25,6 @@
 static FILE *devnull;
 
 static void
-check_route(const struct ps_table_view *v, const struct ps_route *rt)
-{
-	CHECK(rt->why >= PS_WHY_LOOPBACK && rt->why <= PS_WHY_DEFAULT);
-	if (rt->action != PS_ROUTE_VIA)
-		return;
-	CHECK(rt->chain_len >= 1 && rt->chain_len <= PS_MAX_HOPS);
-	CHECK((size_t)rt->chain_first + rt->chain_len <= v->nchains);
-}
-
-static void
 lookups(const struct ps_table_view *v)
 {
 	static const char *const names[] = {
@@ -55,18 +45,11 @@ lookups(const struct ps_table_view *v)
 			d.name_len = names[i] ? strlen(names[i]) : 0;
 			d.port = ports[j];
 			CHECK(route_lookup(v, &d, &rt) == 0);
-			check_route(v, &rt);
+			fuzz_check_route(v, &rt);
 		}
 	}
-	for (i = 0; i < sizeof(addrs) / sizeof(addrs[0]); i++) {
-		memset(&d, 0, sizeof(d));
-		d.family = strchr(addrs[i], ':') ? AF_INET6 : AF_INET;
-		CHECK(inet_pton(d.family, addrs[i], d.addr) == 1);
-		d.port = ports[i % 4];
-		CHECK(route_lookup(v, &d, &rt) == 0);
-		check_route(v, &rt);
-		(void)route_trusted(v, d.family, d.addr);
-	}
+	for (i = 0; i < sizeof(addrs) / sizeof(addrs[0]); i++)
+		fuzz_lookup_addr(v, addrs[i], ports[i % 4]);
 }
 
 int

@@ -133,15 +133,6 @@ reseal(uint8_t *t, size_t len)
 }
 
 static void
-check_route(const struct ps_table_view *v, const struct ps_route *rt)
-{
-	if (rt->action != PS_ROUTE_VIA)
-		return;
-	CHECK(rt->chain_len >= 1);
-	CHECK((size_t)rt->chain_first + rt->chain_len <= v->nchains);
-}
-
-static void
 exercise(const struct ps_table_view *v)
 {
 	static const char *const names[] = {
@@ -168,17 +159,10 @@ exercise(const struct ps_table_view *v)
 			memcpy(d.addr, "\x0a\x00\x00\x09", 4);
 		}
 		CHECK(route_lookup(v, &d, &rt) == 0);
-		check_route(v, &rt);
+		fuzz_check_route(v, &rt);
 	}
-	for (i = 0; i < sizeof(addrs) / sizeof(addrs[0]); i++) {
-		memset(&d, 0, sizeof(d));
-		d.family = strchr(addrs[i], ':') ? AF_INET6 : AF_INET;
-		CHECK(inet_pton(d.family, addrs[i], d.addr) == 1);
-		d.port = ports[i % 4];
-		CHECK(route_lookup(v, &d, &rt) == 0);
-		check_route(v, &rt);
-		(void)route_trusted(v, d.family, d.addr);
-	}
+	for (i = 0; i < sizeof(addrs) / sizeof(addrs[0]); i++)
+		fuzz_lookup_addr(v, addrs[i], ports[i % 4]);
 	/* The dump of the indexed table is thousands of lines: it is
 	 * walked for the small tables only, to keep the exec rate up. */
 	if (v->size <= 65536)
