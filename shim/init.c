@@ -26,7 +26,9 @@ struct shim_real real;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
 /* A published table of the usual size (a KiB or two) is read into here
- * rather than into pages of its own; pages never touched cost nothing. */
+ * rather than into pages of its own; pages never touched cost nothing.
+ * Filled once, at start.  Live reload (later) must read a new table
+ * elsewhere: threads may still be looking routes up in this one. */
 static uint64_t table_buf[64 * 1024 / sizeof(uint64_t)];
 
 struct shim_sym {
