@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "proxyshim/config.h"
 #include "proxyshim/route.h"
 #include "proxyshim/table.h"
 
