@@ -97,7 +97,7 @@ shim_resolve_symbols(void)
 }
 
 static int
-shim_use(const void *base, size_t len, int priv)
+shim_use(const void *base, size_t len)
 {
 	const char *why = "";
 	int r;
@@ -109,9 +109,6 @@ shim_use(const void *base, size_t len, int priv)
 		        why);
 		return r;
 	}
-	shim.base = base;
-	shim.len = len;
-	shim.priv = priv;
 	shim.mode = SHIM_ACTIVE;
 	return 0;
 }
@@ -138,7 +135,7 @@ shim_map_named(const char *name)
 	}
 	if (r < 0)
 		return r;
-	r = shim_use(base, len, 0);
+	r = shim_use(base, len);
 	if (r < 0 && base != (const void *)table_buf)
 		shm_unmap(base, len);
 	return r;
@@ -186,7 +183,7 @@ shim_compile(const struct ps_source *src)
 	if (name[0] != '\0')
 		return shim_map_named(name);
 	shim.table_name[0] = '\0';
-	r = shim_use(priv, privlen, 1);
+	r = shim_use(priv, privlen);
 	if (r < 0)
 		free(priv);
 	return r;
@@ -249,7 +246,7 @@ shim_init_once(void)
 		        "be refused (fail closed)");
 	else if (shim.mode == SHIM_ACTIVE)
 		log_debug("table %s mapped, %zu bytes", shim.table_name,
-		          shim.len);
+		          shim.view.size);
 	errno = saved;
 }
 

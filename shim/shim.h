@@ -21,10 +21,7 @@ enum shim_mode {
 
 struct shim_state {
 	enum shim_mode mode;
-	struct ps_table_view view;
-	const void *base; /* mapping or private copy */
-	size_t len;
-	int priv; /* base is malloc'ed, not mapped */
+	struct ps_table_view view; /* base and size: the table's memory */
 	char table_name[64];
 };
 
