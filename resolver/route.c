@@ -86,22 +86,29 @@ eq_nocase(const char *s, const char *w, size_t n)
 	return true;
 }
 
+/* RFC 6761: "localhost" and every name under it are loopback. */
+int
+route_name_is_localhost(const char *s, size_t n)
+{
+	static const char lh[] = "localhost";
+	const size_t lhn = sizeof(lh) - 1;
+
+	if (n < lhn || !eq_nocase(s + n - lhn, lh, lhn))
+		return 0;
+	return n == lhn || s[n - lhn - 1] == '.';
+}
+
 static bool
 dest_is_loopback(const struct rdest *r)
 {
 	static const uint8_t lo6[16] = {0, 0, 0, 0, 0, 0, 0, 0,
 	                                0, 0, 0, 0, 0, 0, 0, 1};
-	static const char lh[] = "localhost";
-	const size_t lhn = sizeof(lh) - 1;
 
 	if (r->family == AF_INET && r->addr[0] == 127)
 		return true;
 	if (r->family == AF_INET6 && memcmp(r->addr, lo6, 16) == 0)
 		return true;
-	/* RFC 6761: "localhost" and every name under it are loopback. */
-	if (r->nlen < lhn || !eq_nocase(r->name + r->nlen - lhn, lh, lhn))
-		return false;
-	return r->nlen == lhn || r->name[r->nlen - lhn - 1] == '.';
+	return route_name_is_localhost(r->name, r->nlen);
 }
 
 /* The best entry of one key that carries a flag of want and admits port. */

@@ -18,7 +18,6 @@
 #include <stdlib.h>
 #include <stdatomic.h>
 #include <string.h>
-#include <strings.h>
 
 #include "proxyshim/log.h"
 #include "proxyshim/names.h"
@@ -258,18 +257,16 @@ gai_record(const char *node, const struct addrinfo *ai)
 	log_debug("%s: %zu address(es) recorded", node, n);
 }
 
-/* "localhost" and names under it (RFC 6761): never a DNS query. */
+/* "localhost" and names under it (RFC 6761), with or without the final
+ * dot: never a DNS query. */
 static int
 name_is_localhost(const char *s)
 {
-	static const char lh[] = "localhost";
-	size_t n = strlen(s), k = sizeof(lh) - 1;
+	size_t n = strlen(s);
 
 	if (n > 0 && s[n - 1] == '.')
 		n--;
-	if (n < k || strncasecmp(s + n - k, lh, k) != 0)
-		return 0;
-	return n == k || s[n - k - 1] == '.';
+	return route_name_is_localhost(s, n);
 }
 
 int

@@ -50,6 +50,10 @@ struct ps_route {
 int route_lookup(const struct ps_table_view *t, const struct ps_dest *d,
                  struct ps_route *out);
 
+/* 1 when s (n bytes, any case, no final dot) is "localhost" or a name
+ * under it (RFC 6761): loopback, never a DNS query. */
+int route_name_is_localhost(const char *s, size_t n);
+
 /*
  * 1 when addr (network order, 4 or 16 bytes; IPv4-mapped IPv6 counts as
  * IPv4) is in reverseProxy.trustedOrigins, else 0.  Same guarantees as
