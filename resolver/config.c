@@ -48,6 +48,10 @@ struct cfg_ctx {
 	/* Where the tls: keys being read go: proxy.tls or one upstream's. */
 	char **tls_ca, **tls_name;
 	bool *tls_insecure, *tls_insecure_set;
+	/* An upstream's url: and tls: values, while its mapping is read. */
+	const yaml_node_t *upstream_part[2];
+	/* Appended to "unknown key" errors: what the mapping may hold. */
+	const char *key_hint;
 };
 
 /* A growable array of match entries and where its count lives. */
@@ -376,8 +380,9 @@ cfg_key_index(struct cfg_ctx *x, const yaml_node_t *k, const char *path,
 	for (i = 0; i < n; i++)
 		if (cfg_is(k, names[i]))
 			return (int)i;
-	return cfg_fail(x, k, "%s: unknown key '%s'", path,
-	                cfg_quote(cfg_str(k), cfg_len(k), q, sizeof(q)));
+	return cfg_fail(x, k, "%s: unknown key '%s'%s", path,
+	                cfg_quote(cfg_str(k), cfg_len(k), q, sizeof(q)),
+	                x->key_hint);
 }
 
 /* ---- list-or-comma-string values */
@@ -580,6 +585,42 @@ cfg_url_scalar(struct cfg_ctx *x, const yaml_node_t *v, const char *path,
 	return 0;
 }
 
+/* A mapping of known keys: checked as a mapping, each key looked up in keys
+ * (unknown ones are errors), "key:" with no value keeps the default, and fn
+ * gets the value with its dotted path.  The one walk that proxy:,
+ * proxy.timeouts, proxy.tls, reverseProxy: and an upstream's {url:, tls:}
+ * share. */
+typedef int (*cfg_key_fn)(struct cfg_ctx *x, int key, const yaml_node_t *v,
+                          const char *path);
+
+static int
+cfg_keyed(struct cfg_ctx *x, const yaml_node_t *v, const char *path,
+          const char *const *keys, size_t nkeys, cfg_key_fn fn)
+{
+	const yaml_node_pair_t *p;
+	char sub[128];
+	int r, key;
+
+	if (cfg_is_null(v))
+		return 0;
+	r = cfg_want(x, v, YAML_MAPPING_NODE, path, "a mapping");
+	if (r == 0)
+		r = cfg_check_map(x, v, path);
+	for (p = v->data.mapping.pairs.start;
+	     r == 0 && p < v->data.mapping.pairs.top; p++) {
+		const yaml_node_t *val = cfg_node(x, p->value);
+
+		key = cfg_key_index(x, cfg_node(x, p->key), path, keys, nkeys);
+		if (key < 0)
+			return key;
+		if (cfg_is_null(val))
+			continue;
+		cfg_subpath(sub, sizeof(sub), "%s.%s", path, keys[key]);
+		r = fn(x, key, val, sub);
+	}
+	return r;
+}
+
 static int cfg_tls_into(struct cfg_ctx *x, const yaml_node_t *v,
                         const char *path, char **ca, char **name,
                         bool *insecure, bool *insecure_set);
@@ -588,44 +629,36 @@ static int cfg_tls_into(struct cfg_ctx *x, const yaml_node_t *v,
 static const char *const cfg_upstream_keys[] = {"url", "tls"};
 
 static int
+cfg_upstream_value(struct cfg_ctx *x, int key, const yaml_node_t *v,
+                   const char *path)
+{
+	(void)path;
+	x->upstream_part[key] = v;
+	return 0;
+}
+
+static int
 cfg_url_map(struct cfg_ctx *x, const yaml_node_t *v, const char *path,
             struct ps_url *u)
 {
-	const yaml_node_t *url = NULL, *tls = NULL;
-	const yaml_node_pair_t *p;
+	const yaml_node_t *url, *tls;
 	char sub[192];
-	int r, key;
+	int r;
 
-	r = cfg_check_map(x, v, path);
-	for (p = v->data.mapping.pairs.start;
-	     r == 0 && p < v->data.mapping.pairs.top; p++) {
-		const yaml_node_t *k = cfg_node(x, p->key);
-		char q[64];
-
-		key = cfg_is(k, "url") ? 0 : cfg_is(k, "tls") ? 1 : -1;
-		if (key < 0 && k->type == YAML_SCALAR_NODE)
-			return cfg_fail(
-			        x, k,
-			        "%s: unknown key '%s' (an upstream is a "
-			        "proxy URL, or a mapping of url: and "
-			        "tls:)",
-			        path,
-			        cfg_quote(cfg_str(k), cfg_len(k), q,
-			                  sizeof(q)));
-		if (key < 0)
-			return cfg_key_index(x, k, path, cfg_upstream_keys, 2);
-		if (key == 0)
-			url = cfg_node(x, p->value);
-		else
-			tls = cfg_node(x, p->value);
-	}
+	x->upstream_part[0] = x->upstream_part[1] = NULL;
+	x->key_hint = " (an upstream is a proxy URL, or a mapping of url: and "
+	              "tls:)";
+	r = cfg_keyed(x, v, path, cfg_upstream_keys, 2, cfg_upstream_value);
+	x->key_hint = "";
 	if (r < 0)
 		return r;
-	if (url == NULL || cfg_is_null(url))
+	url = x->upstream_part[0];
+	tls = x->upstream_part[1];
+	if (url == NULL)
 		return cfg_fail(x, v, "%s: missing url (the proxy URL)", path);
 	cfg_subpath(sub, sizeof(sub), "%s.url", path);
 	r = cfg_url_scalar(x, url, sub, u);
-	if (r < 0 || tls == NULL || cfg_is_null(tls))
+	if (r < 0 || tls == NULL)
 		return r;
 	cfg_subpath(sub, sizeof(sub), "%s.tls", path);
 	if (u->scheme != PS_SCHEME_HTTPS) {
@@ -768,41 +801,6 @@ cfg_https_ports(struct cfg_ctx *x, const yaml_node_t *v, const char *path)
 	c->nhttps_ports = 0;
 	x->ports_cap = 0;
 	return cfg_each(x, v, path, cfg_port_piece, NULL);
-}
-
-/* A mapping of known keys: checked as a mapping, each key looked up in keys
- * (unknown ones are errors), "key:" with no value keeps the default, and fn
- * gets the value with its dotted path.  The one walk that proxy:,
- * proxy.timeouts, proxy.tls and reverseProxy: share. */
-typedef int (*cfg_key_fn)(struct cfg_ctx *x, int key, const yaml_node_t *v,
-                          const char *path);
-
-static int
-cfg_keyed(struct cfg_ctx *x, const yaml_node_t *v, const char *path,
-          const char *const *keys, size_t nkeys, cfg_key_fn fn)
-{
-	const yaml_node_pair_t *p;
-	char sub[128];
-	int r, key;
-
-	if (cfg_is_null(v))
-		return 0;
-	r = cfg_want(x, v, YAML_MAPPING_NODE, path, "a mapping");
-	if (r == 0)
-		r = cfg_check_map(x, v, path);
-	for (p = v->data.mapping.pairs.start;
-	     r == 0 && p < v->data.mapping.pairs.top; p++) {
-		const yaml_node_t *val = cfg_node(x, p->value);
-
-		key = cfg_key_index(x, cfg_node(x, p->key), path, keys, nkeys);
-		if (key < 0)
-			return key;
-		if (cfg_is_null(val))
-			continue;
-		cfg_subpath(sub, sizeof(sub), "%s.%s", path, keys[key]);
-		r = fn(x, key, val, sub);
-	}
-	return r;
 }
 
 static const char *const cfg_timeout_keys[] = {"connect", "handshake"};
@@ -1661,6 +1659,7 @@ config_load_buffer(const char *name, const char *buf, size_t len,
 
 	config_init(out);
 	memset(&x, 0, sizeof(x));
+	x.key_hint = "";
 	x.name = name;
 	x.err = err;
 	x.errsz = errsz;
