@@ -674,18 +674,47 @@ dial_ctx_new(const char *ca, const char *ca_from, int skip,
 	return ctx;
 }
 
-/*
- * TLS settings, per https:// upstream: what the compiler resolved for it
- * (its own tls: keys, else proxy.tls's), each overridden by its
- * environment variable when that is set (non-empty).  Upstreams with the
- * same CA file and verification share one context.
- */
-int
-dial_ctx_init(struct relay *r)
+/* One https:// upstream's TLS settings as they take effect: what the
+ * compiler resolved for it (its own tls: keys, else proxy.tls's), each
+ * overridden by its environment variable when that is set (non-empty). */
+struct dial_tls {
+	const char *ca, *ca_from; /* ca "" = the system store */
+	const char *name;         /* "" = the proxy's host */
+	int skip;                 /* insecure_skip_verify */
+	const char *skip_from;
+};
+
+static void
+dial_tls_of(const struct relay *r, const struct ps_t_upstream *up,
+            struct dial_tls *t)
 {
 	const char *env_ca = getenv(PS_ENV_TLS_CA);
 	const char *env_name = getenv(PS_ENV_TLS_NAME);
 	const char *env_insecure = getenv(PS_ENV_TLS_INSECURE);
+
+	t->ca = env_ca;
+	t->ca_from = PS_ENV_TLS_CA;
+	if (t->ca == NULL || *t->ca == '\0') {
+		t->ca = table_str(&r->v, up->tls_ca_off);
+		t->ca_from = "tls.ca_file in the config";
+	}
+	t->name = env_name;
+	if (t->name == NULL || *t->name == '\0')
+		t->name = table_str(&r->v, up->tls_name_off);
+	t->skip = (up->tls_flags & PS_T_TLS_INSECURE) != 0;
+	t->skip_from = "config";
+	if (env_insecure != NULL && (strcmp(env_insecure, "1") == 0 ||
+	                             strcmp(env_insecure, "0") == 0)) {
+		t->skip = strcmp(env_insecure, "1") == 0;
+		t->skip_from = PS_ENV_TLS_INSECURE;
+	}
+}
+
+/* A context per https:// upstream; upstreams whose CA file and
+ * verification come out the same share one. */
+int
+dial_ctx_init(struct relay *r)
+{
 	size_t n = r->v.nupstreams, u, k;
 
 	r->ctx = calloc(n ? n : 1, sizeof(*r->ctx));
@@ -696,40 +725,24 @@ dial_ctx_init(struct relay *r)
 	dial_nsess = n;
 	for (u = 0; u < n; u++) {
 		const struct ps_t_upstream *up = &r->v.upstreams[u];
-		const char *ca, *name, *ca_from = PS_ENV_TLS_CA;
-		const char *insecure_from = "config";
-		int skip = (up->tls_flags & PS_T_TLS_INSECURE) != 0;
+		struct dial_tls t, o;
 
 		if (up->scheme != PS_SCHEME_HTTPS)
 			continue;
-		ca = env_ca;
-		if (ca == NULL || *ca == '\0') {
-			ca = table_str(&r->v, up->tls_ca_off);
-			ca_from = "tls.ca_file in the config";
-		}
-		name = env_name;
-		if (name == NULL || *name == '\0')
-			name = table_str(&r->v, up->tls_name_off);
-		if (env_insecure != NULL && (strcmp(env_insecure, "1") == 0 ||
-		                             strcmp(env_insecure, "0") == 0)) {
-			skip = strcmp(env_insecure, "1") == 0;
-			insecure_from = PS_ENV_TLS_INSECURE;
-		}
-		r->server_name[u] = *name != '\0' ? name : NULL;
+		dial_tls_of(r, up, &t);
+		r->server_name[u] = *t.name != '\0' ? t.name : NULL;
 		for (k = 0; k < u && r->ctx[u] == NULL; k++) {
-			const struct ps_t_upstream *o = &r->v.upstreams[k];
-
-			if (r->ctx[k] != NULL && env_ca == NULL &&
-			    o->tls_ca_off == up->tls_ca_off &&
-			    (o->tls_flags & PS_T_TLS_INSECURE) ==
-			            (up->tls_flags & PS_T_TLS_INSECURE)) {
+			if (r->ctx[k] == NULL)
+				continue;
+			dial_tls_of(r, &r->v.upstreams[k], &o);
+			if (strcmp(o.ca, t.ca) == 0 && o.skip == t.skip) {
 				SSL_CTX_up_ref(r->ctx[k]);
 				r->ctx[u] = r->ctx[k];
 			}
 		}
 		if (r->ctx[u] != NULL)
 			continue;
-		r->ctx[u] = dial_ctx_new(ca, ca_from, skip, insecure_from,
+		r->ctx[u] = dial_ctx_new(t.ca, t.ca_from, t.skip, t.skip_from,
 		                         table_str(&r->v, up->display_off));
 		if (r->ctx[u] == NULL)
 			return -EINVAL;
