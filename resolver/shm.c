@@ -216,10 +216,11 @@ shm_map_into(const char *name, void *buf, size_t cap, const void **base,
 	 * of entries) is shared instead, so that every wrapped process does
 	 * not hold its own tens of MiB: for those, truncating the object
 	 * under a running program (only our own uid can) remains fatal to
-	 * it, as docs/robustness.md says. */
-	/* The caller's buffer: no mmap() and mprotect() of our own, two
-	 * system calls fewer in every wrapped program's start (the shim
-	 * passes a static one; bench/startup). */
+	 * it, as docs/robustness.md says.
+	 *
+	 * A copy that fits the caller's buffer goes there: no mmap() and
+	 * mprotect() of its own, two system calls fewer in every wrapped
+	 * program's start (the shim passes a static one; bench/startup). */
 	if (buf != NULL && size <= cap) {
 		r = shm_read_all(fd, buf, size);
 		if (r == 0) {

@@ -38,12 +38,11 @@ enum ps_reason {
 struct ps_route {
 	enum ps_action action;
 	enum ps_reason why;
-	uint32_t rule; /* index into the table's rules, or PS_NONE */
-	uint32_t src;  /* index of the deciding match entry (table
-	                  sources), or PS_NONE */
-	uint32_t
-	        chain_first; /* VIA: first index into the table's chain array */
-	uint32_t chain_len;  /* VIA: number of hops (≥ 1) */
+	uint32_t rule;        /* index into the table's rules, or PS_NONE */
+	uint32_t src;         /* index of the deciding match entry (table
+	                         sources), or PS_NONE */
+	uint32_t chain_first; /* VIA: first index into the table's chains */
+	uint32_t chain_len;   /* VIA: number of hops (≥ 1) */
 };
 
 /* Always succeeds on a validated view; returns 0. */

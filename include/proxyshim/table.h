@@ -48,9 +48,9 @@
 #include <string.h>
 
 #define PS_TABLE_MAGIC 0x42545350u /* "PSTB" read little-endian */
-#define PS_TABLE_VERSION                                                       \
-	4 /* 3: proxy.tls in the settings; 4: TLS per                          \
-	    upstream, https ports as ranges */
+/* 3: proxy.tls in the settings; 4: TLS per upstream, https ports as
+ * ranges. */
+#define PS_TABLE_VERSION 4
 #define PS_TABLE_MAX_SIZE (1024u * 1024u * 1024u) /* refuse anything larger */
 
 /* Priorities: lower wins.  0 = the upstreams themselves; rule i = i + 1;
