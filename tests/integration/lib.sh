@@ -196,6 +196,16 @@ assert_match() {
 	fi
 }
 
+# assert_re STRING ERE [MSG]: STRING (not a file) matches the bash ERE.
+assert_re() {
+	local msg=${3:-"'$1' matches /$2/"}
+	if [[ $1 =~ $2 ]]; then
+		pass "$msg"
+	else
+		fail "$msg: '$1' does not match /$2/"
+	fi
+}
+
 # assert_ok MSG CMD [ARG...]: CMD exits 0.
 assert_ok() {
 	local msg=$1 rc=0

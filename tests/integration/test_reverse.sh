@@ -75,16 +75,6 @@ except socket.timeout:
 PY
 }
 
-# assert_re STRING ERE [MSG]
-assert_re() {
-	local msg=${3:-"'$1' matches /$2/"}
-	if [[ $1 =~ $2 ]]; then
-		pass "$msg"
-	else
-		fail "$msg: '$1' does not match /$2/"
-	fi
-}
-
 # ------------------------------------------------------------ PROXY, haproxy
 
 section "haproxy send-proxy (v1) -> C server, blocking accept()"
