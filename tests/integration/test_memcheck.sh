@@ -46,13 +46,7 @@ for f in spec_native spec_kestra coder_values full_native kestra_full \
 	tls_relative empty; do
 	memcheck 0 "check $f.yml" check -c "$FIX/$f.yml"
 done
-bad=$(write_file bad.yml <<'YAML'
-proxy:
-  http: localhost:3128
-  exempt: "example.com"
-  colour: blue
-YAML
-)
+bad=$FIX/err_unknown_key.yml
 memcheck 1 "check: unknown key" check -c "$bad"
 for f in err_bad_cidr err_duplicate_key err_map_where_url_expected \
 	err_rules_not_a_list err_kestra_bad_url err_tls_unknown_key \
