@@ -40,16 +40,6 @@ cfg() {
 	} | write_file "cfg/$n.yml"
 }
 
-# assert_re STRING ERE [MSG]
-assert_re() {
-	local msg=${3:-"'$1' matches /$2/"}
-	if [[ $1 =~ $2 ]]; then
-		pass "$msg"
-	else
-		fail "$msg: '$1' does not match /$2/"
-	fi
-}
-
 # line_of FILE KEY: the rest of FILE's first line that starts with "KEY ".
 line_of() {
 	sed -n "s/^$2 //p" "$1" | head -n 1
@@ -373,13 +363,11 @@ fi
 section "forged PROXY v1/v2 and X-Forwarded-For from an untrusted peer"
 cat >"$T/peerdump.py" <<'EOF'
 import hashlib, socket, sys
+from srvlib import write_port_file
 l = socket.socket()
 l.bind(("127.0.0.1", 0))
 l.listen(8)
-with open(sys.argv[1] + ".tmp", "w") as f:
-    f.write("%d\n" % l.getsockname()[1])
-import os
-os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+write_port_file(sys.argv[1], l.getsockname()[1])
 for _ in range(int(sys.argv[2])):
     c, a = l.accept()
     p = c.getpeername()
@@ -441,7 +429,7 @@ EOF
 	mkdir -p "$T/$name"
 	_it_spawn "$T/$name/out.log" _it_asan_env env LD_PRELOAD="$(shim_preload_value)" \
 		PROXYSHIM_CONFIG="$cf" PROXYSHIM_LOG_FILE="$T/$name/shim.log" \
-		timeout 30 python3 -u "$T/peerdump.py" "$T/$name/port" 1
+		PYTHONPATH="$IT_DIR" timeout 30 python3 -u "$T/peerdump.py" "$T/$name/port" 1
 	sp=$_IT_LAST_PID
 	SP_CLIENT="" SP_SERVER=""
 	if port=$(_it_wait_portfile "$sp" "$T/$name/port"); then
