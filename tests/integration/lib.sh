@@ -401,20 +401,26 @@ build_client() {
 
 # ------------------------------------------- failure tests through errloop
 
+# proxy_cfg NAME [YAML-LINE...]: cfg/NAME.yml, a proxy: block with those
+# lines; prints its path.
+proxy_cfg() {
+	local n=$1 l
+	shift
+	{
+		echo "proxy:"
+		for l in "$@"; do echo "  $l"; done
+	} | write_file "cfg/$n.yml"
+}
+
 # upstream_cfg NAME URL [YAML-LINE...]: every destination through URL, plus
 # the extra lines of `proxy:` given; unless they set timeouts, short ones
 # (connect 5 s: a refusal must come long before it; handshake 1 s).
 upstream_cfg() {
-	local n=$1 url=$2 l
+	local n=$1 url=$2
 	shift 2
-	{
-		echo "proxy:"
-		echo "  http: \"$url\""
-		echo "  proxy_loopback: true"
-		[[ " $* " == *" timeouts:"* ]] ||
-			echo "  timeouts: {connect: 5s, handshake: 1s}"
-		for l in "$@"; do echo "  $l"; done
-	} | write_file "cfg/$n.yml"
+	[[ " $* " == *" timeouts:"* ]] ||
+		set -- "$@" "timeouts: {connect: 5s, handshake: 1s}"
+	proxy_cfg "$n" "http: \"$url\"" "proxy_loopback: true" "$@"
 }
 
 # errno_try CFG [HOST PORT]: one blocking connect under the shim with

@@ -30,15 +30,6 @@ SHIMLOG=$T/shim.log
 start_banner ban banner="220 faults banner" || it_done
 P=${SRV_PORT[ban]}
 
-# cfg NAME [YAML-LINE...]: a proxy: block with those lines.
-cfg() {
-	local n=$1 l
-	shift
-	{
-		echo "proxy:"
-		for l in "$@"; do echo "  $l"; done
-	} | write_file "cfg/$n.yml"
-}
 
 # line_of FILE KEY: the rest of FILE's first line that starts with "KEY ".
 line_of() {
@@ -138,7 +129,7 @@ else
 	PURL=socks5h://127.0.0.1:9
 	skip "pool full: connecting the names that have a slot needs root and unshare (names only the proxy resolves, two servers on one port); EAI_AGAIN is checked without"
 fi
-c=$(cfg pool "http: $PURL" "dns: remote" "fake_ipv4: 198.18.0.0/30" "proxy_loopback: true" \
+c=$(proxy_cfg pool "http: $PURL" "dns: remote" "fake_ipv4: 198.18.0.0/30" "proxy_loopback: true" \
 	"timeouts: {connect: 5s, handshake: 10s}")
 out=$T/pool.out
 : >"$SHIMLOG"
@@ -173,7 +164,7 @@ if [[ $TALK == talk ]]; then
 		"pool /30 full: the proxy was sent the names (3 connections: a, b, b)"
 fi
 # The IPv6 pool: /120 is 254 slots.
-c=$(cfg pool6 "http: $PURL" "dns: remote" "fake_ipv6: \"fdfe:dcba:9876::/120\"")
+c=$(proxy_cfg pool6 "http: $PURL" "dns: remote" "fake_ipv6: \"fdfe:dcba:9876::/120\"")
 rc=0
 o=$(shim_run "$c" timeout 60 python3 "$T/pool.py" "$PP" v6 254 2>&1) || rc=$?
 printf '%s\n' "$o" | sed 's/^/# /'
@@ -193,7 +184,7 @@ table_faults() {
 	shift 2
 	section "table corrupted, then truncated, under a running program ($label)"
 	start_microsocks "$name" || it_done
-	c=$(cfg "$name" "http: ${SRV_URL[$name]}" "proxy_loopback: true" \
+	c=$(proxy_cfg "$name" "http: ${SRV_URL[$name]}" "proxy_loopback: true" \
 		"timeouts: {connect: 5s, handshake: 10s}" "$@")
 	out=$T/longrun-$name.out
 	rm -f "$T/corrupt" "$T/half" "$T/empty"
@@ -268,9 +259,9 @@ if is_root && command -v setpriv >/dev/null && ((CAN_NS)); then
 	SECRET=secret-host.victim.proxyshim.test
 	start_microsocks vms hosts="$SECRET=127.0.0.1" || it_done
 	start_microsocks evil || it_done
-	cv=$(cfg victim "http: socks5h://${SRV_ADDR[vms]}" "dns: remote" "proxy_loopback: true" \
+	cv=$(proxy_cfg victim "http: socks5h://${SRV_ADDR[vms]}" "dns: remote" "proxy_loopback: true" \
 		"chain: failover" "timeouts: {connect: 5s, handshake: 10s}")
-	ce=$(cfg attacker "http: ${SRV_URL[evil]}" "proxy_loopback: true")
+	ce=$(proxy_cfg attacker "http: ${SRV_URL[evil]}" "proxy_loopback: true")
 	vname=$("$SHIM_CMD" compile -c "$cv")
 	ename=$("$SHIM_CMD" compile -c "$ce")
 	rm -f "/dev/shm$vname" "/dev/shm$vname"-*
@@ -329,7 +320,7 @@ EOF
 	# The relay's secret: an https:// upstream, its -relay name taken.
 	if command -v openssl >/dev/null && make_test_ca "$T/pki" &&
 		start_tinyproxy rtp && start_stunnel rst "${SRV_ADDR[rtp]}" "$T/pki/server.crt" "$T/pki/server.key"; then
-		cr=$(cfg relay "http: ${SRV_URL[rst]}" "proxy_loopback: true" "tls: {ca_file: $T/pki/ca.crt}")
+		cr=$(proxy_cfg relay "http: ${SRV_URL[rst]}" "proxy_loopback: true" "tls: {ca_file: $T/pki/ca.crt}")
 		rname=$("$SHIM_CMD" compile -c "$cr")
 		rm -f "/dev/shm$rname"-*
 		"${atk[@]}" sh -c 'umask 0; cp "$1" "$2-relay"; chmod 0666 "$2-relay"' _ "$T/evil.seg" "/dev/shm$rname"
@@ -471,7 +462,7 @@ start_blackhole hole || it_done
 for up in "socks5://${SRV_ADDR[stall]}" "http://${SRV_ADDR[stall]}" "socks5://${SRV_ADDR[hole]}"; do
 	what="handshake stalls"
 	[[ $up == *"${SRV_ADDR[hole]}"* ]] && what="connect to the upstream stalls"
-	c=$(cfg "sig-$RANDOM" "http: $up" "proxy_loopback: true" "timeouts: {connect: 1s, handshake: 1s}")
+	c=$(proxy_cfg "sig-$RANDOM" "http: $up" "proxy_loopback: true" "timeouts: {connect: 1s, handshake: 1s}")
 	for mode in "restart" "norestart" "norestart nonblock"; do
 		rc=0
 		t0=$(_it_ms)
@@ -492,7 +483,7 @@ for up in "socks5://${SRV_ADDR[stall]}" "http://${SRV_ADDR[stall]}" "socks5://${
 	done
 done
 # And when the upstream answers: every connect through microsocks works.
-c=$(cfg sig-ok "http: ${SRV_URL[tms]}" "proxy_loopback: true" "timeouts: {connect: 5s, handshake: 10s}")
+c=$(proxy_cfg sig-ok "http: ${SRV_URL[tms]}" "proxy_loopback: true" "timeouts: {connect: 5s, handshake: 10s}")
 for mode in restart norestart; do
 	o=$(shim_run "$c" timeout 30 "$T/sigstall" 127.0.0.1 "$P" 20 "$mode" 2>/dev/null | tail -n 1)
 	assert_re "$o" '^alarms=[a-z]+ eintr=0 halfopen=0 max_ms=[0-9]+ fds_before=([0-9]+) fds_after=\1 results=OK$' \
