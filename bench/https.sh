@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # bench/https.sh: the https:// upstream section of bench/run.sh (issue 7).
 # Sourced by run.sh, never run by itself: it uses run.sh's helpers (start,
-# free_port, median, out, note, die), its PIDS and TABLES (stopped and
+# free_port, median, stats, ratio, out, note, die), its PIDS and TABLES (stopped and
 # removed at exit), $T, the CPU placement and BENCH_QUICK.  Run it alone
 # with
 #
@@ -279,30 +279,10 @@ https_measure() {
 		die "https: the TLS relay changed during the run ($rp, now $(hs_relay_pid))"
 }
 
-# hs_stats LIST: "median min max".
-hs_stats() {
-	# shellcheck disable=SC2086 # word splitting of the list is wanted
-	printf '%s %s\n' "$(median $1)" "$(printf '%s\n' $1 | sort -g |
-		awk 'NR == 1 { a = $1 } { b = $1 } END { print a, b }')"
-}
-
-# hs_ratio LIST_A LIST_B: "of-medians median-per-round".
-hs_ratio() {
-	local a b per=() i
-	read -r -a a <<<"$1"
-	read -r -a b <<<"$2"
-	for i in "${!a[@]}"; do
-		per+=("$(awk -v x="${a[$i]}" -v y="${b[$i]}" 'BEGIN { printf "%.4f", x / y }')")
-	done
-	# shellcheck disable=SC2086 # word splitting of the lists is wanted
-	awk -v x="$(median $1)" -v y="$(median $2)" -v p="$(median "${per[@]}")" \
-		'BEGIN { printf "%.3f %.3f\n", x / y, p }'
-}
-
 hs_ratio_row() { # LABEL A B TARGET
 	local c cp m mp ok
-	read -r c cp < <(hs_ratio "${HS_CPS[$2]}" "${HS_CPS[$3]}")
-	read -r m mp < <(hs_ratio "${HS_MBS[$2]}" "${HS_MBS[$3]}")
+	read -r c cp < <(ratio "${HS_CPS[$2]}" "${HS_CPS[$3]}")
+	read -r m mp < <(ratio "${HS_MBS[$2]}" "${HS_MBS[$3]}")
 	ok=$(awk -v c="$c" -v m="$m" -v t="$4" \
 		'BEGIN { print (c >= t && m >= t) ? "yes" : "no" }')
 	out "| $1 | $c | $cp | $m | $mp | ≥ $4 | $ok |"
@@ -324,8 +304,8 @@ https_report() {
 	out "| variant | conn/s (median) | min | max | MB/s (median) | min | max |"
 	out "|---|---:|---:|---:|---:|---:|---:|"
 	for v in "${HS_VARIANTS[@]}"; do
-		read -r -a cs < <(hs_stats "${HS_CPS[$v]}")
-		read -r -a ms < <(hs_stats "${HS_MBS[$v]}")
+		read -r -a cs < <(stats "${HS_CPS[$v]}")
+		read -r -a ms < <(stats "${HS_MBS[$v]}")
 		out "| $v | ${cs[0]} | ${cs[1]} | ${cs[2]} | ${ms[0]} | ${ms[1]} | ${ms[2]} |"
 	done
 	out ""

@@ -222,6 +222,28 @@ median() {
 		      else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
 }
 
+# stats LIST: "median min max" of a space-separated list (one per round).
+stats() {
+	# shellcheck disable=SC2086 # word splitting of the list is wanted
+	printf '%s %s\n' "$(median $1)" "$(printf '%s\n' $1 | sort -g |
+		awk 'NR == 1 { a = $1 } { b = $1 } END { print a, b }')"
+}
+
+# ratio LIST_A LIST_B: "of-medians median-per-round": median(A)/median(B),
+# and the median of the per-round ratios (the two ran in the same round,
+# so drift cancels).
+ratio() {
+	local a b per=() i
+	read -r -a a <<<"$1"
+	read -r -a b <<<"$2"
+	for i in "${!a[@]}"; do
+		per+=("$(awk -v x="${a[$i]}" -v y="${b[$i]}" 'BEGIN { printf "%.4f", x / y }')")
+	done
+	# shellcheck disable=SC2086 # word splitting of the lists is wanted
+	awk -v x="$(median $1)" -v y="$(median $2)" -v p="$(median "${per[@]}")" \
+		'BEGIN { printf "%.3f %.3f\n", x / y, p }'
+}
+
 # proxychains4: strict chain, quiet, libc DNS (no proxy_dns line), and no
 # localnet line, so 127.0.0.1 is proxied like anything else.
 # start_tinyproxy NAME PORT BIND: tinyproxy on 127.0.0.1:PORT, its
@@ -525,7 +547,7 @@ EOF
 		done
 	done
 
-	declare -A MED=() MEDP=()
+	declare -A MEDP=()
 	out "### Connections per second"
 	out ""
 	out "$CONNS sequential connections per run (connect, HTTP/1.0 GET, whole" \
@@ -536,30 +558,18 @@ EOF
 	out "| variant | conn/s (median) | min | max | latency p50 µs |"
 	out "|---|---:|---:|---:|---:|"
 	for v in "${VARIANTS[@]}"; do
-		# shellcheck disable=SC2086 # word splitting of the lists is wanted
-		MED[$v]=$(median ${CPS[$v]})
-		# shellcheck disable=SC2086
-		read -r mn mx < <(printf '%s\n' ${CPS[$v]} | sort -g |
-			awk 'NR == 1 { a = $1 } { b = $1 } END { print a, b }')
-		# shellcheck disable=SC2086
+		read -r med mn mx < <(stats "${CPS[$v]}")
+		# shellcheck disable=SC2086 # word splitting of the list is wanted
 		MEDP[$v]=$(median ${P50[$v]})
-		out "| $v | ${MED[$v]} | $mn | $mx | ${MEDP[$v]} |"
+		out "| $v | $med | $mn | $mx | ${MEDP[$v]} |"
 	done
 	out ""
 
-	# ratio A B: median(A)/median(B), and the median of the per-round ratios
-	# (the two ran in the same round, so drift cancels).  Rows whose variants
-	# were not run are left out.
+	# Rows whose variants were not run are left out.
 	ratio_row() { # LABEL A B TARGET
-		local a b per=() i rm rp rl ok
+		local rm rp rl ok
 		has_variant "$2" && has_variant "$3" || return 0
-		read -r -a a <<<"${CPS[$2]}"
-		read -r -a b <<<"${CPS[$3]}"
-		for i in "${!a[@]}"; do
-			per+=("$(awk -v x="${a[$i]}" -v y="${b[$i]}" 'BEGIN { printf "%.4f", x / y }')")
-		done
-		rm=$(awk -v x="${MED[$2]}" -v y="${MED[$3]}" 'BEGIN { printf "%.3f", x / y }')
-		rp=$(printf '%.3f' "$(median "${per[@]}")")
+		read -r rm rp < <(ratio "${CPS[$2]}" "${CPS[$3]}")
 		rl=$(awk -v x="${MEDP[$3]}" -v y="${MEDP[$2]}" 'BEGIN { printf "%.3f", x / y }')
 		ok=$(awk -v r="$rm" -v t="$4" 'BEGIN { print (r >= t) ? "yes" : "no" }')
 		out "| $1 | $rm | $rp | $rl | ≥ $4 | $ok |"
@@ -704,28 +714,16 @@ HAP
 	out ""
 	out "| variant | conn/s (median) | min | max |"
 	out "|---|---:|---:|---:|"
-	declare -A AMED=()
 	for v in shim bare; do
-		# shellcheck disable=SC2086 # word splitting of the lists is wanted
-		AMED[$v]=$(median ${ACPS[$v]})
-		# shellcheck disable=SC2086
-		read -r mn mx < <(printf '%s\n' ${ACPS[$v]} | sort -g |
-			awk 'NR == 1 { a = $1 } { b = $1 } END { print a, b }')
+		read -r med mn mx < <(stats "${ACPS[$v]}")
 		case $v in
 		shim) label="under proxyshim, haproxy send-proxy-v2" ;;
 		bare) label="no shim, haproxy without header" ;;
 		esac
-		out "| $label | ${AMED[$v]} | $mn | $mx |"
+		out "| $label | $med | $mn | $mx |"
 	done
 	out ""
-	read -r -a a <<<"${ACPS[shim]}"
-	read -r -a b <<<"${ACPS[bare]}"
-	per=()
-	for i in "${!a[@]}"; do
-		per+=("$(awk -v x="${a[$i]}" -v y="${b[$i]}" 'BEGIN { printf "%.4f", x / y }')")
-	done
-	rm_=$(awk -v x="${AMED[shim]}" -v y="${AMED[bare]}" 'BEGIN { printf "%.3f", x / y }')
-	rp=$(printf '%.3f' "$(median "${per[@]}")")
+	read -r rm_ rp < <(ratio "${ACPS[shim]}" "${ACPS[bare]}")
 	ok=$(awk -v r="$rm_" 'BEGIN { print (r >= 0.9) ? "yes" : "no" }')
 	out "| ratio | of medians | median per round | target | met |"
 	out "|---|---:|---:|---:|---|"
