@@ -293,7 +293,6 @@ threads(int rounds, int n)
 static int
 forks(int n)
 {
-
 	char err[200];
 	int i, st, ok = 0, bad = 0, c;
 	pid_t pid;
