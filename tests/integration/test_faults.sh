@@ -54,6 +54,7 @@ _it_can_ns && CAN_NS=1
 section "fake-address pool full"
 cat >"$T/pool.py" <<'EOF'
 import socket, sys, time
+from longrun import banner_echo
 port = int(sys.argv[1])
 
 def res(name, fam=socket.AF_INET):
@@ -65,22 +66,8 @@ def res(name, fam=socket.AF_INET):
     return "%s %d" % (r, int((time.monotonic() - t0) * 1000))
 
 def talk(addr):
-    s = socket.create_connection((addr, port), timeout=10)
-    b = b""
-    while not b.endswith(b"\r\n"):
-        d = s.recv(100)
-        if not d:
-            break
-        b += d
     tok = ("tok-%s\n" % addr).encode()
-    s.sendall(tok)
-    e = b""
-    while len(e) < len(tok):
-        d = s.recv(100)
-        if not d:
-            break
-        e += d
-    s.close()
+    b, e = banner_echo(addr, port, tok)
     return b.decode(errors="replace").strip() + (" echo-ok" if e == tok else " echo-bad")
 
 mode = sys.argv[2]
@@ -135,7 +122,7 @@ out=$T/pool.out
 : >"$SHIMLOG"
 [[ $TALK == talk ]] && mark pms
 rc=0
-PROXYSHIM_LOG_FILE=$SHIMLOG shim_run "$c" timeout 60 bash -c \
+PYTHONPATH="$IT_DIR/clients" PROXYSHIM_LOG_FILE=$SHIMLOG shim_run "$c" timeout 60 bash -c \
 	'python3 "$1" "$2" two "$3" && python3 "$1" "$2" one "$3"' _ "$T/pool.py" "$PP" "$TALK" \
 	>"$out" 2>&1 || rc=$?
 sed 's/^/# /' "$out"
@@ -166,7 +153,7 @@ fi
 # The IPv6 pool: /120 is 254 slots.
 c=$(proxy_cfg pool6 "http: $PURL" "dns: remote" "fake_ipv6: \"fdfe:dcba:9876::/120\"")
 rc=0
-o=$(shim_run "$c" timeout 60 python3 "$T/pool.py" "$PP" v6 254 2>&1) || rc=$?
+o=$(PYTHONPATH="$IT_DIR/clients" shim_run "$c" timeout 60 python3 "$T/pool.py" "$PP" v6 254 2>&1) || rc=$?
 printf '%s\n' "$o" | sed 's/^/# /'
 assert_eq 0 "$rc" "pool v6: the program ran to its end"
 assert_eq 254 "$(sed -n 's/^v6-distinct //p' <<<"$o")" "pool v6 /120: 254 names, 254 distinct addresses"

@@ -7,6 +7,7 @@ word "start" needs no file) waits up to 20 s for the file to exist and
 makes N connections to 127.0.0.1:PORT, each reading a banner line that
 must start with BANNER and echoing a token back; prints
 "step <basename of STEP> <result>..." with OK, "BAD ..." or "ERR ...".
+banner_echo() is shared with the other fault tests' clients.
 """
 import os
 import socket
@@ -14,23 +15,32 @@ import sys
 import time
 
 
-def once(port, banner):
+def banner_echo(host, port, tok):
+    """Connect, read the banner line, send tok and read as much back:
+    (banner, echo) as received."""
+    s = socket.create_connection((host, port), timeout=10)
     try:
-        s = socket.create_connection(("127.0.0.1", port), timeout=10)
         b = b""
         while not b.endswith(b"\r\n"):
             d = s.recv(100)
             if not d:
                 break
             b += d
-        s.sendall(b"tok-longrun\n")
+        s.sendall(tok)
         e = b""
-        while len(e) < 12:
+        while len(e) < len(tok):
             d = s.recv(100)
             if not d:
                 break
             e += d
+    finally:
         s.close()
+    return b, e
+
+
+def once(port, banner):
+    try:
+        b, e = banner_echo("127.0.0.1", port, b"tok-longrun\n")
     except OSError as x:
         return "ERR %s" % x
     if b.startswith(banner) and e == b"tok-longrun\n":
@@ -50,4 +60,5 @@ def main():
         print("step %s %s" % (os.path.basename(step), " ".join(r)), flush=True)
 
 
-main()
+if __name__ == "__main__":
+    main()
