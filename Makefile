@@ -214,6 +214,7 @@ install: all
 	install -m 0644 $(LIB) $(COMPILER_LIB) $(I_LIB)/
 	install -m 0644 man/proxyshim.1 $(I_MAN)/man1/proxyshim.1
 	install -m 0644 man/proxyshim.yml.5 $(I_MAN)/man5/proxyshim.yml.5
+	install -m 0644 README.md docs/behaviour.md $(I_DOC)/
 	install -m 0644 $(EXAMPLES) $(I_DOC)/examples/
 	install -m 0644 $(EXAMPLES_SYSTEMD) $(I_DOC)/examples/systemd/
 	install -m 0644 completions/proxyshim.bash $(I_COMP)/proxyshim

@@ -1,7 +1,7 @@
 /*
  * bench/accept: accepted connections per second of a server under the
  * shim reading PROXY v2 headers from haproxy, against the same server
- * without the shim behind haproxy sending no header (issue 5).  The
+ * without the shim behind haproxy sending no header.  The
  * haproxies, the servers and the interleaved rounds are bench/run.sh's.
  *
  *   accept serve PORTFILE

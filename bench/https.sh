@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# bench/https.sh: the https:// upstream section of bench/run.sh (issue 7).
+# bench/https.sh: the https:// upstream section of bench/run.sh.
 # Sourced by run.sh, never run by itself: it uses run.sh's helpers (start,
 # free_port, median, stats, ratio, out, note, die), its PIDS and TABLES (stopped and
 # removed at exit), $T, the CPU placement and BENCH_QUICK.  Run it alone

@@ -12,8 +12,8 @@
  *
  * Lookup times: each lookup is timed on its own with clock_gettime() and
  * the cost of an empty timed region is subtracted; the mean comes from
- * untimed batches.  Targets (issue 2): compile <= 3 s including the YAML
- * read, table <= 64 MiB, median lookup <= 200 ns.
+ * untimed batches.  Targets (docs/performance.md): compile <= 3 s
+ * including the YAML read, table <= 64 MiB, median lookup <= 200 ns.
  */
 #include <arpa/inet.h>
 #include <errno.h>

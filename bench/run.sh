@@ -19,7 +19,7 @@
 # startup connect accept https; default all).
 #
 # Sections:
-#  1. bench/lookup (issue 2), when it is built: its own output.
+#  1. bench/lookup, when it is built: its own output.
 #  2. bench/startup: fork+execve+waitpid of /bin/true, bare against
 #     preloaded with PROXYSHIM_TABLE and with PROXYSHIM_CONFIG, interleaved.
 #  3. connections per second: bench/origin (HTTP/1.0 on loopback) reached
@@ -33,11 +33,11 @@
 #     over rounds.  Every connection checks that the origin saw it come from
 #     the proxy it was meant to cross (each proxy binds its outgoing side to
 #     its own 127.0.0.x), or from 127.0.0.1 when direct.
-#  4. accepted connections per second (issue 5): bench/accept's server under
+#  4. accepted connections per second: bench/accept's server under
 #     the shim behind haproxy send-proxy-v2, against it without the shim
 #     behind haproxy sending no header; interleaved rounds, medians
 #     (BENCH_ACCEPT_SECS, BENCH_ACCEPT_CONC; skipped without haproxy).
-#  5. through an https:// upstream (issue 7, bench/https.sh): curl with its
+#  5. through an https:// upstream (bench/https.sh): curl with its
 #     own https-proxy support, curl under proxyshim (the TLS relay) and
 #     curl under proxychains4 to an stunnel client, through stunnel in
 #     front of tinyproxy: conn/s and bulk MB/s, interleaved rounds,
@@ -616,7 +616,7 @@ fi
 
 # -------------------------------------------------------------- accept
 
-# The reverse-proxy side (issue 5): bench/accept's server (accept, read a
+# The reverse-proxy side: bench/accept's server (accept, read a
 # byte, answer, close; one connection at a time) under the shim with
 # `headers: [PROXY]` behind haproxy send-proxy-v2, against the same server
 # without the shim behind a second haproxy that sends no header.  Both pairs
@@ -735,7 +735,7 @@ fi
 
 # -------------------------------------------------------------- https
 
-# https:// upstreams through the TLS relay (issue 7): bench/https.sh.
+# https:// upstreams through the TLS relay: bench/https.sh.
 if section_on https; then
 	# shellcheck source=bench/https.sh
 	. "$ROOT/bench/https.sh"

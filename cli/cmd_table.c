@@ -284,7 +284,8 @@ explain_header_name(uint8_t h)
 	}
 }
 
-/* explain --peer ADDR: SPEC §5 for a connection from ADDR. */
+/* explain --peer ADDR: docs/behaviour.md#reverse-proxy-side for a
+ * connection from ADDR. */
 static int
 explain_peer(const struct ps_table_view *v, const char *peer)
 {
@@ -367,7 +368,7 @@ cmd_explain(int argc, char **argv)
 		return CLI_FAIL;
 	route_lookup(&v, &d, &rt);
 	cli_print_route(&v, &rt, d.port);
-	if (names_is_name(host)) { /* what the resolver would do (issue 4) */
+	if (names_is_name(host)) { /* what the name hooks would do */
 		enum names_why why;
 		enum names_how how =
 		        names_decide(&v, host, strlen(host), d.port, &why);

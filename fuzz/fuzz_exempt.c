@@ -10,7 +10,8 @@
  * address, a neighbour; ports at the edges of the entry's range).
  *
  * When exactly one entry was accepted, every route_lookup() answer is
- * compared with a naive evaluation of SPEC §3 for that entry (names match
+ * compared with a naive evaluation of docs/behaviour.md#match-entries for
+ * that entry (names match
  * only when a name is known, case-insensitively, trailing dot ignored;
  * NAME = itself and subdomains, SUFFIX = subdomains only; ADDR and CIDR on
  * the address, IPv4-mapped IPv6 read as IPv4; ports in [lo, hi]).
@@ -83,7 +84,8 @@ name_match(const struct ps_match *e, const char *name, size_t len)
 	       strncasecmp(name + len - n, e->name, n) == 0;
 }
 
-/* SPEC §3 for one entry, the slow and obvious way. */
+/* docs/behaviour.md#match-entries for one entry, the slow and obvious
+ * way. */
 static int
 naive_match(const struct ps_match *e, const struct ps_dest *d)
 {

@@ -655,7 +655,8 @@ rules_build(struct cc *cc)
 	} else if (!c->https_direct) {
 		/* Coder's rule: the http upstream serves https too.  Not for
 		 * the environment default, where curl and Go agree that an
-		 * unset https_proxy means https goes direct (SPEC §1). */
+		 * unset https_proxy means https goes direct
+		 * (docs/behaviour.md#environment-default). */
 		cc->https_rule = cc->http_rule;
 	}
 }

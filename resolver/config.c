@@ -1,5 +1,6 @@
 /*
- * The config file reader (SPEC §2), over libyaml's document API.
+ * The config file reader (docs/behaviour.md#config-file), over libyaml's
+ * document API.
  *
  * Sections read: proxy:, reverseProxy:, the same two under a Helm values
  * file's coderd:, and Kestra's micronaut.http.services.<name>.proxy-*.

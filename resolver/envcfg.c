@@ -1,11 +1,12 @@
 /*
- * The environment default (SPEC §1): http_proxy, https_proxy, all_proxy and
- * no_proxy, each read in lower case first and then in UPPER CASE, the first
- * non-empty value winning (curl's order; Go's httpproxy agrees).
+ * The environment default (docs/behaviour.md#environment-default): http_proxy,
+ * https_proxy, all_proxy and no_proxy, each read in lower case first and then
+ * in UPPER CASE, the first non-empty value winning (curl's order; Go's
+ * httpproxy agrees).
  *
  * curl never reads HTTP_PROXY in upper case: a CGI program receives the
  * request header "Proxy:" as HTTP_PROXY ("httpoxy"), so a client could pick
- * the proxy.  The SPEC reads both spellings and so do we, but, like Go's
+ * the proxy.  We read both spellings, but, like Go's
  * httpproxy, we refuse the upper-case HTTP_PROXY when REQUEST_METHOD says
  * we are running as a CGI program.
  *

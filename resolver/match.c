@@ -3,10 +3,11 @@
  * durations: the small value parsers of the config reader.
  *
  * Entry syntax follows Go's NO_PROXY (golang.org/x/net/http/httpproxy), which
- * SPEC §3 adopts, with two deliberate differences: malformed entries are
- * errors instead of being skipped, and ":lo-hi" port ranges are accepted.
- * Like Go's net.ParseCIDR, host bits set in a CIDR are cleared rather than
- * refused: "127.0.0.1/8" (the SPEC's own example) means 127.0.0.0/8.
+ * docs/behaviour.md#match-entries adopts, with two deliberate differences:
+ * malformed entries are errors instead of being skipped, and ":lo-hi" port
+ * ranges are accepted. Like Go's net.ParseCIDR, host bits set in a CIDR are
+ * cleared rather than refused: "127.0.0.1/8" (an example in docs/behaviour.md)
+ * means 127.0.0.0/8.
  */
 #include <arpa/inet.h>
 #include <errno.h>

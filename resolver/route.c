@@ -1,5 +1,6 @@
 /*
- * Route lookup over a validated table (SPEC §3).  Runs on the connect path:
+ * Route lookup over a validated table
+ * (docs/behaviour.md#routing).  Runs on the connect path:
  * no allocation, no locks, no stdio, stack buffers only.
  *
  * Every match structure in the table answers with the best (lowest)
@@ -10,7 +11,8 @@
  * entry an in-order evaluation would stop at: first match wins.
  *
  * Which entries can match which destination: name entries (NAME, SUFFIX)
- * only when the program used a name (SPEC §3: never for a bare IP);
+ * only when the program used a name (never for a bare IP,
+ * docs/behaviour.md#match-entries);
  * address and CIDR entries whenever the real address is known, including
  * when a name was used and resolved.  A connect to "db.corp" that resolved
  * to 10.1.2.3 therefore matches an exempt 10.0.0.0/8, as proxychains'

@@ -1,5 +1,5 @@
 /*
- * Which config applies (SPEC §1 lookup order) and its identity.
+ * Which config applies (docs/behaviour.md#config-lookup) and its identity.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -10,7 +10,8 @@
 #include "proxyshim/env.h"
 #include "proxyshim/shm.h"
 
-/* The variables of the environment default, both spellings (SPEC §1). */
+/* The variables of the environment default, both spellings
+ * (docs/behaviour.md#environment-default). */
 static const char *const proxy_vars[] = {
         "http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY",
         "all_proxy",  "ALL_PROXY",  "no_proxy",    "NO_PROXY",

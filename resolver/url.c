@@ -1,5 +1,6 @@
 /*
- * Proxy URLs: scheme://[user[:pass]@]host[:port][/]  (SPEC §2).
+ * Proxy URLs: scheme://[user[:pass]@]host[:port][/]
+ * (docs/behaviour.md#proxy-urls).
  *
  * Only what a proxy needs is accepted: no path beyond "/", no query, no
  * fragment.  Error messages are static and never quote the input, so a

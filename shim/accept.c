@@ -1,5 +1,6 @@
 /*
- * accept(), accept4() and getpeername(): the reverse-proxy side (SPEC §5).
+ * accept(), accept4() and getpeername(): the reverse-proxy side
+ * (docs/behaviour.md#reverse-proxy-side).
  *
  * For a connection whose socket peer is in reverseProxy.trustedOrigins,
  * the configured headers name the real client:

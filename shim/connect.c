@@ -1,9 +1,9 @@
 /*
  * connect(), and sendto()/sendmsg() with MSG_FASTOPEN, which connect too.
  *
- * errno contract (SPEC §4), set only at each hook's single exit: on -1,
- * errno is a valid connect() error: ECONNREFUSED, ENETUNREACH,
- * EHOSTUNREACH, ETIMEDOUT, EACCES (auth, policy, block rules),
+ * errno contract (docs/behaviour.md#errno-mapping), set only at each hook's
+ * single exit: on -1, errno is a valid connect() error: ECONNREFUSED,
+ * ENETUNREACH, EHOSTUNREACH, ETIMEDOUT, EACCES (auth, policy, block rules),
  * EAFNOSUPPORT, or whatever the real connect() said for direct routes.
  *
  * A non-blocking socket gets its tunnel before connect() returns, and
@@ -164,7 +164,8 @@ connect_route(int fd, const struct sockaddr *sa, socklen_t len)
 	 * calling connect() again to see whether a connect finished) is not
 	 * routed again: the first connect() to the proxy answers EISCONN and
 	 * that is what the program gets, with the live tunnel untouched
-	 * (SPEC §3: already-connected sockets pass through). */
+	 * (docs/behaviour.md#routing: already-connected sockets pass
+	 * through). */
 	domain = sa->sa_family;
 	if (shim.mode == SHIM_BROKEN)
 		return shim_dest_is_loopback(&d) ? CONNECT_PASS : -ECONNREFUSED;

@@ -2,7 +2,7 @@
  * getaddrinfo() and freeaddrinfo(), plus the resolver seam that connect()
  * uses (shim_names_dest(), shim_names_direct()).
  *
- * Contract (SPEC §2 dns, issue 4): numeric hosts, "localhost", a NULL
+ * Contract (docs/behaviour.md#name-lookups): numeric hosts, "localhost", a NULL
  * node, AI_NUMERICHOST and AI_PASSIVE lookups, and everything when no
  * table is active, go to the real getaddrinfo() untouched.  A name whose
  * route takes names under `dns: remote` gets fake addresses without any

@@ -355,7 +355,8 @@ rejected_errno(const struct hs *h)
 	}
 }
 
-/* Map any failure to the -errno of SPEC §4 and log it once. */
+/* Map any failure to its -errno (docs/behaviour.md#errno-mapping) and
+ * log it once. */
 static int
 hs_fail(const struct hs *h, int rc)
 {

@@ -82,7 +82,7 @@ uint16_t shim_service_port(const char *service);
 int shim_name_refused(const char *name);
 /* https:// upstreams (shim/relay.c): connect fd to the table's TLS relay,
  * starting it when needed, and have it dial ups[0..n-1] to dst.  0 or
- * -errno (SPEC §4). */
+ * -errno (docs/behaviour.md#errno-mapping). */
 struct ps_target;
 int relay_tunnel(int fd, int sockfam, const struct ps_table_view *v,
                  const uint32_t *ups, size_t n, const struct ps_target *dst);

@@ -1,11 +1,11 @@
 /*
- * udp: block (SPEC §2): no UDP datagram leaves except to loopback and to
- * exempt destinations (an exempt entry or a `via: direct` rule that
- * matches the address, or the name recorded for it), so a program's own
- * DNS resolver or QUIC cannot go around the proxy.  Checked on connect(),
- * sendto(), sendmsg() (shim/connect.c) and sendmmsg() (here) of SOCK_DGRAM
- * sockets; refused with EPERM, as a local firewall would.  Fake addresses
- * never take UDP.
+ * udp: block (docs/behaviour.md#the-proxy-section): no UDP datagram leaves
+ * except to loopback and to exempt destinations (an exempt entry or a `via:
+ * direct` rule that matches the address, or the name recorded for it), so a
+ * program's own DNS resolver or QUIC cannot go around the proxy.  Checked on
+ * connect(), sendto(), sendmsg() (shim/connect.c) and sendmmsg() (here) of
+ * SOCK_DGRAM sockets; refused with EPERM, as a local firewall would.  Fake
+ * addresses never take UDP.
  */
 #include <errno.h>
 #include <netinet/in.h>

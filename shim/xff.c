@@ -1,6 +1,7 @@
 /*
  * X-Forwarded-For and friends: the client address from the first request's
- * headers, written by a trusted reverse proxy (SPEC §5).  Pure functions
+ * headers, written by a trusted reverse proxy
+ * (docs/behaviour.md#reverse-proxy-side).  Pure functions
  * over peeked bytes; see xff.h.
  */
 #include <arpa/inet.h>

@@ -127,7 +127,8 @@ struct ps_config {
 	bool https_direct;    /* added: with https NULL, https_ports traffic
 	                         goes direct instead of via http's upstream
 	                         (environment default: no https->http
-	                         fallback, SPEC §1); false for config files */
+	                         fallback, docs/behaviour.md#environment-default);
+	                         false for config files */
 
 	struct ps_match *exempt;
 	size_t nexempt;
@@ -188,8 +189,8 @@ void match_free(struct ps_match *m);
 /* "250ms", "5s", "1m", "1h", a bare integer means seconds. */
 int duration_parse(const char *s, size_t len, uint32_t *ms, const char **err);
 /* "10.0.0.0/8", "::1/128", a bare address = full length.  Host bits set
- * are cleared, as Go's net.ParseCIDR does ("127.0.0.1/8" in SPEC §2 is
- * 127.0.0.0/8). */
+ * are cleared, as Go's net.ParseCIDR does ("127.0.0.1/8" is 127.0.0.0/8,
+ * docs/behaviour.md#match-entries). */
 int cidr_parse(const char *s, size_t len, int *family, uint8_t addr[16],
                int *prefix, const char **err);
 /* "443" or "1000-2000" (lo <= hi, 1..65535). */
@@ -206,7 +207,8 @@ int config_load_file(const char *path, struct ps_config *out, char *err,
 int config_load_buffer(const char *name, const char *buf, size_t len,
                        struct ps_config *out, char *err, size_t errsz);
 /*
- * The SPEC §1 default from http_proxy/https_proxy/all_proxy/no_proxy (lower
+ * The environment default (docs/behaviour.md#environment-default) from
+ * http_proxy/https_proxy/all_proxy/no_proxy (lower
  * case first, then upper case).  getenv_fn lets tests supply variables;
  * NULL means getenv().  Returns 0, 1 when no variable is set (out is then a
  * config with no upstreams), -1 on a bad value.

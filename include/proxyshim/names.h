@@ -65,7 +65,8 @@ struct names_map {
 	int shared;            /* 1 = named segment, 0 = anonymous */
 	/* Recorded real addresses live in memory private to the process
 	 * (inherited by fork): a name that another program resolved must
-	 * not attach itself to this program's bare-IP connects (SPEC §3). */
+	 * not attach itself to this program's bare-IP connects
+	 * (docs/behaviour.md#match-entries). */
 	void *real;
 	size_t real_len;
 };
@@ -110,7 +111,8 @@ int names_real_record(struct names_map *m, int family, const uint8_t *addr,
 int names_real_name(const struct names_map *m, int family, const uint8_t *addr,
                     char *buf, size_t size);
 
-/* What the resolver does with a name under a table (SPEC §2 dns). */
+/* What the name hooks do with a name under a table
+ * (docs/behaviour.md#name-lookups). */
 enum names_how {
 	NAMES_REAL = 0, /* resolve for real and record */
 	NAMES_FAKE,     /* fake address, the proxy resolves */

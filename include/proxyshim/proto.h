@@ -53,7 +53,8 @@
 #define PS_PROTO_MORE 0
 
 /* Parser failures.  Far from the -errno range so that the two can never be
- * confused; proto_errno() maps each to the errno of SPEC §4. */
+ * confused; proto_errno() maps each to its errno
+ * (docs/behaviour.md#errno-mapping). */
 enum ps_proto_err {
 	PS_PROTO_E_VERSION = -1000,   /* wrong protocol version byte */
 	PS_PROTO_E_MALFORMED = -1001, /* bad ATYP, status line, unknown code,
@@ -259,7 +260,8 @@ int io_disconnect(int fd);
  *
  * What goes on the wire for dst:
  *   socks4, socks5   the address; a name-only target is -EINVAL (the
- *                    caller resolves first, SPEC §2); a name is ignored
+ *                    caller resolves first, docs/behaviour.md#proxy-urls);
+ *                    a name is ignored
  *                    when an address is present;
  *   socks4a, socks5h,
  *   http             the name when present, else the address.
@@ -272,10 +274,10 @@ int io_disconnect(int fd);
  * exactly the reply and nothing after it: whatever the server sends next
  * stays in the socket for the program.
  *
- * Returns 0 or -errno per SPEC §4: refusals → ECONNREFUSED, REP 03 / 04 →
- * ENETUNREACH / EHOSTUNREACH, timeouts → ETIMEDOUT, auth and "no
- * acceptable method" → EACCES, bad replies and a proxy that closes early →
- * ECONNREFUSED.  Each of those logs one warning (never credentials).
+ * Returns 0 or -errno (docs/behaviour.md#errno-mapping): refusals →
+ * ECONNREFUSED, REP 03 / 04 → ENETUNREACH / EHOSTUNREACH, timeouts → ETIMEDOUT,
+ * auth and "no acceptable method" → EACCES, bad replies and a proxy that closes
+ * early → ECONNREFUSED.  Each of those logs one warning (never credentials).
  * Caller errors are found before anything is sent and are not logged:
  * -EINVAL (no usable target, a bad name, a credential over 255 bytes),
  * -EAFNOSUPPORT (socks4/4a to a real IPv6 address).

@@ -1,5 +1,6 @@
 /*
- * proxyshim: route lookup over a mapped, validated table (SPEC §3).
+ * proxyshim: route lookup over a mapped, validated table
+ * (docs/behaviour.md#routing).
  *
  * Pure and allocation-free: safe on the connect path, in any thread, after
  * fork.  The table is owned by the caller (table_view_open()).

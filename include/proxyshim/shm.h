@@ -32,7 +32,8 @@ struct ps_source {
 typedef const char *(*ps_getenv_fn)(const char *);
 
 /*
- * SPEC §1 lookup: explicit path (may be NULL), $PROXYSHIM_CONFIG,
+ * The config lookup (docs/behaviour.md#config-lookup): explicit path (may be
+ * NULL), $PROXYSHIM_CONFIG,
  * ./proxyshim.yml, $XDG_CONFIG_HOME/proxyshim/config.yml (default
  * ~/.config/proxyshim/config.yml), /etc/proxyshim.yml, then the proxy
  * environment variables.  An explicit path or $PROXYSHIM_CONFIG that does

@@ -1,8 +1,8 @@
 /*
  * proxyshim: the client address from a trusted reverse proxy's HTTP
- * headers (SPEC §5): X-Forwarded-For, X-Real-IP, True-Client-IP,
- * CF-Connecting-IP.  Pure: works on the peeked bytes of the first
- * request's header block; no I/O, no allocation.
+ * headers (docs/behaviour.md#reverse-proxy-side): X-Forwarded-For, X-Real-IP,
+ * True-Client-IP, CF-Connecting-IP.  Pure: works on the peeked bytes of the
+ * first request's header block; no I/O, no allocation.
  */
 #ifndef PROXYSHIM_XFF_H
 #define PROXYSHIM_XFF_H

@@ -1340,7 +1340,7 @@ trap _it_exit EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# ------------------------------------------------- reverse proxies (issue 5)
+# ------------------------------------------------------- reverse proxies
 
 # start_haproxy NAME [host=] [port=] -- BACKEND_ADDR [SERVER_OPTS...]
 #   HAProxy in TCP mode in front of BACKEND_ADDR (host:port), e.g.

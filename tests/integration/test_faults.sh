@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Faults and attacks (issue 6), the parts test_reliability.sh does not
+# Faults and attacks, the parts test_reliability.sh does not
 # cover:
 #   fake-address pool full: a /30 fake_ipv4 (2 slots) and a /120
 #     fake_ipv6 (254 slots): names beyond the pool get EAI_AGAIN at once

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Forward path (issue 3): the big file (IT_BIG_MB MiB, 64 by default)
+# Forward path: the big file (IT_BIG_MB MiB, 64 by default)
 # arrives byte-exact (sha256) through every upstream type, fetched by an
 # unmodified curl under the shim: SOCKS5 (microsocks and dante, each with
 # and without auth), SOCKS4 (dante), SOCKS4a (ssh -D), HTTP CONNECT

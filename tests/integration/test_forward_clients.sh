@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Forward path (issue 3): real, unmodified clients under the shim, through
+# Forward path: real, unmodified clients under the shim, through
 # SOCKS5 (microsocks), HTTP CONNECT (tinyproxy) and SOCKS5/SOCKS4 (dante):
 # curl (by `proxyshim run` and by hand with LD_PRELOAD), wget, python3
 # urllib, git clone over http (a dumb http repository; git's transport is a

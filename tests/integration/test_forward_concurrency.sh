@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Forward path (issue 3): threads and forks.  16 threads × 50 connections
+# Forward path: threads and forks (docs/behaviour.md#threads-and-fork).
+# 16 threads × 50 connections
 # through SOCKS5 (microsocks) and HTTP CONNECT (tinyproxy), and 8 forked
 # children × 20 connections (the parent connects first, so the children
 # inherit an initialised library), through both.  Every connection reads

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Forward path (issue 3): failures map to errno (SPEC §4), in bounded time,
+# Forward path: failures map to errno (docs/behaviour.md#errno-mapping),
+# in bounded time,
 # without crashing the program or leaking descriptors.
 #   upstream down → ECONNREFUSED well under the connect timeout;
 #   upstream that never completes the TCP handshake → ETIMEDOUT at

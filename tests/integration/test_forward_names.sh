@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Forward path (issue 3), routing by NAME (SPEC §3): exempt by name (and
+# Forward path, routing by NAME (docs/behaviour.md#match-entries): exempt
+# by name (and
 # its subdomains), by .suffix and *.suffix, name entries never matching a
 # bare IP, rules by name and *.suffix, exempt name with :port; names sent to
 # the proxy for it to resolve: socks5h, socks4a, HTTP CONNECT (a name only

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Forward path (issue 3): routing by address (SPEC §3).  Loopback direct
+# Forward path: routing by address (docs/behaviour.md#routing).  Loopback
+# direct
 # unless proxy_loopback, the upstreams' own addresses direct, exempt by CIDR
 # and by IP:port (the port compared), IPv4-mapped destinations routed as
 # IPv4, per-scheme routing (https_ports), first-match rules, rules before

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Forward path (issue 3): every upstream type through the shim.  SOCKS5
+# Forward path: every upstream type through the shim.  SOCKS5
 # (microsocks with and without auth, dante with and without auth, ssh -D),
 # SOCKS4 (dante, ssh -D), SOCKS4a (ssh -D), HTTP CONNECT (tinyproxy with and
 # without BasicAuth, squid with and without auth); IPv4 and IPv6

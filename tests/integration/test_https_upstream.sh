@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# https:// upstreams (issue 7): TLS to the proxy runs in the `proxyshim
+# https:// upstreams (docs/behaviour.md#https-upstreams-the-tls-relay):
+# TLS to the proxy runs in the `proxyshim
 # relay` process, started on demand; the program keeps a plain TCP socket.
 # stunnel4 (with a test CA made here by openssl) in front of tinyproxy, and
 # squid with an https_port (squid-openssl; skipped with the GnuTLS squid).

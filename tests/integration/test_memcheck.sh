@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # valgrind memcheck on the command's check, explain, compile and dump paths
-# (issue 6): no memory errors and no leaks, on good configs, on bad ones
+# no memory errors and no leaks, on good configs, on bad ones
 # (the error paths free what the good ones would have kept), and on the
 # environment-only default.  "Still reachable" blocks are shown but are not
 # errors: memory a library keeps until exit is not a leak.  Runs on the

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Packaging and operator experience (issue 8): `make install` into a
+# Packaging and operator experience: `make install` into a
 # DESTDIR, then the installed command and library against a real proxy
 # (also relocated as a whole); `make uninstall`; `make deb` inspected, and
 # as root installed, run and removed with dpkg; the man pages linted; every
@@ -52,6 +52,7 @@ P=$D/usr/local
 for f in bin/proxyshim lib/proxyshim/libproxyshim.so \
 	lib/proxyshim/libproxyshim-compiler.so share/man/man1/proxyshim.1 \
 	share/man/man5/proxyshim.yml.5 share/bash-completion/completions/proxyshim \
+	share/doc/proxyshim/behaviour.md share/doc/proxyshim/README.md \
 	share/doc/proxyshim/examples/tor.yml \
 	share/doc/proxyshim/examples/coder-values.yml \
 	share/doc/proxyshim/examples/systemd/proxyshim.conf; do

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reliability and security (issue 6), beyond test_forward_failures.sh and
+# Reliability and security, beyond test_forward_failures.sh and
 # test_forward_concurrency.sh:
 #   stress: many threads and forked children through microsocks (socks5h)
 #     and tinyproxy (http CONNECT), mixed proxied / exempt / blocked

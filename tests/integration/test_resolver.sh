@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The resolver (issue 4): names only the proxy can resolve, reached by real
+# The name hooks (docs/behaviour.md#name-lookups): names only the proxy
+# can resolve, reached by real
 # clients through real proxies (dns: remote, fake addresses); socks5://
 # (the client resolves, the proxy gets an address) against socks5h:// (the
 # proxy gets the name); exempt-by-suffix names go direct; no DNS query

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The reverse-proxy side (SPEC §5): servers under the shim behind haproxy
+# The reverse-proxy side (docs/behaviour.md#reverse-proxy-side): servers
+# under the shim behind haproxy
 # (PROXY protocol v1 and v2) and nginx (X-Forwarded-For) see their real
 # clients; untrusted peers are never parsed; trusted origins that send no
 # header or a broken one are closed and logged while the server goes on.

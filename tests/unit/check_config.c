@@ -1,4 +1,5 @@
-/* The config file reader (resolver/config.c): SPEC §2. */
+/* The config file reader (resolver/config.c): docs/behaviour.md#config-file.
+ */
 #include <arpa/inet.h>
 #include <check.h>
 #include <limits.h>
@@ -192,7 +193,7 @@ START_TEST(test_config_spec_native_snippet_loads_as_written)
 	ck_assert_int_eq(c.udp, PS_UDP_DIRECT);
 	ck_assert(!c.proxy_loopback);
 
-	/* 127.0.0.1/8 as written in the SPEC: host bits cleared. */
+	/* 127.0.0.1/8 as written in the example: host bits cleared. */
 	ck_assert_uint_eq(c.ntrusted, 2);
 	entry_is(&c.trusted[0], PS_MATCH_CIDR, "127.0.0.1/8", 20, 20);
 	cidr_is(&c.trusted[0], "127.0.0.0", 8);

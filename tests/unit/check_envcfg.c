@@ -1,4 +1,5 @@
-/* The environment default (resolver/envcfg.c): SPEC §1. */
+/* The environment default (resolver/envcfg.c):
+ * docs/behaviour.md#environment-default. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>

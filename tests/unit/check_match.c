@@ -1,5 +1,6 @@
 /* Match entries, CIDRs, port ranges, durations (resolver/match.c):
- * SPEC §3 item 3, Go's NO_PROXY syntax.  What the entries match is tested
+ * docs/behaviour.md#match-entries, Go's NO_PROXY syntax.  What the
+ * entries match is tested
  * by the table/route suites; here, what they parse to. */
 #include <arpa/inet.h>
 #include <check.h>

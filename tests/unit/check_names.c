@@ -401,7 +401,8 @@ END_TEST
 /* ---- recorded real addresses --------------------------------------------- */
 
 /* A name recorded by one program must not attach itself to another
- * program's bare-IP connects (SPEC §3); a forked child keeps its parent's. */
+ * program's bare-IP connects (docs/behaviour.md#match-entries); a forked
+ * child keeps its parent's. */
 START_TEST(test_names_real_records_are_private_to_the_process)
 {
 	static const uint8_t a[4] = {10, 1, 2, 3};

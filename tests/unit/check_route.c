@@ -1,5 +1,6 @@
 /*
- * Route lookup (resolver/route.c over resolver/compile.c): SPEC §3.
+ * Route lookup (resolver/route.c over resolver/compile.c):
+ * docs/behaviour.md#routing.
  *
  * Configs are built in code with match_parse()/url_parse(), compiled, and
  * looked up.  The last test is the property test: random configs with
@@ -648,7 +649,8 @@ START_TEST(test_https_absent_http_upstream_serves_https)
 }
 END_TEST
 
-/* The environment default has no https→http fallback (SPEC §1): with only
+/* The environment default has no https→http fallback
+ * (docs/behaviour.md#environment-default): with only
  * http_proxy set, https ports go direct. */
 START_TEST(test_env_without_https_proxy_sends_https_ports_direct)
 {
@@ -1024,7 +1026,8 @@ gen_config(struct ps_config *c, unsigned nrules, unsigned nexempt, bool star,
 	gen_exempt_space = false;
 }
 
-/* The naive evaluator: SPEC §3 read literally, one entry at a time. */
+/* The naive evaluator: docs/behaviour.md#routing read literally, one
+ * entry at a time. */
 struct ndest {
 	char name[300]; /* lower case, no trailing dot; "" = none */
 	size_t nlen;

@@ -1,4 +1,4 @@
-/* Proxy URLs (resolver/url.c): SPEC §2 "Proxy URL schemes". */
+/* Proxy URLs (resolver/url.c): docs/behaviour.md#proxy-urls. */
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
