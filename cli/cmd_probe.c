@@ -447,7 +447,7 @@ static int
 probe_pick_target(const struct ps_hop *h, const struct ps_target *in,
                   struct ps_target *out, struct probe_result *res)
 {
-	char name[PS_MAX_HOST + 1], why[sizeof(res->why)];
+	char name[PS_MAX_HOST + 2], why[sizeof(res->why)];
 
 	*out = *in;
 	if (h->scheme != PS_SCHEME_SOCKS4 && h->scheme != PS_SCHEME_SOCKS5)
@@ -584,7 +584,7 @@ probe_upstreams(const struct ps_table_view *v, const struct probe_opts *po)
 {
 	struct ps_target want;
 	struct probe_result res;
-	char host[PS_MAX_HOST + 1];
+	char host[PS_MAX_HOST + 2];
 	size_t u, nok = 0;
 
 	if (po->target != NULL &&

@@ -328,7 +328,7 @@ cmd_explain(int argc, char **argv)
 	struct ps_table_view v;
 	struct ps_route rt;
 	struct ps_dest d;
-	char host[256];
+	char host[PS_MAX_HOST + 2]; /* as given: a trailing dot may follow */
 	const char *peer = NULL;
 	uint8_t *tbl = NULL;
 	size_t len = 0;

@@ -74,7 +74,7 @@ name_match(const struct ps_match *e, const char *name, size_t len)
 
 	if (len > 0 && name[len - 1] == '.')
 		len--;
-	if (len == 0 || len > 253)
+	if (len == 0 || len > PS_MAX_HOST)
 		return 0;
 	if (e->kind == PS_MATCH_NAME && len == n &&
 	    strncasecmp(name, e->name, n) == 0 && memchr(name, '\0', len) == NULL)

@@ -29,8 +29,7 @@
 typedef unsigned __int128 u128; /* one sweep for v4 and v6 */
 
 #define VAL_NONE UINT64_MAX /* (PS_PRIO_NONE, PS_PRIO_NONE) */
-#define MAX_NAME 253
-#define SWEEP_DEPTH 130 /* strictly nested CIDRs: at most 129 */
+#define SWEEP_DEPTH 130     /* strictly nested CIDRs: at most 129 */
 
 /* A name or port-carrying address entry before grouping. */
 struct cent {
@@ -299,7 +298,7 @@ name_norm(const char *s, char *buf, size_t *len)
 
 	if (n > 0 && s[n - 1] == '.')
 		n--;
-	if (n == 0 || n > MAX_NAME)
+	if (n == 0 || n > PS_MAX_HOST)
 		return -EINVAL;
 	for (i = 0; i < n; i++) {
 		char ch = s[i];
@@ -329,7 +328,7 @@ name_add(struct cc *cc, const char *name, uint32_t text_off, uint32_t flags,
          uint32_t prio, uint32_t src, uint16_t lo, uint16_t hi)
 {
 	struct cent *e = &cc->names[cc->nnames];
-	char buf[MAX_NAME + 1];
+	char buf[PS_MAX_HOST + 1];
 	size_t len, k;
 
 	if (name == NULL || name_norm(name, buf, &len) < 0) {

@@ -25,7 +25,7 @@
 #include "proxyshim/shm.h"
 
 #define NAMES_MAGIC 0x4d4e5350u /* "PSNM" */
-#define NAMES_VERSION 1u
+#define NAMES_VERSION 2u
 #define NAMES_INIT_NONE 0u
 #define NAMES_INIT_BUSY 1u
 #define NAMES_INIT_READY 2u
@@ -38,7 +38,7 @@ struct names_fake_ent {
 	uint32_t hash;
 	_Atomic int64_t used_ms; /* last use, CLOCK_MONOTONIC (system-wide) */
 	uint16_t len;
-	char name[NAMES_NAME_MAX + 1];
+	char name[PS_MAX_HOST + 1];
 };
 
 struct names_real_ent {
@@ -46,7 +46,7 @@ struct names_real_ent {
 	uint8_t family;
 	uint8_t addr[16];
 	uint16_t len;
-	char name[NAMES_NAME_MAX + 1];
+	char name[PS_MAX_HOST + 1];
 };
 
 struct names_hdr {
@@ -291,7 +291,7 @@ names_unlock(struct names_map *m)
 
 /* -------------------------------------------------------- fake slots */
 
-/* Lower case, no trailing dot, 1..255 bytes.  The key's length, or
+/* Lower case, no trailing dot, 1..PS_MAX_HOST bytes.  The key's length, or
  * -EINVAL. */
 static int
 names_key(const char *name, size_t len, char *key)
@@ -300,7 +300,7 @@ names_key(const char *name, size_t len, char *key)
 
 	if (len > 0 && name[len - 1] == '.')
 		len--;
-	if (len == 0 || len > NAMES_NAME_MAX)
+	if (len == 0 || len > PS_MAX_HOST)
 		return -EINVAL;
 	for (i = 0; i < len; i++) {
 		char c = name[i];
@@ -446,7 +446,7 @@ int
 names_fake_get(struct names_map *m, const char *name, size_t len,
                uint32_t *slot)
 {
-	char key[NAMES_NAME_MAX + 1];
+	char key[PS_MAX_HOST + 1];
 	uint32_t hash, s;
 	int klen, r;
 
@@ -551,7 +551,7 @@ names_fake_name(struct names_map *m, uint32_t slot, char *buf, size_t size)
 	if (s1 == 0 || (s1 & 1u))
 		return -ENOENT;
 	len = e->len;
-	if (len == 0 || len > NAMES_NAME_MAX)
+	if (len == 0 || len > PS_MAX_HOST)
 		return -ENOENT;
 	if (len + 1 > size)
 		return -ERANGE;
@@ -582,7 +582,7 @@ int
 names_real_record(struct names_map *m, int family, const uint8_t *addr,
                   const char *name, size_t len)
 {
-	char key[NAMES_NAME_MAX + 1];
+	char key[PS_MAX_HOST + 1];
 	struct names_real_ent *e;
 	uint32_t s;
 	int klen, r;
@@ -627,7 +627,7 @@ names_real_name(const struct names_map *m, int family, const uint8_t *addr,
 		return -ENOENT;
 	len = e->len;
 	hit = e->family == family && memcmp(e->addr, addr, n) == 0 && len > 0 &&
-	      len <= NAMES_NAME_MAX;
+	      len <= PS_MAX_HOST;
 	if (hit && len + 1 > size)
 		return -ERANGE;
 	if (hit) {
@@ -728,7 +728,8 @@ names_is_name(const char *s)
 	if (s == NULL || *s == '\0')
 		return 0;
 	len = strlen(s);
-	if (len > 254 || (len == 254 && s[253] != '.'))
+	if (len > PS_MAX_HOST + 1 ||
+	    (len == PS_MAX_HOST + 1 && s[PS_MAX_HOST] != '.'))
 		return 0;
 	/* Whatever glibc takes as numeric (inet_aton forms too, scoped
 	 * IPv6) is not a name. */

@@ -25,10 +25,10 @@
 #include <sys/socket.h>
 
 #include "proxyshim/addr.h"
+#include "proxyshim/config.h"
 #include "proxyshim/route.h"
 
 #define VAL_NONE UINT64_MAX
-#define NAME_MAX_LEN 253
 
 /* The destination, normalised once. */
 struct rdest {
@@ -64,7 +64,7 @@ dest_prepare(const struct ps_dest *d, struct rdest *r)
 		n--;
 	/* Longer than DNS allows: not a name we can match, never truncate
 	 * it into one that would. */
-	r->nlen = n <= NAME_MAX_LEN ? n : 0;
+	r->nlen = n <= PS_MAX_HOST ? n : 0;
 	r->family = fam == AF_INET || fam == AF_INET6 ? fam : 0;
 	if (r->family != 0)
 		memcpy(r->addr, a, fam == AF_INET ? 4 : 16);
@@ -180,9 +180,9 @@ filter_pass(const struct ps_table_view *t, uint64_t mix)
 static uint64_t
 names_lookup(const struct ps_table_view *t, const struct rdest *r)
 {
-	char name[NAME_MAX_LEN + 1];
-	uint64_t hs[NAME_MAX_LEN + 1];
-	uint16_t at[NAME_MAX_LEN + 1];
+	char name[PS_MAX_HOST + 1];
+	uint64_t hs[PS_MAX_HOST + 1];
+	uint16_t at[PS_MAX_HOST + 1];
 	uint64_t h = PS_T_HASH_INIT, best = VAL_NONE, v, mix;
 	size_t n = 0, k, i = r->nlen, ns = t->nname_slots;
 

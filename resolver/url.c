@@ -77,8 +77,7 @@ url_check_host(const char *s, size_t len, const char **err)
 		*err = "empty host name";
 		return -EINVAL;
 	}
-	/* 253: RFC 1035's 255 octets on the wire, written as text. */
-	if (len > PS_MAX_HOST - 2) {
+	if (len > PS_MAX_HOST) {
 		*err = "host name longer than 253 bytes";
 		return -EINVAL;
 	}

@@ -96,7 +96,7 @@ static void
 connect_log_route(int fd, const struct ps_dest *d, const struct ps_route *rt)
 {
 	const struct ps_table_view *v = &shim.view;
-	char where[NAMES_NAME_MAX + 8];
+	char where[PS_MAX_HOST + 8];
 	const char *up = "", *rule = "";
 
 	connect_format(d, where, sizeof(where));
@@ -131,7 +131,7 @@ connect_route(int fd, const struct sockaddr *sa, socklen_t len)
 	const uint8_t *a;
 	struct ps_route rt;
 	struct ps_dest d;
-	char where[NAMES_NAME_MAX + 8], name[NAMES_NAME_MAX + 1];
+	char where[PS_MAX_HOST + 8], name[PS_MAX_HOST + 1];
 	int type = 0, domain = 0, r, fake = 0;
 	socklen_t optlen = sizeof(type);
 

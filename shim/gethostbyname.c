@@ -85,7 +85,7 @@ hb_record(const char *name, const struct hostent *he)
 
 struct hb_tls {
 	struct hostent he;
-	char buf[NAMES_NAME_MAX + 64];
+	char buf[PS_MAX_HOST + 64];
 };
 static _Thread_local struct hb_tls hb_tls;
 
@@ -203,7 +203,7 @@ hb_fake_name(const void *addr, socklen_t len, int type, char *name, size_t size)
 SHIM_EXPORT struct hostent *
 gethostbyaddr(const void *addr, socklen_t len, int type)
 {
-	char name[NAMES_NAME_MAX + 1];
+	char name[PS_MAX_HOST + 1];
 	int r;
 
 	shim_init();
@@ -224,7 +224,7 @@ gethostbyaddr_r(const void *addr, socklen_t len, int type, struct hostent *ret,
                 char *buf, size_t buflen, struct hostent **result,
                 int *h_errnop)
 {
-	char name[NAMES_NAME_MAX + 1];
+	char name[PS_MAX_HOST + 1];
 	int r;
 
 	shim_init();

@@ -47,7 +47,7 @@ SHIM_EXPORT int
 getnameinfo(const struct sockaddr *sa, socklen_t salen, char *host,
             socklen_t hostlen, char *serv, socklen_t servlen, int flags)
 {
-	char name[NAMES_NAME_MAX + 1];
+	char name[PS_MAX_HOST + 1];
 	size_t n;
 	int r;
 

@@ -21,7 +21,7 @@
 int
 udp_check(int fd, const struct sockaddr *sa, socklen_t len)
 {
-	char name[NAMES_NAME_MAX + 1];
+	char name[PS_MAX_HOST + 1];
 	struct ps_route rt;
 	struct ps_dest d;
 	int type = 0;

@@ -18,7 +18,14 @@
 #include <stdint.h>
 
 /* Maximum lengths accepted anywhere in a config. */
-#define PS_MAX_HOST 255 /* DNS name limit */
+/* The longest host name, in bytes of text.  RFC 1035 caps a name at 255
+ * octets in wire form (each label behind its length byte, then the root's
+ * zero byte), which is 253 characters written out.  A name as given may
+ * end in one dot more (an absolute name): it is dropped before a name is
+ * stored, compared or looked up.  So a buffer for a name holds
+ * PS_MAX_HOST + 1 bytes (the NUL), PS_MAX_HOST + 2 while the dot may
+ * still be there. */
+#define PS_MAX_HOST 253
 #define PS_MAX_CRED 255 /* RFC 1929 user / password limit */
 #define PS_MAX_HOPS 8   /* upstreams in one chain */
 #define PS_ERR_MAX 512  /* error message buffer size used by the API */

@@ -37,6 +37,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "proxyshim/config.h" /* PS_MAX_HOST */
 #include "proxyshim/route.h"
 #include "proxyshim/table.h"
 
@@ -44,7 +45,6 @@
 #define NAMES_REAL_SLOTS 4096u  /* recorded real addresses */
 #define NAMES_PROBE 512u        /* probe window of one name */
 #define NAMES_TTL_MS 600000u    /* idle time before a slot may be reused */
-#define NAMES_NAME_MAX 255
 
 struct names_seg; /* the shared layout, private to names.c */
 

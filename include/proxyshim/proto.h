@@ -37,6 +37,12 @@
 
 #include "proxyshim/config.h"
 
+/* The longest name a handshake field carries: SOCKS5 puts a name behind
+ * one length byte, and the builders take the same bound for SOCKS4a and
+ * CONNECT.  A wire-format limit, above PS_MAX_HOST (plus a trailing dot),
+ * the longest name the rest of proxyshim ever hands a builder. */
+#define PS_PROTO_NAME_MAX 255
+
 /* Buffer sizes that always suffice for the builders. */
 #define PS_SOCKS5_GREETING_MAX 4 /* VER NMETHODS 00 02 */
 #define PS_SOCKS5_AUTH_MAX 513   /* 1 + 1 + 255 + 1 + 255 */
@@ -185,14 +191,14 @@ int httpc_base64(char *out, size_t outsz, const void *in, size_t len);
 int proto_errno(int err);
 const char *proto_strerror(int err);
 
-/* A name that may go on the wire: 1..255 bytes, no NUL, no control
- * characters, no space (it ends up in an HTTP request line). */
+/* A name that may go on the wire: 1..PS_PROTO_NAME_MAX bytes, no NUL, no
+ * control characters, no space (it ends up in an HTTP request line). */
 static inline bool
 proto_name_ok(const char *name, size_t len)
 {
 	size_t i;
 
-	if (name == NULL || len == 0 || len > PS_MAX_HOST)
+	if (name == NULL || len == 0 || len > PS_PROTO_NAME_MAX)
 		return false;
 	for (i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)name[i];

@@ -407,7 +407,7 @@ START_TEST(test_names_real_records_are_private_to_the_process)
 {
 	static const uint8_t a[4] = {10, 1, 2, 3};
 	struct names_map m, other;
-	char buf[NAMES_NAME_MAX + 1];
+	char buf[PS_MAX_HOST + 1];
 	pid_t pid;
 	int st;
 
