@@ -31,8 +31,9 @@ typedef unsigned __int128 u128; /* one sweep for v4 and v6 */
 #define VAL_NONE UINT64_MAX /* (PS_PRIO_NONE, PS_PRIO_NONE) */
 #define SWEEP_DEPTH 130     /* strictly nested CIDRs: at most 129 */
 
-/* A name or port-carrying address entry before grouping. */
-struct cent {
+/* A name or port-carrying address entry before grouping: one future
+ * entry of the name or address hash table. */
+struct hash_entry {
 	uint64_t mix;     /* table_hash_mix64() of the key */
 	uint32_t key_off; /* strings */
 	uint32_t key_len;
@@ -77,7 +78,9 @@ struct strbuf {
 	size_t cap;
 };
 
-struct cc {
+/* Everything the compiler builds from one config before it lays the
+ * table out: strings, upstreams, rules, hash entries and ranges. */
+struct table_build {
 	const struct ps_config *cfg;
 	char *err;
 	size_t errsz;
@@ -100,9 +103,9 @@ struct cc {
 	uint32_t http_rule;
 	uint32_t https_rule;
 
-	struct cent *names;
+	struct hash_entry *names;
 	size_t nnames;
-	struct cent *addrs;
+	struct hash_entry *addrs;
 	size_t naddrs;
 	struct ranges r4, r6, t4, t6;
 	uint64_t star;
@@ -113,31 +116,31 @@ struct cc {
 	struct hashout hname, haddr;
 };
 
-static void cc_error(struct cc *cc, int e, const char *fmt, ...)
+static void build_error(struct table_build *tb, int e, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 
 static void
-cc_error(struct cc *cc, int e, const char *fmt, ...)
+build_error(struct table_build *tb, int e, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (cc->fail != 0)
+	if (tb->fail != 0)
 		return;
-	cc->fail = e;
-	if (cc->err == NULL || cc->errsz == 0)
+	tb->fail = e;
+	if (tb->err == NULL || tb->errsz == 0)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(cc->err, cc->errsz, fmt, ap);
+	vsnprintf(tb->err, tb->errsz, fmt, ap);
 	va_end(ap);
 }
 
 static void *
-cc_calloc(struct cc *cc, size_t n, size_t size)
+build_calloc(struct table_build *tb, size_t n, size_t size)
 {
 	void *p = calloc(n == 0 ? 1 : n, size);
 
 	if (p == NULL)
-		cc_error(cc, -ENOMEM, "out of memory compiling the table");
+		build_error(tb, -ENOMEM, "out of memory compiling the table");
 	return p;
 }
 
@@ -145,16 +148,17 @@ cc_calloc(struct cc *cc, size_t n, size_t size)
 
 /* Append n bytes (plus a NUL when nul) and return their offset. */
 static uint32_t
-str_add(struct cc *cc, const void *s, size_t n, bool nul)
+str_add(struct table_build *tb, const void *s, size_t n, bool nul)
 {
-	struct strbuf *b = &cc->str;
+	struct strbuf *b = &tb->str;
 	size_t need = b->len + n + (nul ? 1 : 0), off = b->len;
 
-	if (cc->fail != 0)
+	if (tb->fail != 0)
 		return 0;
 	if (need >= PS_TABLE_MAX_SIZE) {
-		cc_error(cc, -E2BIG, "table too large: strings exceed %u bytes",
-		         PS_TABLE_MAX_SIZE);
+		build_error(tb, -E2BIG,
+		            "table too large: strings exceed %u bytes",
+		            PS_TABLE_MAX_SIZE);
 		return 0;
 	}
 	if (need > b->cap) {
@@ -165,8 +169,8 @@ str_add(struct cc *cc, const void *s, size_t n, bool nul)
 			cap *= 2;
 		p = realloc(b->p, cap);
 		if (p == NULL) {
-			cc_error(cc, -ENOMEM,
-			         "out of memory compiling the table");
+			build_error(tb, -ENOMEM,
+			            "out of memory compiling the table");
 			return 0;
 		}
 		b->p = p;
@@ -180,9 +184,9 @@ str_add(struct cc *cc, const void *s, size_t n, bool nul)
 }
 
 static uint32_t
-str_cstr(struct cc *cc, const char *s)
+str_cstr(struct table_build *tb, const char *s)
 {
-	return str_add(cc, s ? s : "", s ? strlen(s) : 0, true);
+	return str_add(tb, s ? s : "", s ? strlen(s) : 0, true);
 }
 
 /* --- counting and allocation ------------------------------------------- */
@@ -214,9 +218,9 @@ count_matches(const struct ps_match *m, size_t n, size_t *nname, size_t *naddr,
 }
 
 static int
-cc_alloc(struct cc *cc)
+build_alloc(struct table_build *tb)
 {
-	const struct ps_config *c = cc->cfg;
+	const struct ps_config *c = tb->cfg;
 	size_t nname = 0, naddr = 0, n4 = 0, n6 = 0, nsrc = 0, nhop = 0, i;
 
 	nhop = (c->http ? 1u : 0u) + (c->https ? 1u : 0u);
@@ -234,22 +238,22 @@ cc_alloc(struct cc *cc)
 	naddr += nhop;
 	/* Mapped v6 entries turn into v4 ones: let either list take all. */
 	n4 += n6;
-	cc->src = cc_calloc(cc, nsrc, sizeof(*cc->src));
-	cc->up = cc_calloc(cc, nhop, sizeof(*cc->up));
-	cc->upurl = cc_calloc(cc, nhop, sizeof(*cc->upurl));
-	for (cc->nupslot = 2; cc->nupslot < 2 * nhop; cc->nupslot *= 2)
+	tb->src = build_calloc(tb, nsrc, sizeof(*tb->src));
+	tb->up = build_calloc(tb, nhop, sizeof(*tb->up));
+	tb->upurl = build_calloc(tb, nhop, sizeof(*tb->upurl));
+	for (tb->nupslot = 2; tb->nupslot < 2 * nhop; tb->nupslot *= 2)
 		;
-	cc->upslot = cc_calloc(cc, cc->nupslot, sizeof(*cc->upslot));
-	cc->hopidx = cc_calloc(cc, nhop, sizeof(*cc->hopidx));
-	cc->chains = cc_calloc(cc, nhop, sizeof(*cc->chains));
-	cc->rules = cc_calloc(cc, c->nrules + 2, sizeof(*cc->rules));
-	cc->names = cc_calloc(cc, nname, sizeof(*cc->names));
-	cc->addrs = cc_calloc(cc, naddr, sizeof(*cc->addrs));
-	cc->r4.c = cc_calloc(cc, n4, sizeof(struct cidr));
-	cc->r6.c = cc_calloc(cc, n6, sizeof(struct cidr));
-	cc->t4.c = cc_calloc(cc, c->ntrusted, sizeof(struct cidr));
-	cc->t6.c = cc_calloc(cc, c->ntrusted, sizeof(struct cidr));
-	return cc->fail;
+	tb->upslot = build_calloc(tb, tb->nupslot, sizeof(*tb->upslot));
+	tb->hopidx = build_calloc(tb, nhop, sizeof(*tb->hopidx));
+	tb->chains = build_calloc(tb, nhop, sizeof(*tb->chains));
+	tb->rules = build_calloc(tb, c->nrules + 2, sizeof(*tb->rules));
+	tb->names = build_calloc(tb, nname, sizeof(*tb->names));
+	tb->addrs = build_calloc(tb, naddr, sizeof(*tb->addrs));
+	tb->r4.c = build_calloc(tb, n4, sizeof(struct cidr));
+	tb->r6.c = build_calloc(tb, n6, sizeof(struct cidr));
+	tb->t4.c = build_calloc(tb, c->ntrusted, sizeof(struct cidr));
+	tb->t6.c = build_calloc(tb, c->ntrusted, sizeof(struct cidr));
+	return tb->fail;
 }
 
 /* --- entries ------------------------------------------------------------ */
@@ -260,8 +264,8 @@ cc_alloc(struct cc *cc)
  * as IPv4.
  */
 static void
-cidr_add(struct cc *cc, struct ranges *r4, struct ranges *r6, int family,
-         const uint8_t addr[16], unsigned prefix, uint64_t val)
+cidr_add(struct table_build *tb, struct ranges *r4, struct ranges *r6,
+         int family, const uint8_t addr[16], unsigned prefix, uint64_t val)
 {
 	struct ranges *r = r6;
 	unsigned bits = 128;
@@ -278,7 +282,7 @@ cidr_add(struct cc *cc, struct ranges *r4, struct ranges *r6, int family,
 		bits = 32;
 	}
 	if (prefix > bits) {
-		cc_error(cc, -EINVAL, "bad prefix length /%u", prefix);
+		build_error(tb, -EINVAL, "bad prefix length /%u", prefix);
 		return;
 	}
 	lo = table_u128_load(a, bits / 8);
@@ -312,8 +316,8 @@ name_norm(const char *s, char *buf, size_t *len)
 
 /* The rest of an entry whose key_off is set: key length and hash. */
 static void
-cent_fill(struct cent *e, const void *key, size_t len, uint32_t prio_flags,
-          uint32_t src, uint16_t lo, uint16_t hi)
+hash_entry_fill(struct hash_entry *e, const void *key, size_t len,
+                uint32_t prio_flags, uint32_t src, uint16_t lo, uint16_t hi)
 {
 	e->key_len = (uint32_t)len;
 	e->mix = table_hash_key64(key, len);
@@ -324,25 +328,25 @@ cent_fill(struct cent *e, const void *key, size_t len, uint32_t prio_flags,
 }
 
 static void
-name_add(struct cc *cc, const char *name, uint32_t text_off, uint32_t flags,
-         uint32_t prio, uint32_t src, uint16_t lo, uint16_t hi)
+name_add(struct table_build *tb, const char *name, uint32_t text_off,
+         uint32_t flags, uint32_t prio, uint32_t src, uint16_t lo, uint16_t hi)
 {
-	struct cent *e = &cc->names[cc->nnames];
+	struct hash_entry *e = &tb->names[tb->nnames];
 	char buf[PS_MAX_HOST + 1];
 	size_t len, k;
 
 	if (name == NULL || name_norm(name, buf, &len) < 0) {
-		cc_error(cc, -EINVAL,
-		         "bad name \"%s\" (empty or longer than "
-		         "253 bytes)",
-		         name ? name : "");
+		build_error(tb, -EINVAL,
+		            "bad name \"%s\" (empty or longer than "
+		            "253 bytes)",
+		            name ? name : "");
 		return;
 	}
 	/* The text as written usually holds the key ("x.com", ".x.com",
 	 * "*.x.com"): point into it instead of storing the name twice. */
 	e->key_off = 0;
 	for (k = 0; k <= 2 && text_off != 0; k++) {
-		const char *t = cc->str.p + text_off;
+		const char *t = tb->str.p + text_off;
 
 		if (strlen(t) < k)
 			break;
@@ -352,16 +356,16 @@ name_add(struct cc *cc, const char *name, uint32_t text_off, uint32_t flags,
 		}
 	}
 	if (e->key_off == 0)
-		e->key_off = str_add(cc, buf, len, true);
-	cent_fill(e, buf, len, prio | flags << 24, src, lo, hi);
-	cc->nnames++;
+		e->key_off = str_add(tb, buf, len, true);
+	hash_entry_fill(e, buf, len, prio | flags << 24, src, lo, hi);
+	tb->nnames++;
 }
 
 static void
-addr_add(struct cc *cc, int family, const uint8_t addr[16], uint32_t prio,
-         uint32_t src, uint16_t lo, uint16_t hi)
+addr_add(struct table_build *tb, int family, const uint8_t addr[16],
+         uint32_t prio, uint32_t src, uint16_t lo, uint16_t hi)
 {
-	struct cent *e = &cc->addrs[cc->naddrs];
+	struct hash_entry *e = &tb->addrs[tb->naddrs];
 	const uint8_t *a = addr;
 	size_t len = 16;
 	uint32_t flags = PS_T_ENT_SELF | PS_T_ENT_V6;
@@ -371,50 +375,51 @@ addr_add(struct cc *cc, int family, const uint8_t addr[16], uint32_t prio,
 		len = 4;
 		flags = PS_T_ENT_SELF;
 	}
-	e->key_off = str_add(cc, a, len, false);
-	cent_fill(e, a, len, prio | flags << 24, src, lo, hi);
-	cc->naddrs++;
+	e->key_off = str_add(tb, a, len, false);
+	hash_entry_fill(e, a, len, prio | flags << 24, src, lo, hi);
+	tb->naddrs++;
 }
 
 static uint32_t
-src_add(struct cc *cc, uint32_t text_off, uint32_t prio,
+src_add(struct table_build *tb, uint32_t text_off, uint32_t prio,
         const struct ps_pos *pos)
 {
-	struct ps_t_source *s = &cc->src[cc->nsrc];
+	struct ps_t_source *s = &tb->src[tb->nsrc];
 
 	s->text_off = text_off;
 	s->prio = (uint16_t)prio; /* <= PS_PRIO_MAX, checked up front */
 	s->line = pos->line;
 	s->col = (uint16_t)(pos->col > UINT16_MAX ? UINT16_MAX : pos->col);
-	return (uint32_t)cc->nsrc++;
+	return (uint32_t)tb->nsrc++;
 }
 
 static void
-match_add(struct cc *cc, const struct ps_match *m, uint32_t prio)
+match_add(struct table_build *tb, const struct ps_match *m, uint32_t prio)
 {
-	uint32_t text = str_cstr(cc, m->text);
-	uint32_t src = src_add(cc, text, prio, &m->pos);
+	uint32_t text = str_cstr(tb, m->text);
+	uint32_t src = src_add(tb, text, prio, &m->pos);
 	bool anyport = m->port_lo == 0 && m->port_hi == 65535;
 
 	if (m->port_lo > m->port_hi) {
-		cc_error(cc, -EINVAL, "%u:%u: bad port range", m->pos.line,
-		         m->pos.col);
+		build_error(tb, -EINVAL, "%u:%u: bad port range", m->pos.line,
+		            m->pos.col);
 		return;
 	}
 	if (m->kind != PS_MATCH_NAME && m->kind != PS_MATCH_SUFFIX &&
 	    m->kind != PS_MATCH_ADDR && !anyport) {
-		cc_error(cc, -EINVAL, "%u:%u: a port is not allowed on \"%s\"",
-		         m->pos.line, m->pos.col, m->text ? m->text : "");
+		build_error(tb, -EINVAL,
+		            "%u:%u: a port is not allowed on \"%s\"",
+		            m->pos.line, m->pos.col, m->text ? m->text : "");
 		return;
 	}
 	switch (m->kind) {
 	case PS_MATCH_ANY:
-		if (cc->star == VAL_NONE)
-			cc->star = val_pack(prio, src);
+		if (tb->star == VAL_NONE)
+			tb->star = val_pack(prio, src);
 		break;
 	case PS_MATCH_NAME:
 	case PS_MATCH_SUFFIX:
-		name_add(cc, m->name, text,
+		name_add(tb, m->name, text,
 		         m->kind == PS_MATCH_NAME ? PS_T_ENT_SELF | PS_T_ENT_SUB
 		                                  : PS_T_ENT_SUB,
 		         prio, src, m->port_lo, m->port_hi);
@@ -422,23 +427,23 @@ match_add(struct cc *cc, const struct ps_match *m, uint32_t prio)
 	case PS_MATCH_ADDR:
 	case PS_MATCH_CIDR:
 		if (m->family != AF_INET && m->family != AF_INET6) {
-			cc_error(cc, -EINVAL, "%u:%u: bad address family",
-			         m->pos.line, m->pos.col);
+			build_error(tb, -EINVAL, "%u:%u: bad address family",
+			            m->pos.line, m->pos.col);
 			break;
 		}
 		if (m->kind == PS_MATCH_ADDR && !anyport)
-			addr_add(cc, m->family, m->addr, prio, src, m->port_lo,
+			addr_add(tb, m->family, m->addr, prio, src, m->port_lo,
 			         m->port_hi);
 		else
-			cidr_add(cc, &cc->r4, &cc->r6, m->family, m->addr,
+			cidr_add(tb, &tb->r4, &tb->r6, m->family, m->addr,
 			         m->kind == PS_MATCH_ADDR
 			                 ? (m->family == AF_INET ? 32u : 128u)
 			                 : m->prefix,
 			         val_pack(prio, src));
 		break;
 	default:
-		cc_error(cc, -EINVAL, "%u:%u: bad match kind", m->pos.line,
-		         m->pos.col);
+		build_error(tb, -EINVAL, "%u:%u: bad match kind", m->pos.line,
+		            m->pos.col);
 	}
 }
 
@@ -486,198 +491,200 @@ url_hash(const struct ps_url *u)
 
 /* The upstream's own host:port, matched at prio 0 (direct). */
 static void
-upstream_self(struct cc *cc, const struct ps_url *u)
+upstream_self(struct table_build *tb, const struct ps_url *u)
 {
 	char text[PS_MAX_HOST + 16];
 	uint32_t off, src;
 
 	snprintf(text, sizeof(text),
 	         u->family == AF_INET6 ? "[%s]:%u" : "%s:%u", u->host, u->port);
-	off = str_cstr(cc, text);
-	src = src_add(cc, off, PS_PRIO_UPSTREAM, &u->pos);
+	off = str_cstr(tb, text);
+	src = src_add(tb, off, PS_PRIO_UPSTREAM, &u->pos);
 	if (u->family == AF_INET || u->family == AF_INET6)
-		addr_add(cc, u->family, u->addr, PS_PRIO_UPSTREAM, src, u->port,
+		addr_add(tb, u->family, u->addr, PS_PRIO_UPSTREAM, src, u->port,
 		         u->port);
 	else
-		name_add(cc, u->host, 0, PS_T_ENT_SELF, PS_PRIO_UPSTREAM, src,
+		name_add(tb, u->host, 0, PS_T_ENT_SELF, PS_PRIO_UPSTREAM, src,
 		         u->port, u->port);
 }
 
 /* An https:// upstream's TLS: its own tls: keys, else proxy.tls's. */
 static void
-upstream_tls(struct cc *cc, const struct ps_url *u, struct ps_t_upstream *t)
+upstream_tls(struct table_build *tb, const struct ps_url *u,
+             struct ps_t_upstream *t)
 {
-	const struct ps_config *c = cc->cfg;
+	const struct ps_config *c = tb->cfg;
 	const char *ca = u->tls_ca_file ? u->tls_ca_file : c->tls_ca_file;
 	const char *name =
 	        u->tls_server_name ? u->tls_server_name : c->tls_server_name;
 	bool insecure = u->tls_insecure_set ? u->tls_insecure : c->tls_insecure;
 
-	t->tls_ca_off = ca != NULL && ca[0] != '\0' ? str_cstr(cc, ca) : 0;
+	t->tls_ca_off = ca != NULL && ca[0] != '\0' ? str_cstr(tb, ca) : 0;
 	t->tls_name_off =
-	        name != NULL && name[0] != '\0' ? str_cstr(cc, name) : 0;
+	        name != NULL && name[0] != '\0' ? str_cstr(tb, name) : 0;
 	t->tls_flags = insecure ? PS_T_TLS_INSECURE : 0;
 }
 
 static uint32_t
-upstream_add(struct cc *cc, const struct ps_url *u)
+upstream_add(struct table_build *tb, const struct ps_url *u)
 {
-	size_t mask = cc->nupslot - 1, i;
+	size_t mask = tb->nupslot - 1, i;
 	struct ps_t_upstream *t;
 	char disp[1024];
 
 	if (u == NULL || u->host == NULL || u->port == 0 ||
 	    u->scheme < PS_SCHEME_HTTP || u->scheme > PS_SCHEME_SOCKS5H) {
-		cc_error(cc, -EINVAL, "bad upstream proxy URL");
+		build_error(tb, -EINVAL, "bad upstream proxy URL");
 		return 0;
 	}
-	for (i = url_hash(u) & mask; cc->upslot[i] != 0; i = (i + 1) & mask)
-		if (url_same(cc->upurl[cc->upslot[i] - 1], u))
-			return cc->upslot[i] - 1;
-	t = &cc->up[cc->nup];
-	cc->upurl[cc->nup] = u;
-	cc->upslot[i] = (uint32_t)++cc->nup;
+	for (i = url_hash(u) & mask; tb->upslot[i] != 0; i = (i + 1) & mask)
+		if (url_same(tb->upurl[tb->upslot[i] - 1], u))
+			return tb->upslot[i] - 1;
+	t = &tb->up[tb->nup];
+	tb->upurl[tb->nup] = u;
+	tb->upslot[i] = (uint32_t)++tb->nup;
 	t->scheme = (uint8_t)u->scheme;
 	t->family = (uint8_t)(u->family == AF_INET || u->family == AF_INET6
 	                              ? u->family
 	                              : 0);
 	t->port = u->port;
 	memcpy(t->addr, u->addr, sizeof(t->addr));
-	t->host_off = str_cstr(cc, u->host);
-	t->user_off = u->user ? str_cstr(cc, u->user) : PS_PRIO_NONE;
-	t->pass_off = u->pass ? str_cstr(cc, u->pass) : PS_PRIO_NONE;
+	t->host_off = str_cstr(tb, u->host);
+	t->user_off = u->user ? str_cstr(tb, u->user) : PS_PRIO_NONE;
+	t->pass_off = u->pass ? str_cstr(tb, u->pass) : PS_PRIO_NONE;
 	disp[0] = '\0';
 	url_format_masked(u, disp, sizeof(disp));
-	t->display_off = str_cstr(cc, disp);
+	t->display_off = str_cstr(tb, disp);
 	if (u->scheme == PS_SCHEME_HTTPS)
-		upstream_tls(cc, u, t);
-	upstream_self(cc, u);
-	return (uint32_t)(cc->nup - 1);
+		upstream_tls(tb, u, t);
+	upstream_self(tb, u);
+	return (uint32_t)(tb->nup - 1);
 }
 
 /* Every upstream first, so their self entries get the first sources. */
 static void
-upstreams_collect(struct cc *cc)
+upstreams_collect(struct table_build *tb)
 {
-	const struct ps_config *c = cc->cfg;
+	const struct ps_config *c = tb->cfg;
 	size_t i, k;
 
 	if (c->http)
-		cc->hopidx[cc->nhop++] = upstream_add(cc, c->http);
+		tb->hopidx[tb->nhop++] = upstream_add(tb, c->http);
 	if (c->https)
-		cc->hopidx[cc->nhop++] = upstream_add(cc, c->https);
-	for (i = 0; i < c->nrules && cc->fail == 0; i++) {
+		tb->hopidx[tb->nhop++] = upstream_add(tb, c->https);
+	for (i = 0; i < c->nrules && tb->fail == 0; i++) {
 		const struct ps_via *via = &c->rules[i].via;
 
 		if (via->kind != PS_VIA_PROXY)
 			continue;
 		if (via->nhops == 0 || via->nhops > PS_MAX_HOPS ||
 		    via->hops == NULL) {
-			cc_error(cc, -EINVAL,
-			         "%s: a chain has 1 to %d upstreams",
-			         c->rules[i].label ? c->rules[i].label : "rule",
-			         PS_MAX_HOPS);
+			build_error(tb, -EINVAL,
+			            "%s: a chain has 1 to %d upstreams",
+			            c->rules[i].label ? c->rules[i].label
+			                              : "rule",
+			            PS_MAX_HOPS);
 			return;
 		}
 		for (k = 0; k < via->nhops; k++)
-			cc->hopidx[cc->nhop++] =
-			        upstream_add(cc, &via->hops[k]);
+			tb->hopidx[tb->nhop++] =
+			        upstream_add(tb, &via->hops[k]);
 	}
 }
 
 /* --- rules ---------------------------------------------------------------- */
 
 static void
-rule_emit(struct cc *cc, const char *label, const struct ps_pos *pos,
+rule_emit(struct table_build *tb, const char *label, const struct ps_pos *pos,
           enum ps_t_action action, const uint32_t *hops, size_t nhops)
 {
-	struct ps_t_rule *r = &cc->rules[cc->nrules_total++];
+	struct ps_t_rule *r = &tb->rules[tb->nrules_total++];
 	size_t k;
 
 	r->action = (uint8_t)action;
-	r->label_off = str_cstr(cc, label);
+	r->label_off = str_cstr(tb, label);
 	r->line = pos->line;
 	r->col = pos->col;
 	if (action != PS_T_VIA)
 		return;
-	r->chain_first = (uint32_t)cc->nchains;
+	r->chain_first = (uint32_t)tb->nchains;
 	r->chain_len = (uint32_t)nhops;
 	for (k = 0; k < nhops; k++)
-		cc->chains[cc->nchains++] = hops[k];
+		tb->chains[tb->nchains++] = hops[k];
 }
 
 static void
-rules_build(struct cc *cc)
+rules_build(struct table_build *tb)
 {
-	const struct ps_config *c = cc->cfg;
+	const struct ps_config *c = tb->cfg;
 	size_t i, k, hop = (c->http ? 1u : 0u) + (c->https ? 1u : 0u);
 	uint32_t exempt = (uint32_t)c->nrules + 1;
 
-	for (i = 0; i < c->nrules && cc->fail == 0; i++) {
+	for (i = 0; i < c->nrules && tb->fail == 0; i++) {
 		const struct ps_rule *r = &c->rules[i];
 		char label[32];
 
 		for (k = 0; k < r->nmatch; k++)
-			match_add(cc, &r->match[k], (uint32_t)i + 1);
+			match_add(tb, &r->match[k], (uint32_t)i + 1);
 		snprintf(label, sizeof(label), "rules[%zu]", i);
 		switch (r->via.kind) {
 		case PS_VIA_DIRECT:
-			rule_emit(cc, r->label ? r->label : label, &r->pos,
+			rule_emit(tb, r->label ? r->label : label, &r->pos,
 			          PS_T_DIRECT, NULL, 0);
 			break;
 		case PS_VIA_BLOCK:
-			rule_emit(cc, r->label ? r->label : label, &r->pos,
+			rule_emit(tb, r->label ? r->label : label, &r->pos,
 			          PS_T_BLOCK, NULL, 0);
 			break;
 		case PS_VIA_PROXY:
-			rule_emit(cc, r->label ? r->label : label, &r->pos,
-			          PS_T_VIA, cc->hopidx + hop, r->via.nhops);
+			rule_emit(tb, r->label ? r->label : label, &r->pos,
+			          PS_T_VIA, tb->hopidx + hop, r->via.nhops);
 			hop += r->via.nhops;
 			break;
 		default:
-			cc_error(cc, -EINVAL, "%s: bad via", label);
+			build_error(tb, -EINVAL, "%s: bad via", label);
 		}
 	}
-	for (k = 0; k < c->nexempt && cc->fail == 0; k++)
-		match_add(cc, &c->exempt[k], exempt);
+	for (k = 0; k < c->nexempt && tb->fail == 0; k++)
+		match_add(tb, &c->exempt[k], exempt);
 	/* The default routes, after the user's rules. */
-	cc->http_rule = cc->https_rule = PS_PRIO_NONE;
+	tb->http_rule = tb->https_rule = PS_PRIO_NONE;
 	if (c->http) {
-		cc->http_rule = (uint32_t)cc->nrules_total;
-		rule_emit(cc, "proxy.http", &c->http->pos, PS_T_VIA,
-		          &cc->hopidx[0], 1);
+		tb->http_rule = (uint32_t)tb->nrules_total;
+		rule_emit(tb, "proxy.http", &c->http->pos, PS_T_VIA,
+		          &tb->hopidx[0], 1);
 	}
 	if (c->https) {
-		cc->https_rule = (uint32_t)cc->nrules_total;
-		rule_emit(cc, "proxy.https", &c->https->pos, PS_T_VIA,
-		          &cc->hopidx[c->http ? 1 : 0], 1);
+		tb->https_rule = (uint32_t)tb->nrules_total;
+		rule_emit(tb, "proxy.https", &c->https->pos, PS_T_VIA,
+		          &tb->hopidx[c->http ? 1 : 0], 1);
 	} else if (!c->https_direct) {
 		/* Coder's rule: the http upstream serves https too.  Not for
 		 * the environment default, where curl and Go agree that an
 		 * unset https_proxy means https goes direct
 		 * (docs/behaviour.md#environment-default). */
-		cc->https_rule = cc->http_rule;
+		tb->https_rule = tb->http_rule;
 	}
 }
 
 static void
-trust_build(struct cc *cc)
+trust_build(struct table_build *tb)
 {
-	const struct ps_config *c = cc->cfg;
+	const struct ps_config *c = tb->cfg;
 	size_t i;
 
-	for (i = 0; i < c->ntrusted && cc->fail == 0; i++) {
+	for (i = 0; i < c->ntrusted && tb->fail == 0; i++) {
 		const struct ps_match *m = &c->trusted[i];
 
 		if ((m->kind != PS_MATCH_ADDR && m->kind != PS_MATCH_CIDR) ||
 		    (m->family != AF_INET && m->family != AF_INET6)) {
-			cc_error(cc, -EINVAL,
-			         "%u:%u: trusted origins are "
-			         "addresses or CIDRs",
-			         m->pos.line, m->pos.col);
+			build_error(tb, -EINVAL,
+			            "%u:%u: trusted origins are "
+			            "addresses or CIDRs",
+			            m->pos.line, m->pos.col);
 			return;
 		}
-		cidr_add(cc, &cc->t4, &cc->t6, m->family, m->addr,
+		cidr_add(tb, &tb->t4, &tb->t6, m->family, m->addr,
 		         m->kind == PS_MATCH_ADDR
 		                 ? (m->family == AF_INET ? 32u : 128u)
 		                 : m->prefix,
@@ -688,10 +695,11 @@ trust_build(struct cc *cc)
 /* --- hashes ----------------------------------------------------------- */
 
 static bool
-cent_same_key(const struct cc *cc, const struct cent *a, const struct cent *b)
+hash_entry_same_key(const struct table_build *tb, const struct hash_entry *a,
+                    const struct hash_entry *b)
 {
 	return a->mix == b->mix && a->key_len == b->key_len &&
-	       memcmp(cc->str.p + a->key_off, cc->str.p + b->key_off,
+	       memcmp(tb->str.p + a->key_off, tb->str.p + b->key_off,
 	              a->key_len) == 0;
 }
 
@@ -701,12 +709,13 @@ cent_same_key(const struct cc *cc, const struct cent *a, const struct cent *b)
  * million keys that rounding alone could cost 4 MiB of table.
  */
 static void
-hash_slots(struct cc *cc, const struct cent *in, const uint32_t *kfirst,
-           const uint32_t *kstart, size_t nkeys, struct hashout *h)
+hash_slots(struct table_build *tb, const struct hash_entry *in,
+           const uint32_t *kfirst, const uint32_t *kstart, size_t nkeys,
+           struct hashout *h)
 {
 	size_t nslots = (2 * nkeys + 15) & ~(size_t)15, k, s;
 
-	h->slots = cc_calloc(cc, nslots, sizeof(uint32_t));
+	h->slots = build_calloc(tb, nslots, sizeof(uint32_t));
 	if (h->slots == NULL)
 		return;
 	h->nslots = nslots;
@@ -720,8 +729,8 @@ hash_slots(struct cc *cc, const struct cent *in, const uint32_t *kfirst,
 }
 
 static void
-hash_filter(struct cc *cc, const struct cent *in, const uint32_t *kfirst,
-            size_t nkeys, struct hashout *h)
+hash_filter(struct table_build *tb, const struct hash_entry *in,
+            const uint32_t *kfirst, size_t nkeys, struct hashout *h)
 {
 	size_t n, k;
 
@@ -729,7 +738,7 @@ hash_filter(struct cc *cc, const struct cent *in, const uint32_t *kfirst,
 		return;
 	for (n = 1; n * 64 < nkeys * PS_T_FILTER_BITS_PER_KEY; n *= 2)
 		;
-	h->filter = cc_calloc(cc, n, sizeof(uint64_t));
+	h->filter = build_calloc(tb, n, sizeof(uint64_t));
 	if (h->filter == NULL)
 		return;
 	h->nfilter = n;
@@ -748,34 +757,36 @@ hash_filter(struct cc *cc, const struct cent *in, const uint32_t *kfirst,
  * and the placement is stable, so each key's entries stay sorted.
  */
 static void
-hash_build(struct cc *cc, const struct cent *in, size_t n, bool names,
-           struct hashout *h)
+hash_build(struct table_build *tb, const struct hash_entry *in, size_t n,
+           bool names, struct hashout *h)
 {
 	uint32_t *tmp = NULL, *keyof = NULL, *kfirst = NULL, *kpos = NULL;
 	size_t ntmp, mask, i, nkeys = 0;
 
-	if (n == 0 || cc->fail != 0)
+	if (n == 0 || tb->fail != 0)
 		return;
 	if (n > PS_T_SLOT_MAX_ENTS) {
-		cc_error(cc, -E2BIG, "too many entries in one hash (%zu)", n);
+		build_error(tb, -E2BIG, "too many entries in one hash (%zu)",
+		            n);
 		return;
 	}
 	for (ntmp = 2; ntmp < 2 * n; ntmp *= 2)
 		;
 	mask = ntmp - 1;
-	tmp = cc_calloc(cc, ntmp, sizeof(uint32_t));
-	keyof = cc_calloc(cc, n, sizeof(uint32_t));
-	kfirst = cc_calloc(cc, n, sizeof(uint32_t));
-	kpos = cc_calloc(cc, n + 1, sizeof(uint32_t));
-	h->ents = cc_calloc(cc, n, sizeof(struct ps_t_ent));
-	if (cc->fail != 0)
+	tmp = build_calloc(tb, ntmp, sizeof(uint32_t));
+	keyof = build_calloc(tb, n, sizeof(uint32_t));
+	kfirst = build_calloc(tb, n, sizeof(uint32_t));
+	kpos = build_calloc(tb, n + 1, sizeof(uint32_t));
+	h->ents = build_calloc(tb, n, sizeof(struct ps_t_ent));
+	if (tb->fail != 0)
 		goto out;
 	h->nents = n;
 	for (i = 0; i < n; i++) {
 		size_t s = (uint32_t)in[i].mix & mask;
 
 		while (tmp[s] != 0 &&
-		       !cent_same_key(cc, &in[kfirst[tmp[s] - 1]], &in[i]))
+		       !hash_entry_same_key(tb, &in[kfirst[tmp[s] - 1]],
+		                            &in[i]))
 			s = (s + 1) & mask;
 		if (tmp[s] == 0) {
 			kfirst[nkeys] = (uint32_t)i;
@@ -786,9 +797,9 @@ hash_build(struct cc *cc, const struct cent *in, size_t n, bool names,
 	}
 	for (i = 1; i <= nkeys; i++)
 		kpos[i] += kpos[i - 1];
-	hash_slots(cc, in, kfirst, kpos, nkeys, h);
+	hash_slots(tb, in, kfirst, kpos, nkeys, h);
 	if (names)
-		hash_filter(cc, in, kfirst, nkeys, h);
+		hash_filter(tb, in, kfirst, nkeys, h);
 	for (i = 0; i < n; i++) {
 		struct ps_t_ent *e = &h->ents[kpos[keyof[i]]++];
 
@@ -843,7 +854,7 @@ span_emit(struct ranges *r, u128 start, uint64_t val)
  * two span boundaries.
  */
 static void
-ranges_sweep(struct cc *cc, struct ranges *r, u128 max)
+ranges_sweep(struct table_build *tb, struct ranges *r, u128 max)
 {
 	struct {
 		u128 lo, hi;
@@ -851,10 +862,10 @@ ranges_sweep(struct cc *cc, struct ranges *r, u128 max)
 	} st[SWEEP_DEPTH];
 	size_t sp = 0, i;
 
-	if (cc->fail != 0)
+	if (tb->fail != 0)
 		return;
 	qsort(r->c, r->n, sizeof(*r->c), cidr_cmp);
-	r->span = cc_calloc(cc, 2 * r->n + 1, sizeof(*r->span));
+	r->span = build_calloc(tb, 2 * r->n + 1, sizeof(*r->span));
 	if (r->span == NULL)
 		return;
 	span_emit(r, 0, VAL_NONE);
@@ -871,7 +882,8 @@ ranges_sweep(struct cc *cc, struct ranges *r, u128 max)
 		if (sp > 0 && st[sp - 1].lo == c->lo && st[sp - 1].hi == c->hi)
 			continue; /* same block again, never better (sorted) */
 		if (sp == SWEEP_DEPTH) {
-			cc_error(cc, -EINVAL, "internal error: CIDR nesting");
+			build_error(tb, -EINVAL,
+			            "internal error: CIDR nesting");
 			return;
 		}
 		cum = sp && st[sp - 1].cum < c->val ? st[sp - 1].cum : c->val;
@@ -937,13 +949,13 @@ ranges_rindex(struct ranges *r, unsigned width, u128 max)
 
 /* index[b]: the span holding bucket b's first address; big arrays only. */
 static void
-ranges_index(struct cc *cc, struct ranges *r, unsigned width, u128 max)
+ranges_index(struct table_build *tb, struct ranges *r, unsigned width, u128 max)
 {
 	size_t b, j = 0;
 
-	if (cc->fail != 0 || r->nspan <= PS_T_INDEX_MIN_RANGES)
+	if (tb->fail != 0 || r->nspan <= PS_T_INDEX_MIN_RANGES)
 		return;
-	r->index = cc_calloc(cc, PS_T_INDEX_COUNT, sizeof(uint32_t));
+	r->index = build_calloc(tb, PS_T_INDEX_COUNT, sizeof(uint32_t));
 	if (r->index == NULL)
 		return;
 	ranges_rindex(r, width, max);
@@ -994,17 +1006,18 @@ range6_write(uint8_t *dst, const struct ranges *r)
 }
 
 static void
-settings_fill(struct cc *cc, struct ps_t_settings *s, uint32_t source_off)
+settings_fill(struct table_build *tb, struct ps_t_settings *s,
+              uint32_t source_off)
 {
-	const struct ps_config *c = cc->cfg;
+	const struct ps_config *c = tb->cfg;
 	size_t i;
 
 	s->nrules = (uint32_t)c->nrules;
-	s->http_rule = cc->http_rule;
-	s->https_rule = cc->https_rule;
-	s->star_prio = cc->star == VAL_NONE ? PS_PRIO_NONE
-	                                    : (uint32_t)(cc->star >> 32);
-	s->star_src = (uint32_t)cc->star;
+	s->http_rule = tb->http_rule;
+	s->https_rule = tb->https_rule;
+	s->star_prio = tb->star == VAL_NONE ? PS_PRIO_NONE
+	                                    : (uint32_t)(tb->star >> 32);
+	s->star_src = (uint32_t)tb->star;
 	s->chain_mode = (uint8_t)c->chain;
 	s->dns_mode = (uint8_t)c->dns;
 	s->on_failure = (uint8_t)c->on_failure;
@@ -1021,31 +1034,31 @@ settings_fill(struct cc *cc, struct ps_t_settings *s, uint32_t source_off)
 	s->handshake_timeout_ms = c->handshake_timeout_ms;
 	s->rp_timeout_ms = c->rp_timeout_ms;
 	s->source_off = source_off;
-	s->tls_ca_off = cc->tls_ca_off;
-	s->tls_name_off = cc->tls_name_off;
+	s->tls_ca_off = tb->tls_ca_off;
+	s->tls_name_off = tb->tls_name_off;
 	s->tls_flags = c->tls_insecure ? PS_T_TLS_INSECURE : 0;
 }
 
 static int
-settings_check(struct cc *cc)
+settings_check(struct table_build *tb)
 {
-	const struct ps_config *c = cc->cfg;
+	const struct ps_config *c = tb->cfg;
 	size_t i;
 
 	if (c->nrules + 1 > PS_PRIO_MAX)
-		cc_error(cc, -E2BIG, "too many rules (%zu, at most %u)",
-		         c->nrules, PS_PRIO_MAX - 1);
+		build_error(tb, -E2BIG, "too many rules (%zu, at most %u)",
+		            c->nrules, PS_PRIO_MAX - 1);
 	if (c->chain > PS_CHAIN_ROUND_ROBIN || c->dns > PS_DNS_LOCAL ||
 	    c->on_failure > PS_FAIL_DIRECT || c->udp > PS_UDP_BLOCK ||
 	    c->fake4_prefix < 0 || c->fake4_prefix > 32 ||
 	    c->fake6_prefix < 0 || c->fake6_prefix > 128 ||
 	    c->nheaders > PS_RP_MAX_HEADERS)
-		cc_error(cc, -EINVAL, "bad settings in the configuration");
+		build_error(tb, -EINVAL, "bad settings in the configuration");
 	for (i = 0; i < c->nheaders && i < PS_RP_MAX_HEADERS; i++)
 		if (c->headers[i] < PS_RP_PROXY ||
 		    c->headers[i] > PS_RP_CF_CONNECTING_IP)
-			cc_error(cc, -EINVAL, "bad reverse proxy header");
-	return cc->fail;
+			build_error(tb, -EINVAL, "bad reverse proxy header");
+	return tb->fail;
 }
 
 static int
@@ -1057,17 +1070,17 @@ port_cmp(const void *a, const void *b)
 /* https_ports (a list, ranges already expanded by the reader) as sorted,
  * merged ranges: the usual [443] is 4 bytes, not a 64 Kibit bitmap. */
 static void
-https_ports_build(struct cc *cc)
+https_ports_build(struct table_build *tb)
 {
-	const struct ps_config *c = cc->cfg;
+	const struct ps_config *c = tb->cfg;
 	size_t i, n = c->nhttps_ports;
 	uint16_t *p;
 
-	if (n == 0 || cc->fail)
+	if (n == 0 || tb->fail)
 		return;
-	p = cc_calloc(cc, n, sizeof(*p));
-	cc->ports = cc_calloc(cc, n, sizeof(*cc->ports));
-	if (p == NULL || cc->ports == NULL) {
+	p = build_calloc(tb, n, sizeof(*p));
+	tb->ports = build_calloc(tb, n, sizeof(*tb->ports));
+	if (p == NULL || tb->ports == NULL) {
 		free(p);
 		return;
 	}
@@ -1075,21 +1088,21 @@ https_ports_build(struct cc *cc)
 	qsort(p, n, sizeof(*p), port_cmp);
 	for (i = 0; i < n; i++) {
 		struct ps_t_portrange *last =
-		        cc->nports ? &cc->ports[cc->nports - 1] : NULL;
+		        tb->nports ? &tb->ports[tb->nports - 1] : NULL;
 
 		if (last != NULL && (uint32_t)last->hi + 1 >= p[i]) {
 			if (p[i] > last->hi)
 				last->hi = p[i];
 			continue;
 		}
-		cc->ports[cc->nports++] = (struct ps_t_portrange){p[i], p[i]};
+		tb->ports[tb->nports++] = (struct ps_t_portrange){p[i], p[i]};
 	}
 	free(p);
 }
 
 /* What goes where; range sections are converted in place (data NULL). */
 static void
-layout_sections(const struct cc *cc, struct secdata *d)
+layout_sections(const struct table_build *tb, struct secdata *d)
 {
 	static const struct secdata none;
 	int i;
@@ -1097,30 +1110,30 @@ layout_sections(const struct cc *cc, struct secdata *d)
 	for (i = 0; i < PS_SEC_COUNT; i++)
 		d[i] = none;
 #define SEC(id, ptr, n, size) d[id] = (struct secdata){(ptr), (n), (size)}
-	SEC(PS_SEC_STRINGS, cc->str.p, cc->str.len, 1);
-	SEC(PS_SEC_UPSTREAMS, cc->up, cc->nup, sizeof(*cc->up));
-	SEC(PS_SEC_CHAINS, cc->chains, cc->nchains, 4);
-	SEC(PS_SEC_RULES, cc->rules, cc->nrules_total, sizeof(*cc->rules));
-	SEC(PS_SEC_SOURCES, cc->src, cc->nsrc, sizeof(*cc->src));
-	SEC(PS_SEC_NAME_FILTER, cc->hname.filter, cc->hname.nfilter, 8);
-	SEC(PS_SEC_NAME_SLOTS, cc->hname.slots, cc->hname.nslots, 4);
-	SEC(PS_SEC_NAME_ENTS, cc->hname.ents, cc->hname.nents, 16);
-	SEC(PS_SEC_ADDR_SLOTS, cc->haddr.slots, cc->haddr.nslots, 4);
-	SEC(PS_SEC_ADDR_ENTS, cc->haddr.ents, cc->haddr.nents, 16);
-	SEC(PS_SEC_V4_INDEX, cc->r4.index, cc->r4.index ? PS_T_INDEX_COUNT : 0,
+	SEC(PS_SEC_STRINGS, tb->str.p, tb->str.len, 1);
+	SEC(PS_SEC_UPSTREAMS, tb->up, tb->nup, sizeof(*tb->up));
+	SEC(PS_SEC_CHAINS, tb->chains, tb->nchains, 4);
+	SEC(PS_SEC_RULES, tb->rules, tb->nrules_total, sizeof(*tb->rules));
+	SEC(PS_SEC_SOURCES, tb->src, tb->nsrc, sizeof(*tb->src));
+	SEC(PS_SEC_NAME_FILTER, tb->hname.filter, tb->hname.nfilter, 8);
+	SEC(PS_SEC_NAME_SLOTS, tb->hname.slots, tb->hname.nslots, 4);
+	SEC(PS_SEC_NAME_ENTS, tb->hname.ents, tb->hname.nents, 16);
+	SEC(PS_SEC_ADDR_SLOTS, tb->haddr.slots, tb->haddr.nslots, 4);
+	SEC(PS_SEC_ADDR_ENTS, tb->haddr.ents, tb->haddr.nents, 16);
+	SEC(PS_SEC_V4_INDEX, tb->r4.index, tb->r4.index ? PS_T_INDEX_COUNT : 0,
 	    4);
-	SEC(PS_SEC_V4_RANGES, NULL, cc->r4.nspan, sizeof(struct ps_t_range4));
-	SEC(PS_SEC_V6_INDEX, cc->r6.index, cc->r6.index ? PS_T_INDEX_COUNT : 0,
+	SEC(PS_SEC_V4_RANGES, NULL, tb->r4.nspan, sizeof(struct ps_t_range4));
+	SEC(PS_SEC_V6_INDEX, tb->r6.index, tb->r6.index ? PS_T_INDEX_COUNT : 0,
 	    4);
-	SEC(PS_SEC_V6_RANGES, NULL, cc->r6.nspan, sizeof(struct ps_t_range6));
-	SEC(PS_SEC_HTTPS_PORTS, cc->ports, cc->nports, sizeof(*cc->ports));
-	SEC(PS_SEC_TRUST4, NULL, cc->t4.nspan, sizeof(struct ps_t_range4));
-	SEC(PS_SEC_TRUST6, NULL, cc->t6.nspan, sizeof(struct ps_t_range6));
+	SEC(PS_SEC_V6_RANGES, NULL, tb->r6.nspan, sizeof(struct ps_t_range6));
+	SEC(PS_SEC_HTTPS_PORTS, tb->ports, tb->nports, sizeof(*tb->ports));
+	SEC(PS_SEC_TRUST4, NULL, tb->t4.nspan, sizeof(struct ps_t_range4));
+	SEC(PS_SEC_TRUST6, NULL, tb->t6.nspan, sizeof(struct ps_t_range6));
 #undef SEC
 }
 
 static int
-layout_write(struct cc *cc, uint64_t source_hash, uint32_t source_off,
+layout_write(struct table_build *tb, uint64_t source_hash, uint32_t source_off,
              uint8_t **out, size_t *outlen)
 {
 	struct secdata d[PS_SEC_COUNT];
@@ -1130,21 +1143,22 @@ layout_write(struct cc *cc, uint64_t source_hash, uint32_t source_off,
 	uint8_t *buf;
 	int i;
 
-	layout_sections(cc, d);
+	layout_sections(tb, d);
 	for (i = 0; i < PS_SEC_COUNT; i++) {
 		off = (off + 7) & ~(uint64_t)7;
 		secoff[i] = (uint32_t)off;
 		off += (uint64_t)d[i].count * d[i].elem;
 		if (off > PS_TABLE_MAX_SIZE) {
-			cc_error(cc, -E2BIG, "table too large (over %u bytes)",
-			         PS_TABLE_MAX_SIZE);
-			return cc->fail;
+			build_error(tb, -E2BIG,
+			            "table too large (over %u bytes)",
+			            PS_TABLE_MAX_SIZE);
+			return tb->fail;
 		}
 	}
 	off = (off + 7) & ~(uint64_t)7;
-	buf = cc_calloc(cc, (size_t)off, 1);
+	buf = build_calloc(tb, (size_t)off, 1);
 	if (buf == NULL)
-		return cc->fail;
+		return tb->fail;
 	h = (struct ps_t_header *)(void *)buf;
 	h->magic = PS_TABLE_MAGIC;
 	h->version = PS_TABLE_VERSION;
@@ -1152,9 +1166,9 @@ layout_write(struct cc *cc, uint64_t source_hash, uint32_t source_off,
 	h->total_size = (uint32_t)off;
 	h->generation = 1;
 	h->source_hash = source_hash;
-	settings_fill(cc, &h->settings, source_off);
-	h->rindex[0] = cc->r4.rindex;
-	h->rindex[1] = cc->r6.rindex;
+	settings_fill(tb, &h->settings, source_off);
+	h->rindex[0] = tb->r4.rindex;
+	h->rindex[1] = tb->r6.rindex;
 	for (i = 0; i < PS_SEC_COUNT; i++) {
 		h->sec[i].off = secoff[i];
 		h->sec[i].count = (uint32_t)d[i].count;
@@ -1162,10 +1176,10 @@ layout_write(struct cc *cc, uint64_t source_hash, uint32_t source_off,
 		if (d[i].p != NULL && d[i].count != 0)
 			memcpy(buf + secoff[i], d[i].p, d[i].count * d[i].elem);
 	}
-	range4_write(buf + secoff[PS_SEC_V4_RANGES], &cc->r4);
-	range6_write(buf + secoff[PS_SEC_V6_RANGES], &cc->r6);
-	range4_write(buf + secoff[PS_SEC_TRUST4], &cc->t4);
-	range6_write(buf + secoff[PS_SEC_TRUST6], &cc->t6);
+	range4_write(buf + secoff[PS_SEC_V4_RANGES], &tb->r4);
+	range6_write(buf + secoff[PS_SEC_V6_RANGES], &tb->r6);
+	range4_write(buf + secoff[PS_SEC_TRUST4], &tb->t4);
+	range6_write(buf + secoff[PS_SEC_TRUST6], &tb->t6);
 	/* Written with the checksum field 0, which is how it is checked. */
 	h->checksum = table_crc32c(0, buf, (size_t)off);
 	*out = buf;
@@ -1174,39 +1188,39 @@ layout_write(struct cc *cc, uint64_t source_hash, uint32_t source_off,
 }
 
 static void
-cc_free(struct cc *cc)
+build_free(struct table_build *tb)
 {
-	struct ranges *r[4] = {&cc->r4, &cc->r6, &cc->t4, &cc->t6};
+	struct ranges *r[4] = {&tb->r4, &tb->r6, &tb->t4, &tb->t6};
 	size_t i;
 
-	free(cc->str.p);
-	free(cc->src);
-	free(cc->up);
-	free(cc->upurl);
-	free(cc->ports);
-	free(cc->upslot);
-	free(cc->hopidx);
-	free(cc->chains);
-	free(cc->rules);
-	free(cc->names);
-	free(cc->addrs);
+	free(tb->str.p);
+	free(tb->src);
+	free(tb->up);
+	free(tb->upurl);
+	free(tb->ports);
+	free(tb->upslot);
+	free(tb->hopidx);
+	free(tb->chains);
+	free(tb->rules);
+	free(tb->names);
+	free(tb->addrs);
 	for (i = 0; i < 4; i++) {
 		free(r[i]->c);
 		free(r[i]->span);
 		free(r[i]->index);
 	}
-	free(cc->hname.slots);
-	free(cc->hname.ents);
-	free(cc->hname.filter);
-	free(cc->haddr.slots);
-	free(cc->haddr.ents);
+	free(tb->hname.slots);
+	free(tb->hname.ents);
+	free(tb->hname.filter);
+	free(tb->haddr.slots);
+	free(tb->haddr.ents);
 }
 
 int
 compile_table(const struct ps_config *c, uint64_t source_hash, uint8_t **out,
               size_t *outlen, char *err, size_t errsz)
 {
-	struct cc cc;
+	struct table_build tb;
 	uint32_t source_off;
 	int r;
 
@@ -1214,38 +1228,38 @@ compile_table(const struct ps_config *c, uint64_t source_hash, uint8_t **out,
 	*outlen = 0;
 	if (err != NULL && errsz > 0)
 		err[0] = '\0';
-	memset(&cc, 0, sizeof(cc));
-	cc.cfg = c;
-	cc.err = err;
-	cc.errsz = errsz;
-	cc.star = VAL_NONE;
-	if (settings_check(&cc) != 0 || cc_alloc(&cc) != 0)
+	memset(&tb, 0, sizeof(tb));
+	tb.cfg = c;
+	tb.err = err;
+	tb.errsz = errsz;
+	tb.star = VAL_NONE;
+	if (settings_check(&tb) != 0 || build_alloc(&tb) != 0)
 		goto out;
-	str_add(&cc, "", 0, true); /* offset 0 is "" */
-	source_off = str_cstr(&cc, c->source ? c->source : "");
+	str_add(&tb, "", 0, true); /* offset 0 is "" */
+	source_off = str_cstr(&tb, c->source ? c->source : "");
 	if (c->tls_ca_file != NULL && c->tls_ca_file[0] != '\0')
-		cc.tls_ca_off = str_cstr(&cc, c->tls_ca_file);
+		tb.tls_ca_off = str_cstr(&tb, c->tls_ca_file);
 	if (c->tls_server_name != NULL && c->tls_server_name[0] != '\0')
-		cc.tls_name_off = str_cstr(&cc, c->tls_server_name);
-	upstreams_collect(&cc);
-	rules_build(&cc);
-	trust_build(&cc);
-	https_ports_build(&cc);
+		tb.tls_name_off = str_cstr(&tb, c->tls_server_name);
+	upstreams_collect(&tb);
+	rules_build(&tb);
+	trust_build(&tb);
+	https_ports_build(&tb);
 	/* The strings section ends with a NUL whatever came last (raw
 	 * address keys are not NUL-terminated). */
-	str_add(&cc, "", 0, true);
-	hash_build(&cc, cc.names, cc.nnames, true, &cc.hname);
-	hash_build(&cc, cc.addrs, cc.naddrs, false, &cc.haddr);
-	ranges_sweep(&cc, &cc.r4, 0xffffffffu);
-	ranges_sweep(&cc, &cc.r6, ~(u128)0);
-	ranges_sweep(&cc, &cc.t4, 0xffffffffu);
-	ranges_sweep(&cc, &cc.t6, ~(u128)0);
-	ranges_index(&cc, &cc.r4, 32, 0xffffffffu);
-	ranges_index(&cc, &cc.r6, 128, ~(u128)0);
-	if (cc.fail == 0)
-		layout_write(&cc, source_hash, source_off, out, outlen);
+	str_add(&tb, "", 0, true);
+	hash_build(&tb, tb.names, tb.nnames, true, &tb.hname);
+	hash_build(&tb, tb.addrs, tb.naddrs, false, &tb.haddr);
+	ranges_sweep(&tb, &tb.r4, 0xffffffffu);
+	ranges_sweep(&tb, &tb.r6, ~(u128)0);
+	ranges_sweep(&tb, &tb.t4, 0xffffffffu);
+	ranges_sweep(&tb, &tb.t6, ~(u128)0);
+	ranges_index(&tb, &tb.r4, 32, 0xffffffffu);
+	ranges_index(&tb, &tb.r6, 128, ~(u128)0);
+	if (tb.fail == 0)
+		layout_write(&tb, source_hash, source_off, out, outlen);
 out:
-	r = cc.fail;
-	cc_free(&cc);
+	r = tb.fail;
+	build_free(&tb);
 	return r;
 }

@@ -493,14 +493,14 @@ range_val_ok(const struct ps_table_view *v, uint32_t prio, uint32_t src,
 }
 
 /* One range array: v6 selects struct ps_t_range6 over ps_t_range4. */
-struct rarr {
+struct range_array {
 	const void *r;
 	size_t n;
 	bool v6;
 };
 
 static unsigned __int128
-rarr_start(const struct rarr *a, size_t i)
+range_array_start(const struct range_array *a, size_t i)
 {
 	if (a->v6)
 		return table_u128_load(
@@ -509,7 +509,7 @@ rarr_start(const struct rarr *a, size_t i)
 }
 
 static uint32_t
-rarr_prio(const struct rarr *a, size_t i, uint32_t *src)
+range_array_prio(const struct range_array *a, size_t i, uint32_t *src)
 {
 	if (a->v6) {
 		*src = ((const struct ps_t_range6 *)a->r)[i].src;
@@ -529,7 +529,7 @@ rindex_zero(const struct ps_t_rindex *x)
 
 /* The prefix must be well-formed, and hold every covered range. */
 static int
-check_rindex(const struct ps_table_view *v, const struct rarr *a,
+check_rindex(const struct ps_table_view *v, const struct range_array *a,
              const struct ps_t_rindex *x, const char **why)
 {
 	unsigned width = a->v6 ? 128 : 32, p = x->prefix_len, k;
@@ -552,10 +552,10 @@ check_rindex(const struct ps_table_view *v, const struct rarr *a,
 	if (p > 0 && (pfx & (max >> p)) != 0)
 		BAD("range index: bad prefix");
 	for (i = 0; i < a->n; i++) {
-		if (rarr_prio(a, i, &src) == PS_PRIO_NONE)
+		if (range_array_prio(a, i, &src) == PS_PRIO_NONE)
 			continue;
-		end = i + 1 < a->n ? rarr_start(a, i + 1) - 1 : max;
-		if (rarr_start(a, i) < lo || end > hi)
+		end = i + 1 < a->n ? range_array_start(a, i + 1) - 1 : max;
+		if (range_array_start(a, i) < lo || end > hi)
 			BAD("range index: a covered range lies outside the "
 			    "prefix");
 	}
@@ -563,7 +563,7 @@ check_rindex(const struct ps_table_view *v, const struct rarr *a,
 }
 
 static int
-check_ranges(const struct ps_table_view *v, const struct rarr *a,
+check_ranges(const struct ps_table_view *v, const struct range_array *a,
              const uint32_t *idx, const struct ps_t_rindex *x, bool trust,
              const char **why)
 {
@@ -572,12 +572,13 @@ check_ranges(const struct ps_table_view *v, const struct rarr *a,
 	size_t i, j = 0;
 	int r;
 
-	if (a->n == 0 || rarr_start(a, 0) != 0)
+	if (a->n == 0 || range_array_start(a, 0) != 0)
 		BAD("ranges do not start at the first address");
 	for (i = 0; i < a->n; i++) {
-		if (i > 0 && rarr_start(a, i) <= rarr_start(a, i - 1))
+		if (i > 0 &&
+		    range_array_start(a, i) <= range_array_start(a, i - 1))
 			BAD("ranges not sorted");
-		prio = rarr_prio(a, i, &src);
+		prio = range_array_prio(a, i, &src);
 		if (!range_val_ok(v, prio, src, trust))
 			BAD("range value out of range");
 	}
@@ -596,7 +597,7 @@ check_ranges(const struct ps_table_view *v, const struct rarr *a,
 	for (i = 0; i < PS_T_INDEX_COUNT - 1; i++) {
 		unsigned __int128 s = table_rindex_start(x, width, i);
 
-		while (j + 1 < a->n && rarr_start(a, j + 1) <= s)
+		while (j + 1 < a->n && range_array_start(a, j + 1) <= s)
 			j++;
 		if (idx[i] != j)
 			BAD("range index inconsistent with the ranges");
@@ -610,9 +611,10 @@ static int
 check_all_ranges(const struct ps_table_view *v, const char **why)
 {
 	const struct ps_t_header *h = v->hdr;
-	struct rarr r4 = {v->v4, v->nv4, false}, r6 = {v->v6, v->nv6, true};
-	struct rarr t4 = {v->trust4, v->ntrust4, false};
-	struct rarr t6 = {v->trust6, v->ntrust6, true};
+	struct range_array r4 = {v->v4, v->nv4, false},
+	                   r6 = {v->v6, v->nv6, true};
+	struct range_array t4 = {v->trust4, v->ntrust4, false};
+	struct range_array t6 = {v->trust6, v->ntrust6, true};
 	int r;
 
 	if ((r = check_ranges(v, &r4, v->v4_index, &h->rindex[0], false, why)) <
