@@ -58,7 +58,7 @@ struct tun {
 	struct tun *next;            /* add queue, then again list */
 };
 
-static struct relay R;
+static struct relay relay_proc; /* this relay process: one per table */
 static pthread_mutex_t add_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct tun *add_head;
 static int add_efd = -1;
@@ -121,7 +121,7 @@ relay_set_mask(struct end *e, uint32_t want)
 	                  : EPOLL_CTL_MOD;
 	ev.events = want;
 	ev.data.ptr = e;
-	if (epoll_ctl(R.epfd, op, e->fd, &ev) != 0)
+	if (epoll_ctl(relay_proc.epfd, op, e->fd, &ev) != 0)
 		return -errno;
 	e->mask = want;
 	return 0;
@@ -152,8 +152,8 @@ relay_close(struct tun *t, bool reset)
 	close(t->c.fd);
 	close(t->u.fd);
 	t->c.fd = t->u.fd = -1;
-	if (atomic_fetch_sub(&R.active, 1) == 1)
-		atomic_store(&R.last_ms, relayseg_now_ms());
+	if (atomic_fetch_sub(&relay_proc.active, 1) == 1)
+		atomic_store(&relay_proc.last_ms, relayseg_now_ms());
 	if (!t->again) {
 		t->next = dead_head;
 		dead_head = t;
@@ -416,7 +416,8 @@ relay_accept(int lfd)
 		if (fd < 0)
 			return;
 		rd = malloc(sizeof(*rd));
-		if (rd == NULL || atomic_load(&R.dials) >= RELAY_MAX_DIALS) {
+		if (rd == NULL ||
+		    atomic_load(&relay_proc.dials) >= RELAY_MAX_DIALS) {
 			log_warn("too many handshakes in progress: dropping "
 			         "one");
 			free(rd);
@@ -424,17 +425,17 @@ relay_accept(int lfd)
 			continue;
 		}
 		relay_linger_reset(fd, true);
-		rd->r = &R;
+		rd->r = &relay_proc;
 		rd->cfd = fd;
-		atomic_fetch_add(&R.active, 1);
-		atomic_fetch_add(&R.dials, 1);
+		atomic_fetch_add(&relay_proc.active, 1);
+		atomic_fetch_add(&relay_proc.dials, 1);
 		pthread_attr_init(&at);
 		pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
 		pthread_attr_setstacksize(&at, 256 * 1024);
 		if (pthread_create(&th, &at, dial_run, rd) != 0) {
 			close(fd);
 			free(rd);
-			relay_release(&R);
+			relay_release(&relay_proc);
 		}
 		pthread_attr_destroy(&at);
 	}
@@ -469,16 +470,16 @@ relay_listen(uint16_t *port)
 static int
 relay_claim(uint16_t port)
 {
-	uint32_t cur = atomic_load(&R.seg->port);
-	int32_t pid = atomic_load(&R.seg->pid);
+	uint32_t cur = atomic_load(&relay_proc.seg->port);
+	int32_t pid = atomic_load(&relay_proc.seg->pid);
 
 	if (cur != 0 && pid > 0 && pid != getpid() && kill(pid, 0) == 0) {
 		log_info("relay pid %d already serves this table", pid);
 		return -EEXIST;
 	}
-	if (!atomic_compare_exchange_strong(&R.seg->port, &cur, port))
+	if (!atomic_compare_exchange_strong(&relay_proc.seg->port, &cur, port))
 		return -EEXIST;
-	atomic_store(&R.seg->pid, (int32_t)getpid());
+	atomic_store(&relay_proc.seg->pid, (int32_t)getpid());
 	return 0;
 }
 
@@ -490,11 +491,11 @@ relay_loop(int lfd, int64_t idle_ms)
 
 	ev.events = EPOLLIN;
 	ev.data.ptr = &listen_end_tag;
-	epoll_ctl(R.epfd, EPOLL_CTL_ADD, lfd, &ev);
+	epoll_ctl(relay_proc.epfd, EPOLL_CTL_ADD, lfd, &ev);
 	ev.data.ptr = &add_end_tag;
-	epoll_ctl(R.epfd, EPOLL_CTL_ADD, add_efd, &ev);
+	epoll_ctl(relay_proc.epfd, EPOLL_CTL_ADD, add_efd, &ev);
 	for (;;) {
-		n = epoll_wait(R.epfd, evs, RELAY_EVENTS,
+		n = epoll_wait(relay_proc.epfd, evs, RELAY_EVENTS,
 		               again_head != NULL ? 0 : 1000);
 		for (i = 0; i < n; i++) {
 			void *p = evs[i].data.ptr;
@@ -508,8 +509,9 @@ relay_loop(int lfd, int64_t idle_ms)
 		}
 		relay_run_again();
 		relay_free_dead();
-		if (atomic_load(&R.active) == 0 &&
-		    relayseg_now_ms() - atomic_load(&R.last_ms) >= idle_ms)
+		if (atomic_load(&relay_proc.active) == 0 &&
+		    relayseg_now_ms() - atomic_load(&relay_proc.last_ms) >=
+		            idle_ms)
 			return;
 	}
 }
@@ -548,23 +550,23 @@ relay_start(const char *table, int detach, int64_t idle_ms)
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	r = shm_map(table, &base, &len);
-	if (r < 0 || table_view_open(base, len, &R.v, &why) < 0) {
+	if (r < 0 || table_view_open(base, len, &relay_proc.v, &why) < 0) {
 		log_err("relay: cannot use table %s: %s", table,
 		        r < 0 ? strerror(-r) : why);
 		return 1;
 	}
-	r = relayseg_open(R.v.hdr->source_hash, &R.seg);
+	r = relayseg_open(relay_proc.v.hdr->source_hash, &relay_proc.seg);
 	if (r < 0) {
 		log_err("relay: cannot open the relay segment: %s",
 		        strerror(-r));
 		return 1;
 	}
-	if (dial_ctx_init(&R) < 0)
+	if (dial_ctx_init(&relay_proc) < 0)
 		return 1;
-	R.epfd = epoll_create1(EPOLL_CLOEXEC);
+	relay_proc.epfd = epoll_create1(EPOLL_CLOEXEC);
 	add_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	lfd = relay_listen(&port);
-	if (R.epfd < 0 || add_efd < 0 || lfd < 0) {
+	if (relay_proc.epfd < 0 || add_efd < 0 || lfd < 0) {
 		log_err("relay: cannot listen: %s", strerror(errno));
 		return 1;
 	}
@@ -572,10 +574,10 @@ relay_start(const char *table, int detach, int64_t idle_ms)
 		return 0;
 	log_info("relay pid %d listening on 127.0.0.1:%u for %s", getpid(),
 	         port, table);
-	atomic_store(&R.last_ms, relayseg_now_ms());
+	atomic_store(&relay_proc.last_ms, relayseg_now_ms());
 	relay_loop(lfd, idle_ms);
 	mine = port;
-	atomic_compare_exchange_strong(&R.seg->port, &mine, 0);
+	atomic_compare_exchange_strong(&relay_proc.seg->port, &mine, 0);
 	close(lfd);
 	log_info("relay pid %d: idle, exiting", getpid());
 	return 0;
