@@ -42,6 +42,7 @@ CORE_SRCS := resolver/log.c resolver/table.c resolver/route.c resolver/shm.c \
 	resolver/source.c resolver/names.c resolver/relayseg.c
 # Config reading (libyaml) and compilation; never linked into the shim.
 CONFIG_SRCS := resolver/url.c resolver/match.c resolver/config.c \
+	resolver/config_yaml.c resolver/config_kestra.c resolver/config_file.c \
 	resolver/envcfg.c resolver/compile.c resolver/dump.c
 # Handshakes: pure builders/parsers plus one I/O helper.
 PROTO_SRCS := shim/socks5.c shim/socks4.c shim/httpc.c shim/io.c

@@ -24,7 +24,8 @@ CFLAGS_FUZZ=(-g -O1 -fsanitize=fuzzer,address,undefined
 YAML_LIBS=$(pkg-config --libs yaml-0.1 2>/dev/null || echo -lyaml)
 
 CORE="resolver/log.c resolver/table.c resolver/route.c"
-CONFIG="resolver/url.c resolver/match.c resolver/config.c resolver/compile.c resolver/dump.c"
+CONFIG="resolver/url.c resolver/match.c resolver/config.c resolver/config_yaml.c
+	resolver/config_kestra.c resolver/config_file.c resolver/compile.c resolver/dump.c"
 
 # target -> the sources it links (besides fuzz/fuzz_<target>.c), libs,
 # and -max_len.
