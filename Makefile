@@ -50,6 +50,8 @@ PROTO_SRCS := shim/socks5.c shim/socks4.c shim/httpc.c shim/io.c
 SHIM_SRCS := shim/init.c shim/state.c shim/tunnel.c shim/connect.c \
 	shim/getaddrinfo.c shim/gethostbyname.c shim/getnameinfo.c shim/udp.c \
 	shim/proxyproto.c shim/xff.c shim/fdstate.c shim/accept.c
+# The getaddrinfo() results the name hooks build.
+SHIM_SRCS += shim/addrinfo.c
 # https:// upstreams: finding and starting the TLS relay (no libssl here).
 SHIM_SRCS += shim/relay.c
 # Sanitizer builds: lets a preloaded ASan runtime start inside curl and
@@ -70,7 +72,8 @@ UNIT_SRCS := tests/unit/check_main.c tests/unit/check_url.c \
 	tests/unit/check_route.c tests/unit/check_proto.c \
 	tests/unit/check_shm.c tests/unit/check_names.c \
 	tests/unit/check_proxyproto.c tests/unit/check_xff.c \
-	shim/proxyproto.c shim/xff.c
+	tests/unit/check_addrinfo.c \
+	shim/proxyproto.c shim/xff.c shim/addrinfo.c
 BENCH_SRCS := bench/lookup.c
 # Start-up and connection benchmarks (bench/run.sh); the origin and the two
 # clients share nothing with the library.

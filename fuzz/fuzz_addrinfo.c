@@ -1,15 +1,15 @@
 /*
- * libFuzzer target: the addrinfo builder (resolver/names.c,
- * names_build_addrinfo()), which makes the getaddrinfo() answers for fake
+ * libFuzzer target: the addrinfo builder (shim/addrinfo.c,
+ * addrinfo_build()), which makes the getaddrinfo() answers for fake
  * and recorded addresses and must look exactly like glibc's.
  *
  * Input: [flags][socktype][protocol][naddrs] then the service string (up
  * to the first NUL; an input of exactly 4 bytes means service NULL).
  * Checks:
  *  - the list is well formed: naddrs x tuples entries, each ours
- *    (names_ai_ours()), the address family and bytes as given, the port
+ *    (addrinfo_ours()), the address family and bytes as given, the port
  *    the same in every entry of one tuple, canonname only on the first
- *    entry and only with AI_CANONNAME, all freed with names_ai_free_one();
+ *    entry and only with AI_CANONNAME, all freed with addrinfo_free_one();
  *  - differential: for one IPv4 address, glibc's own getaddrinfo() on the
  *    numeric host (AI_NUMERICHOST) gives the same EAI_* code and the same
  *    (socktype, protocol, port) sequence.  Only flags that do not change
@@ -27,7 +27,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "proxyshim/names.h"
+#include "proxyshim/addrinfo.h"
 #include "fuzz.h"
 
 static const int socktypes[] = {0,          SOCK_STREAM, SOCK_DGRAM,
@@ -37,7 +37,7 @@ static const int protocols[] = {0,           IPPROTO_TCP,  IPPROTO_UDP,
                                 IPPROTO_SCTP, IPPROTO_UDPLITE, IPPROTO_DCCP,
                                 IPPROTO_ICMP, 1234};
 
-static const struct names_addr addrs[] = {
+static const struct addrinfo_addr addrs[] = {
         {AF_INET, {198, 18, 0, 7}},
         {AF_INET6, {0xfd, 0xfe, 0xdc, 0xba, 0x98, 0x76, 0, 0, 0, 0, 0, 0, 0,
                     0, 0, 9}},
@@ -77,7 +77,7 @@ check_shape(const struct addrinfo *res, size_t naddrs, int flags)
 		for (i = 0; i < nt; i++, ai = ai->ai_next) {
 			const uint8_t *p;
 
-			CHECK(names_ai_ours(ai));
+			CHECK(addrinfo_ours(ai));
 			CHECK(ai->ai_family == addrs[a].family);
 			CHECK(ai->ai_flags == flags);
 			CHECK(ai->ai_addr->sa_family == addrs[a].family);
@@ -175,7 +175,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		service[n] = '\0';
 		svc = service;
 	}
-	r = names_build_addrinfo("fake.example", addrs, naddrs, svc, &hints,
+	r = addrinfo_build("fake.example", addrs, naddrs, svc, &hints,
 	                         &res);
 	if (r == 0) {
 		CHECK(naddrs > 0);
@@ -189,17 +189,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (data[0] & 8) {
 		struct addrinfo *r2 = NULL;
 
-		if (names_build_addrinfo(NULL, addrs, 2, svc, NULL, &r2) == 0)
+		if (addrinfo_build(NULL, addrs, 2, svc, NULL, &r2) == 0)
 			CHECK(count(r2) % 2 == 0);
 		while (r2 != NULL) {
 			next = r2->ai_next;
-			names_ai_free_one(r2);
+			addrinfo_free_one(r2);
 			r2 = next;
 		}
 	}
 	while (res != NULL) {
 		next = res->ai_next;
-		names_ai_free_one(res);
+		addrinfo_free_one(res);
 		res = next;
 	}
 	return 0;

@@ -38,7 +38,7 @@ sources() {
 	table) echo "$CORE $CONFIG" ;;
 	url) echo "resolver/url.c" ;;
 	exempt) echo "$CORE $CONFIG" ;;
-	addrinfo) echo "$CORE resolver/shm.c resolver/source.c resolver/names.c" ;;
+	addrinfo) echo "shim/addrinfo.c" ;;
 	proxyproto) echo "shim/proxyproto.c resolver/table.c resolver/log.c" ;;
 	xff) echo "shim/xff.c" ;;
 	*) return 1 ;;
@@ -47,7 +47,6 @@ sources() {
 libs() {
 	case $1 in
 	config | table | exempt) echo "$YAML_LIBS" ;;
-	addrinfo) echo "-lpthread -lrt" ;;
 	*) echo "" ;;
 	esac
 }

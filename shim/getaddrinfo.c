@@ -19,6 +19,7 @@
 #include <stdatomic.h>
 #include <string.h>
 
+#include "proxyshim/addrinfo.h"
 #include "proxyshim/log.h"
 #include "proxyshim/names.h"
 #include "proxyshim/proto.h"
@@ -177,7 +178,7 @@ gai_fake(const char *node, const char *service, const struct addrinfo *hints,
          struct addrinfo **res)
 {
 	struct names_map *m;
-	struct names_addr a[3];
+	struct addrinfo_addr a[3];
 	uint8_t v4[16];
 	size_t n = 0;
 	uint32_t slot;
@@ -217,7 +218,7 @@ gai_fake(const char *node, const char *service, const struct addrinfo *hints,
 	if (n == 0)
 		return EAI_NONAME;
 	log_debug("%s -> fake slot %u", node, slot);
-	return names_build_addrinfo(node, a, n, service, hints, res);
+	return addrinfo_build(node, a, n, service, hints, res);
 }
 
 void
@@ -314,7 +315,7 @@ freeaddrinfo(struct addrinfo *ai)
 	struct addrinfo *p, *next;
 
 	shim_init();
-	for (p = ai; p != NULL && !names_ai_ours(p); p = p->ai_next)
+	for (p = ai; p != NULL && !addrinfo_ours(p); p = p->ai_next)
 		;
 	if (p == NULL) {
 		real.freeaddrinfo(ai);
@@ -322,8 +323,8 @@ freeaddrinfo(struct addrinfo *ai)
 	}
 	for (; ai != NULL; ai = next) {
 		next = ai->ai_next;
-		if (names_ai_ours(ai)) {
-			names_ai_free_one(ai);
+		if (addrinfo_ours(ai)) {
+			addrinfo_free_one(ai);
 		} else {
 			ai->ai_next = NULL;
 			real.freeaddrinfo(ai);

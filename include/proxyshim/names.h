@@ -33,7 +33,6 @@
 #ifndef PROXYSHIM_NAMES_H
 #define PROXYSHIM_NAMES_H
 
-#include <netdb.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -132,26 +131,5 @@ const char *names_why_text(enum names_why why);
 /* 1 when s is a host name the resolver handles: not numeric, not
  * localhost, DNS syntax. */
 int names_is_name(const char *s);
-
-/*
- * Build a getaddrinfo() result the way glibc does for these addresses
- * (one entry per address and per socket type glibc would give, service
- * names looked up in /etc/services, ai_flags copied from the hints,
- * canonname on the first entry when AI_CANONNAME).  Addresses are given in
- * the family they are returned in.  0 or an EAI_* code.  Every entry is a
- * separate allocation marked as ours (names_ai_ours()).
- */
-struct names_addr {
-	int family;
-	uint8_t addr[16];
-};
-int names_build_addrinfo(const char *canon, const struct names_addr *addrs,
-                         size_t naddrs, const char *service,
-                         const struct addrinfo *hints, struct addrinfo **res);
-/* 1 when ai was made by names_build_addrinfo(); reads only ai's fields
- * before deciding. */
-int names_ai_ours(const struct addrinfo *ai);
-/* Free one entry of ours (not its successors). */
-void names_ai_free_one(struct addrinfo *ai);
 
 #endif
