@@ -50,8 +50,9 @@ PROTO_SRCS := shim/socks5.c shim/socks4.c shim/httpc.c shim/io.c
 SHIM_SRCS := shim/init.c shim/state.c shim/tunnel.c shim/connect.c \
 	shim/getaddrinfo.c shim/gethostbyname.c shim/getnameinfo.c shim/udp.c \
 	shim/proxyproto.c shim/xff.c shim/fdstate.c shim/accept.c
-# The getaddrinfo() results the name hooks build.
-SHIM_SRCS += shim/addrinfo.c
+# The getaddrinfo() results the name hooks build; the name map and the
+# destinations the hooks share.
+SHIM_SRCS += shim/addrinfo.c shim/namemap.c shim/dest.c
 # https:// upstreams: finding and starting the TLS relay (no libssl here).
 SHIM_SRCS += shim/relay.c
 # Sanitizer builds: lets a preloaded ASan runtime start inside curl and

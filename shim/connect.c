@@ -21,8 +21,11 @@
 #include "proxyshim/log.h"
 #include "proxyshim/names.h"
 #include "proxyshim/route.h"
+#include "dest.h"
+#include "namemap.h"
 #include "shim.h"
 #include "tunnel.h"
+#include "udp.h"
 
 #define CONNECT_PASS 1 /* not ours: call the real function */
 
@@ -32,47 +35,6 @@ connect_action_name(enum ps_action a)
 	return a == PS_ROUTE_DIRECT  ? "direct"
 	       : a == PS_ROUTE_BLOCK ? "block"
 	                             : "via";
-}
-
-/* sockaddr → destination (also for udp.c); 0, or CONNECT_PASS for what
- * we never route: no address, or not AF_INET/AF_INET6. */
-int
-shim_dest_from_sockaddr(const struct sockaddr *sa, socklen_t len,
-                        struct ps_dest *d)
-{
-	memset(d, 0, sizeof(*d));
-	if (sa == NULL || len < (socklen_t)sizeof(sa_family_t))
-		return CONNECT_PASS;
-	if (sa->sa_family == AF_INET &&
-	    len >= (socklen_t)sizeof(struct sockaddr_in)) {
-		const struct sockaddr_in *s = (const void *)sa;
-
-		d->family = AF_INET;
-		memcpy(d->addr, &s->sin_addr, 4);
-		d->port = ntohs(s->sin_port);
-		return 0;
-	}
-	if (sa->sa_family == AF_INET6 &&
-	    len >= (socklen_t)sizeof(struct sockaddr_in6)) {
-		const struct sockaddr_in6 *s = (const void *)sa;
-
-		d->family = AF_INET6;
-		memcpy(d->addr, &s->sin6_addr, 16);
-		d->port = ntohs(s->sin6_port);
-		return 0;
-	}
-	return CONNECT_PASS;
-}
-
-int
-shim_dest_is_loopback(const struct ps_dest *d)
-{
-	static const uint8_t v6lo[16] = {[15] = 1};
-
-	if (d->family == AF_INET)
-		return d->addr[0] == 127;
-	return memcmp(d->addr, v6lo, 16) == 0 ||
-	       (ps_addr_is_v4mapped(d->addr) && d->addr[12] == 127);
 }
 
 static void
@@ -135,13 +97,13 @@ connect_route(int fd, const struct sockaddr *sa, socklen_t len)
 	int type = 0, domain = 0, r, fake = 0;
 	socklen_t optlen = sizeof(type);
 
-	if (shim.mode == SHIM_PASS || shim_dest_from_sockaddr(sa, len, &d) != 0)
+	if (shim.mode == SHIM_PASS || dest_from_sockaddr(sa, len, &d) != 0)
 		return CONNECT_PASS;
 	if (shim.mode == SHIM_ACTIVE) {
 		/* The resolver's name map: a fake address becomes its name
 		 * alone (fake = 1), a recorded real address gains its name,
 		 * so hostname rules apply (shim/getaddrinfo.c). */
-		fake = shim_names_dest(&d, name, sizeof(name));
+		fake = namemap_dest(&d, name, sizeof(name));
 		if (fake < 0)
 			return fake;
 		route_lookup(v, &d, &rt);
@@ -168,11 +130,12 @@ connect_route(int fd, const struct sockaddr *sa, socklen_t len)
 	 * through). */
 	domain = sa->sa_family;
 	if (shim.mode == SHIM_BROKEN)
-		return shim_dest_is_loopback(&d) ? CONNECT_PASS : -ECONNREFUSED;
+		return dest_is_loopback(&d) ? CONNECT_PASS : -ECONNREFUSED;
 	if (ps_log_level >= PS_LOG_INFO)
 		connect_log_route(fd, &d, &rt);
 	if (rt.action == PS_ROUTE_DIRECT)
-		return fake ? shim_names_direct(fd, domain, &d) : CONNECT_PASS;
+		return fake ? namemap_connect_direct(fd, domain, &d)
+		            : CONNECT_PASS;
 	if (rt.action == PS_ROUTE_BLOCK)
 		return -EACCES;
 	memset(&dst, 0, sizeof(dst));
@@ -191,7 +154,8 @@ connect_route(int fd, const struct sockaddr *sa, socklen_t len)
 		log_warn("fd %d %s: proxy failed (%s), on_failure: direct", fd,
 		         where, strerror(-r));
 		io_disconnect(fd);
-		return fake ? shim_names_direct(fd, domain, &d) : CONNECT_PASS;
+		return fake ? namemap_connect_direct(fd, domain, &d)
+		            : CONNECT_PASS;
 	}
 	return r;
 }

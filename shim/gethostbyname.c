@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "proxyshim/names.h"
+#include "namemap.h"
 #include "shim.h"
 
 /* hostent + aliases[1] + addr_list[2] + address + name, in buf. */
@@ -66,7 +67,7 @@ hb_fake(const char *name, int af, uint8_t addr[16])
 	if (names_decide(&shim.view, name, strlen(name), 80, &why) !=
 	    NAMES_FAKE)
 		return 0;
-	if (shim_fake_slot_for(name, &slot) < 0 || (m = shim_names()) == NULL)
+	if (namemap_fake_slot(name, &slot) < 0 || (m = namemap_get()) == NULL)
 		return -1;
 	return names_fake_addr(m, slot, af, addr) == 0 ? 1 : 0;
 }
@@ -80,7 +81,7 @@ hb_record(const char *name, const struct hostent *he)
 	    (he->h_addrtype != AF_INET && he->h_addrtype != AF_INET6))
 		return;
 	for (p = he->h_addr_list; p != NULL && *p != NULL; p++)
-		shim_names_record(name, he->h_addrtype, *p);
+		namemap_record(name, he->h_addrtype, *p);
 }
 
 struct hb_tls {
@@ -97,7 +98,7 @@ hb_byname(const char *name, int af, int use2)
 	int r;
 
 	shim_init();
-	if (shim_name_refused(name)) {
+	if (namemap_refused(name)) {
 		h_errno = NO_RECOVERY;
 		return NULL;
 	}
@@ -137,7 +138,7 @@ hb_byname_r(const char *name, int af, int use2, struct hostent *ret, char *buf,
 	int r;
 
 	shim_init();
-	if (shim_name_refused(name)) {
+	if (namemap_refused(name)) {
 		*result = NULL;
 		*h_errnop = NO_RECOVERY;
 		return ENOENT;
@@ -193,7 +194,8 @@ hb_fake_name(const void *addr, socklen_t len, int type, char *name, size_t size)
 
 	if (addr == NULL || (type == AF_INET && len != 4) ||
 	    (type == AF_INET6 && len != 16) ||
-	    (type != AF_INET && type != AF_INET6) || (m = shim_names()) == NULL)
+	    (type != AF_INET && type != AF_INET6) ||
+	    (m = namemap_get()) == NULL)
 		return 0;
 	if (!names_fake_slot(m, type, addr, &slot))
 		return 0;

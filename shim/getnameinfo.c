@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "proxyshim/names.h"
+#include "namemap.h"
 #include "shim.h"
 
 static int
@@ -38,7 +39,8 @@ gni_fake(const struct sockaddr *sa, socklen_t salen, char *name, size_t size)
 	} else {
 		return 0;
 	}
-	if ((m = shim_names()) == NULL || !names_fake_slot(m, fam, addr, &slot))
+	if ((m = namemap_get()) == NULL ||
+	    !names_fake_slot(m, fam, addr, &slot))
 		return 0;
 	return names_fake_name(m, slot, name, size) > 0 ? 1 : -1;
 }

@@ -16,7 +16,10 @@
 #include "proxyshim/log.h"
 #include "proxyshim/names.h"
 #include "proxyshim/route.h"
+#include "dest.h"
+#include "namemap.h"
 #include "shim.h"
+#include "udp.h"
 
 int
 udp_check(int fd, const struct sockaddr *sa, socklen_t len)
@@ -30,14 +33,14 @@ udp_check(int fd, const struct sockaddr *sa, socklen_t len)
 	if (shim.mode != SHIM_ACTIVE ||
 	    shim.view.hdr->settings.udp_mode != PS_UDP_BLOCK || sa == NULL)
 		return 0;
-	if (shim_dest_from_sockaddr(sa, len, &d) != 0)
+	if (dest_from_sockaddr(sa, len, &d) != 0)
 		return 0; /* AF_UNSPEC (disconnect), AF_UNIX, ... */
 	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &optlen) != 0 ||
 	    type != SOCK_DGRAM)
 		return 0;
-	if (shim_dest_is_loopback(&d))
+	if (dest_is_loopback(&d))
 		return 0;
-	if (shim_names_dest(&d, name, sizeof(name)) != 0)
+	if (namemap_dest(&d, name, sizeof(name)) != 0)
 		goto refuse; /* a fake address: nothing to send to */
 	route_lookup(&shim.view, &d, &rt);
 	if (rt.action == PS_ROUTE_DIRECT &&
