@@ -373,7 +373,7 @@ cmd_explain(int argc, char **argv)
 		enum names_how how =
 		        names_decide(&v, host, strlen(host), d.port, &why);
 
-		printf("resolver: %s (%s)\n",
+		printf("name lookup: %s (%s)\n",
 		       how == NAMES_FAKE ? "fake address" : "resolved locally",
 		       names_why_text(why));
 	}

@@ -1,5 +1,5 @@
 /*
- * The TLS relay's shared segment (see include/proxyshim/relay.h).
+ * The TLS relay's rendezvous segment (see include/proxyshim/relay.h).
  * Published like a table (temporary name, link() into place), so the
  * secret is complete before anyone can read it, and racing creators
  * agree on one secret.

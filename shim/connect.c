@@ -42,7 +42,7 @@ connect_format(const struct ps_dest *d, char *buf, size_t size)
 {
 	char ip[INET6_ADDRSTRLEN] = "?";
 
-	if (d->name != NULL) { /* the resolver's name (shim/getaddrinfo.c) */
+	if (d->name != NULL) { /* the name hooks' name (namemap.c) */
 		snprintf(buf, size, "%.*s:%u", (int)d->name_len, d->name,
 		         d->port);
 		return;
@@ -100,7 +100,7 @@ connect_route(int fd, const struct sockaddr *sa, socklen_t len)
 	if (shim.mode == SHIM_PASS || dest_from_sockaddr(sa, len, &d) != 0)
 		return CONNECT_PASS;
 	if (shim.mode == SHIM_ACTIVE) {
-		/* The resolver's name map: a fake address becomes its name
+		/* The name map: a fake address becomes its name
 		 * alone (fake = 1), a recorded real address gains its name,
 		 * so hostname rules apply (shim/getaddrinfo.c). */
 		fake = namemap_dest(&d, name, sizeof(name));

@@ -27,7 +27,7 @@
 #include "namemap.h"
 #include "shim.h"
 
-/* The lookups the resolver takes over; all else goes to glibc as is. */
+/* The lookups the name hooks take over; all else goes to glibc as is. */
 static int
 gai_ours(const char *node, const struct addrinfo *hints)
 {

@@ -36,7 +36,7 @@ struct shim_real {
 	int (*getaddrinfo)(const char *, const char *, const struct addrinfo *,
 	                   struct addrinfo **);
 	void (*freeaddrinfo)(struct addrinfo *);
-	/* The resolver's hooks (shim/getaddrinfo.c, gethostbyname.c,
+	/* The name hooks (shim/getaddrinfo.c, gethostbyname.c,
 	 * getnameinfo.c) and udp: block (shim/udp.c). */
 	int (*getnameinfo)(const struct sockaddr *, socklen_t, char *,
 	                   socklen_t, char *, socklen_t, int);

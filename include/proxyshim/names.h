@@ -128,7 +128,7 @@ enum names_how names_decide(const struct ps_table_view *v, const char *name,
                             size_t len, uint16_t port, enum names_why *why);
 const char *names_why_text(enum names_why why);
 
-/* 1 when s is a host name the resolver handles: not numeric, not
+/* 1 when s is a host name the name hooks handle: not numeric, not
  * localhost, DNS syntax. */
 int names_is_name(const char *s);
 

@@ -1,15 +1,17 @@
 /*
- * proxyshim: the TLS relay's shared segment and wire conventions, shared by
- * the shim (shim/relay.c), which starts and uses the relay, and by the
- * relay itself (relay/, `proxyshim relay`), which alone links libssl.
+ * proxyshim: the TLS relay's rendezvous segment and wire conventions,
+ * shared by the relay client in the library (shim/relay.c), which starts
+ * and uses the relay, and by the TLS relay itself (relay/, `proxyshim
+ * relay`), which alone links libssl
+ * (docs/behaviour.md#https-upstreams-the-tls-relay).
  *
- * The segment "/proxyshim-<uid>-v<ver>-<identity>-relay" (0600,
+ * The rendezvous segment "/proxyshim-<uid>-v<ver>-<identity>-relay" (0600,
  * owner-checked like the table) holds a random per-table secret, written
  * once when the segment is published and never changed, and the port and
  * pid of the relay that listens now.  Every field after the secret is an
  * atomic word: a process dying at any point leaves nothing locked.
  *
- * The shim asks the relay for a tunnel with a plain HTTP CONNECT to the
+ * The relay client asks the relay for a tunnel with a plain HTTP CONNECT to the
  * final destination, with "Proxy-Authorization: Basic base64(U:S)" where
  * U = "u<i>,<j>,..." lists the table's upstream indices in chain order and
  * S is the secret in lower-case hex.  Anything else is refused (407).

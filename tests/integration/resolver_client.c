@@ -1,5 +1,5 @@
 /*
- * The resolver hooks from C, for test_resolver.sh: what python cannot
+ * The name hooks from C, for test_resolver.sh: what python cannot
  * reach (freeing mixed lists, ERANGE of the _r forms, canonname,
  * EAI_OVERFLOW).  Run under the shim with a config where NAME is proxied
  * (dns: remote, socks5h).  Prints one "ok ..." or "FAIL ..." line per

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A loopback DNS "server" that counts queries, for the resolver leak test.
+"""A loopback DNS "server" that counts queries, for the DNS leak test of the name hooks.
 
 Binds UDP --host:--port (53 by default: resolv.conf has no port syntax),
 answers every query with NXDOMAIN at once (so resolvers do not retry), and

@@ -156,7 +156,7 @@ if [[ -n ${SRV_PID[ssh]:-} ]]; then
 	check ssh socks5 v6dest
 	check ssh socks4
 	# SOCKS4a by address: the shim sends the IP (a name needs the
-	# resolver's name map, below).
+	# name hooks' map, below).
 	check ssh socks4a
 fi
 check6 ms6 socks5

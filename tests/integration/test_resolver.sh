@@ -7,7 +7,7 @@
 # leaves for a proxied name (a counting DNS server in the client's own
 # resolv.conf), the expected ones in dns: local; a fake address handed to an
 # exec'ed child still means its name; gethostbyname/getnameinfo/
-# gethostbyaddr; udp: block; `proxyshim explain` shows the resolver's
+# gethostbyaddr; udp: block; `proxyshim explain` shows the name hooks'
 # choice.
 #
 # The proxy-only name is in the proxies' private /etc/hosts (hosts=); the
@@ -221,11 +221,11 @@ assert_contains "$T/unknown.err" "name is unknown" "... with a log line"
 # ------------------------------------------------------------------------
 section "explain"
 "$SHIM_CMD" explain -c "$c" "$PNAME:80" >"$T/explain-h" 2>&1
-assert_contains "$T/explain-h" "resolver: fake address (dns: remote, the proxy takes names)" \
+assert_contains "$T/explain-h" "name lookup: fake address (dns: remote, the proxy takes names)" \
 	"explain: fake address for a socks5h route"
 c5=$(cfg ms-5 "socks5://${SRV_ADDR[ms]}")
 "$SHIM_CMD" explain -c "$c5" "$PNAME:80" >"$T/explain-5" 2>&1
-assert_contains "$T/explain-5" "resolver: resolved locally" \
+assert_contains "$T/explain-5" "name lookup: resolved locally" \
 	"explain: resolved locally for a socks5 route"
 
 # ------------------------------------------------------------------------
