@@ -1452,7 +1452,8 @@ cfg_service(struct cfg_ctx *x, const yaml_node_t *name, const yaml_node_t *svc,
 		r = cfg_service_check(x, name, have, path, &type);
 	if (r != 0)
 		return r < 0 ? r : 0;
-	rule = cfg_grow(x, x->krules, &x->krules_cap, x->nkrules, sizeof(*rule));
+	rule = cfg_grow(x, x->krules, &x->krules_cap, x->nkrules,
+	                sizeof(*rule));
 	if (rule == NULL)
 		return cfg_fail(x, name, "out of memory");
 	x->krules = rule;
