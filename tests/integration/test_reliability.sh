@@ -87,7 +87,7 @@ for p in ms tp; do
 	mark "$p"
 	t0=$(_it_ms)
 	rc=0
-	out=$(shim_run "$c" timeout 120 "$T/relstress" threads "$RS_ROUNDS" "$RS_THREADS" \
+	out=$(shim_run "$c" timeout 600 "$T/relstress" threads "$RS_ROUNDS" "$RS_THREADS" \
 		"$RS_CONNS" 127.0.0.1 "$P" "${SRV_BANNER[ban]}" "$E" "${SRV_BANNER[ex]}" "$BLK" \
 		"${NARGS[@]}" 2>&1) || rc=$?
 	echo "# $p threads: $(($(_it_ms) - t0)) ms"
@@ -125,7 +125,7 @@ for p in ms tp; do
 	mark "$p"
 	t0=$(_it_ms)
 	rc=0
-	out=$(shim_run "$c" timeout 120 "$T/relstress" fork 1 "$RS_FORKS" "$RS_FCONNS" \
+	out=$(shim_run "$c" timeout 600 "$T/relstress" fork 1 "$RS_FORKS" "$RS_FCONNS" \
 		127.0.0.1 "$P" "${SRV_BANNER[ban]}" "$E" "${SRV_BANNER[ex]}" "$BLK" \
 		"${NARGS[@]}" 2>&1) || rc=$?
 	echo "# $p fork: $(($(_it_ms) - t0)) ms"
