@@ -121,7 +121,7 @@ cfg_match_piece(struct cfg_ctx *x, const yaml_node_t *n, const char *path,
 	const char *e;
 	char q[64];
 
-	a = cfg_grow(*m->arr, m->cap, *m->n, sizeof(**m->arr));
+	a = cfg_grow(x, *m->arr, m->cap, *m->n, sizeof(**m->arr));
 	if (a == NULL)
 		return cfg_fail(x, n, "out of memory");
 	*m->arr = a;
@@ -144,7 +144,7 @@ cfg_trusted_piece(struct cfg_ctx *x, const yaml_node_t *n, const char *path,
 	int prefix;
 
 	(void)arg;
-	a = cfg_grow(c->trusted, &x->trusted_cap, c->ntrusted, sizeof(*a));
+	a = cfg_grow(x, c->trusted, &x->trusted_cap, c->ntrusted, sizeof(*a));
 	if (a == NULL)
 		return cfg_fail(x, n, "out of memory");
 	c->trusted = a;
@@ -181,7 +181,7 @@ cfg_port_piece(struct cfg_ctx *x, const yaml_node_t *n, const char *path,
 		                cfg_quote(s, len, q, sizeof(q)));
 	/* A range is expanded: the compiler keeps a port bitmap anyway. */
 	for (p = lo; p <= hi; p++) {
-		a = cfg_grow(c->https_ports, &x->ports_cap, c->nhttps_ports,
+		a = cfg_grow(x, c->https_ports, &x->ports_cap, c->nhttps_ports,
 		             sizeof(*a));
 		if (a == NULL)
 			return cfg_fail(x, n, "out of memory");
@@ -592,7 +592,7 @@ cfg_rules(struct cfg_ctx *x, const yaml_node_t *v, const char *path)
 	     r == 0 && it < v->data.sequence.items.top; it++) {
 		const yaml_node_t *n = cfg_node(x, *it);
 
-		a = cfg_grow(c->rules, &x->rules_cap, c->nrules, sizeof(*a));
+		a = cfg_grow(x, c->rules, &x->rules_cap, c->nrules, sizeof(*a));
 		if (a == NULL)
 			return cfg_fail(x, n, "out of memory");
 		c->rules = a;

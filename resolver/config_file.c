@@ -108,6 +108,7 @@ out:
 		config_free(out);
 		return -1;
 	}
+	out->load_work = x.work;
 	return 0;
 }
 

@@ -75,7 +75,7 @@ cfg_kestra_url_piece(struct cfg_ctx *x, const yaml_node_t *n, const char *path,
 	snprintf(buf, sizeof(buf), "%.*s", (int)alen, a);
 	if (!port)
 		snprintf(buf + alen, sizeof(buf) - alen, ":%u", dport);
-	arr = cfg_grow(*m->arr, m->cap, *m->n, sizeof(*arr));
+	arr = cfg_grow(x, *m->arr, m->cap, *m->n, sizeof(*arr));
 	if (arr == NULL)
 		return cfg_fail(x, n, "out of memory");
 	*m->arr = arr;
@@ -234,7 +234,8 @@ cfg_service(struct cfg_ctx *x, const yaml_node_t *name, const yaml_node_t *svc,
 		r = cfg_service_check(x, name, have, path, &type);
 	if (r != 0)
 		return r < 0 ? r : 0;
-	rule = cfg_grow(x->krules, &x->krules_cap, x->nkrules, sizeof(*rule));
+	rule = cfg_grow(x, x->krules, &x->krules_cap, x->nkrules,
+	                sizeof(*rule));
 	if (rule == NULL)
 		return cfg_fail(x, name, "out of memory");
 	x->krules = rule;

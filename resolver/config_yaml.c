@@ -133,17 +133,19 @@ cfg_want(struct cfg_ctx *x, const yaml_node_t *n, yaml_node_type_t type,
 yaml_node_t *
 cfg_node(struct cfg_ctx *x, int i)
 {
+	x->work++;
 	return yaml_document_get_node(x->doc, i);
 }
 
 void *
-cfg_grow(void *arr, size_t *cap, size_t n, size_t elsz)
+cfg_grow(struct cfg_ctx *x, void *arr, size_t *cap, size_t n, size_t elsz)
 {
 	size_t ncap;
 	void *p;
 
 	if (arr != NULL && n < *cap)
 		return arr;
+	x->work += n;
 	ncap = *cap != 0 ? *cap * 2 : 8;
 	if (ncap < n + 1 || ncap > SIZE_MAX / elsz)
 		return NULL;
@@ -252,6 +254,7 @@ cfg_pieces(struct cfg_ctx *x, const yaml_node_t *n, const char *path,
 		comma = memchr(s, ',', (size_t)(end - s));
 		if (comma == NULL)
 			comma = end;
+		x->work += (size_t)(comma - s) + 1;
 		e = comma;
 		while (p < e && (*p == ' ' || *p == '\t'))
 			p++;

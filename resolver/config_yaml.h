@@ -39,6 +39,8 @@ struct cfg_ctx {
 	const yaml_node_t *upstream_part[2];
 	/* Appended to "unknown key" errors: what the mapping may hold. */
 	const char *key_hint;
+	/* Units of reading work (struct ps_config's load_work says which). */
+	size_t work;
 };
 
 /* A growable array of match entries and where its count lives. */
@@ -83,7 +85,10 @@ int cfg_is_null(const yaml_node_t *n);
 int cfg_want(struct cfg_ctx *x, const yaml_node_t *n, yaml_node_type_t type,
              const char *path, const char *what);
 yaml_node_t *cfg_node(struct cfg_ctx *x, int i);
-void *cfg_grow(void *arr, size_t *cap, size_t n, size_t elsz);
+/* Room for element n: doubles the array, so the elements a realloc may
+ * copy add up to less than twice the final count (counted in x->work). */
+void *cfg_grow(struct cfg_ctx *x, void *arr, size_t *cap, size_t n,
+               size_t elsz);
 /* The value of key in map, or NULL. */
 const yaml_node_t *cfg_child(struct cfg_ctx *x, const yaml_node_t *map,
                              const char *key);
