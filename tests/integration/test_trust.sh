@@ -132,4 +132,150 @@ else
 	skip "AT_SECURE: needs root (a setgid root binary run as nobody), setpriv and strace"
 fi
 
+# ------------------------------------------------------------------ gc
+section "proxyshim gc: ten versions of a config, three still in use"
+# A config whose effect shows without a proxy: 127.0.0.3 is blocked
+# (EACCES), which a process without its table would not say (failing
+# closed lets loopback through).  Each version adds one harmless rule.
+GCP=$(free_port)
+gc_cfg() {
+	{
+		echo "proxy:"
+		echo "  proxy_loopback: true"
+		echo "  rules:"
+		echo "    - match: [\"blocked.gc.proxyshim.test\", 127.0.0.3]"
+		echo "      via: block"
+		echo "    - match: 10.99.0.$1"
+		echo "      via: direct"
+	} >"$T/gc.yml"
+}
+cat >"$T/gcprog.py" <<'PYEOF'
+"""gcprog.py PORT child | PORT STEPFILE [names]: connect to 127.0.0.3:PORT
+(blocked by the policy: EACCES); with names, resolve a blocked name too
+(a fake address: the -names segment is mapped); wait for STEPFILE; connect
+again, and run a child (a new exec) that does the same."""
+import errno, os, socket, subprocess, sys, time
+
+def probe(port):
+    s = socket.socket()
+    try:
+        s.connect(("127.0.0.3", port))
+        r = "OK"
+    except OSError as e:
+        r = errno.errorcode.get(e.errno, str(e.errno))
+    s.close()
+    return r
+
+port = int(sys.argv[1])
+if sys.argv[2] == "child":
+    print(probe(port))
+    sys.exit(0)
+line = "start " + probe(port)
+if len(sys.argv) > 3:
+    ai = socket.getaddrinfo("blocked.gc.proxyshim.test", 80, socket.AF_INET)
+    line += " " + ai[0][4][0]
+print(line, flush=True)
+for _ in range(1200):
+    if os.path.exists(sys.argv[2]):
+        break
+    time.sleep(0.05)
+c = subprocess.run([sys.executable, sys.argv[0], sys.argv[1], "child"],
+                   capture_output=True, text=True, timeout=60)
+out = c.stdout.strip() or c.stderr.strip()[-200:]
+print("after", probe(port), "child", out, flush=True)
+PYEOF
+# gc_segs V...: the segments of those versions' tables in /dev/shm, one
+# path a line.
+gc_segs() {
+	local v f
+	for v in "$@"; do
+		for f in "/dev/shm${GCT[v]}" "/dev/shm${GCT[v]}"-*; do
+			[[ -f $f ]] && echo "$f"
+		done
+	done
+	return 0
+}
+# gc_left V...: the same, as V, V-names, ...
+gc_left() {
+	local v f out=()
+	for v in "$@"; do
+		while read -r f; do
+			out+=("$v${f#"/dev/shm${GCT[v]}"}")
+		done < <(gc_segs "$v")
+	done
+	echo "${out[*]}"
+}
+# gc_age V...: backdate those segments past gc's minimum age (ten
+# minutes): gc leaves recent segments alone, other runs' too.
+gc_age() {
+	local f
+	gc_segs "$@" | while read -r f; do touch -c -d '-1 hour' "$f"; done
+}
+declare -a GCT=()
+gc_cfg 1
+_it_spawn "$T/gc-a.out" timeout 120 "$SHIM_CMD" run -c "$T/gc.yml" -- \
+	python3 "$T/gcprog.py" "$GCP" "$T/gc.go"
+gc_a=$_IT_LAST_PID
+wait_for_log "$T/gc-a.out" '^start ' 20 || true
+GCT[1]=$("$SHIM_CMD" compile -c "$T/gc.yml" 2>/dev/null)
+for v in 2 3 4 5 6 7 8 9 10; do
+	sleep 0.01 # a new mtime for each version, whatever the clock's grain
+	gc_cfg "$v"
+	GCT[v]=$("$SHIM_CMD" compile -c "$T/gc.yml" 2>/dev/null)
+	if ((v == 5)); then
+		_it_spawn "$T/gc-b.out" timeout 120 env LD_PRELOAD="$(shim_preload_value)" \
+			PROXYSHIM_CONFIG="$T/gc.yml" python3 "$T/gcprog.py" "$GCP" "$T/gc.go" names
+		gc_b=$_IT_LAST_PID
+		wait_for_log "$T/gc-b.out" '^start ' 20 || true
+	fi
+done
+# Version 7's table is locked as `run` locks the table it is about to hand
+# to its command (LOCK_SH, until exec).
+_it_spawn "$T/gc-lock.out" timeout 120 flock -s "/dev/shm${GCT[7]}" sleep 100
+gc_lock=$_IT_LAST_PID
+echo "# start: A '$(head -n 1 "$T/gc-a.out")', B '$(head -n 1 "$T/gc-b.out")'"
+assert_re "$(head -n 1 "$T/gc-a.out")" '^start EACCES$' \
+	"A (proxyshim run, version 1) applies its table"
+assert_re "$(head -n 1 "$T/gc-b.out")" '^start EACCES 198\.18\.' \
+	"B (preloaded by hand at version 5) applies its table and holds a fake address"
+assert_eq 10 "$(printf '%s\n' "${GCT[@]}" | sort -u | grep -c '^/proxyshim-')" \
+	"ten versions, ten tables"
+gc_age "${!GCT[@]}"
+# The lock is taken (bounded wait for flock(1) to start).
+for ((i = 0; i < 200; i++)); do
+	flock -n -x "/dev/shm${GCT[7]}" true 2>/dev/null || break
+	sleep 0.05
+done
+rc=0
+"$SHIM_CMD" gc -v >"$T/gc.out" 2>&1 || rc=$?
+grep -F -e "${GCT[1]#/}" -e "${GCT[5]#/}" -e "${GCT[7]#/}" -e 'removed [0-9]' "$T/gc.out" |
+	head -n 8 | sed 's/^/#   /'
+assert_eq 0 "$rc" "gc exits 0"
+left=$(gc_left "${!GCT[@]}")
+echo "# left of the ten: $left"
+assert_eq "1 1-names 5 5-names 7" "$left" \
+	"gc keeps exactly the tables in use: A's (PROXYSHIM_TABLE), B's (its -names mapped), the locked one"
+n=0
+for v in 2 3 4 6 8 9 10; do
+	grep -qxF "removed ${GCT[v]}" "$T/gc.out" && n=$((n + 1))
+done
+assert_eq 7 "$n" "gc says it removed the other seven tables"
+assert_match "$T/gc.out" "kept ${GCT[1]#/}: in use" "gc -v says why A's table is kept"
+touch "$T/gc.go"
+wait_for_log "$T/gc-a.out" '^after ' 60 || true
+wait_for_log "$T/gc-b.out" '^after ' 60 || true
+assert_eq "after EACCES child EACCES" "$(sed -n 2p "$T/gc-a.out")" \
+	"A keeps working after gc, and a child it execs then finds its table (PROXYSHIM_TABLE)"
+assert_eq "after EACCES child EACCES" "$(sed -n 2p "$T/gc-b.out")" \
+	"B keeps working after gc, and its child compiles the current version"
+kill "$gc_lock" 2>/dev/null
+wait "$gc_lock" "$gc_a" "$gc_b" 2>/dev/null
+# Nothing uses them now: gc removes them too.
+gc_age 1 5 7
+"$SHIM_CMD" gc >"$T/gc2.out" 2>&1
+assert_eq "" "$(gc_left 1 5 7)" \
+	"once A and B have exited and the lock is gone, gc removes their tables too"
+assert_re "$("$SHIM_CMD" gc --min-age x 2>&1; echo "rc=$?")" 'rc=2$' \
+	"gc --min-age takes seconds (usage error otherwise)"
+
 it_done
