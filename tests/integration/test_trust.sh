@@ -230,8 +230,9 @@ for v in 2 3 4 5 6 7 8 9 10; do
 	fi
 done
 # Version 7's table is locked as `run` locks the table it is about to hand
-# to its command (LOCK_SH, until exec).
-_it_spawn "$T/gc-lock.out" timeout 120 flock -s "/dev/shm${GCT[7]}" sleep 100
+# to its command (LOCK_SH, until exec), by a process whose command line
+# and environment do not name it: only the lock keeps it.
+_it_spawn "$T/gc-lock.out" bash -c 'flock -s 9 && exec sleep 100' 9<"/dev/shm${GCT[7]}"
 gc_lock=$_IT_LAST_PID
 echo "# start: A '$(head -n 1 "$T/gc-a.out")', B '$(head -n 1 "$T/gc-b.out")'"
 assert_re "$(head -n 1 "$T/gc-a.out")" '^start EACCES$' \
