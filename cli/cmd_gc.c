@@ -437,8 +437,11 @@ gc_scan_round(struct gc *c, char **buf, size_t *cap)
 	return count;
 }
 
-/* Until a pass finds no process it has not seen: one born during the
- * scan (a fork of a process scanned before it forked) is scanned too. */
+/* A pass over /proc goes up in pid order and also returns processes born
+ * while it runs, above its position; a later pass scans those born below
+ * it (pids wrapped around) or after it ended.  Three passes at most: see
+ * docs/behaviour.md#garbage-collection-proxyshim-gc for why that bounds
+ * what a scan can miss. */
 static int
 gc_scan(struct gc *c)
 {
@@ -451,8 +454,6 @@ gc_scan(struct gc *c)
 		if (r <= 0)
 			break;
 	}
-	if (round == GC_SCAN_ROUNDS)
-		c->unknown = 1; /* processes kept appearing */
 	free(buf);
 	return r < 0 ? r : 0;
 }
@@ -538,17 +539,23 @@ gc_run(time_t min_age, int dry, int verbose, int quiet)
 		r = gc_scan(&c);
 	}
 	if (r == 0) {
-		if (c.unknown)
+		if (c.unknown && !quiet && c.unknown_pid > 0)
 			fprintf(stderr,
 			        "proxyshim gc: process %ld stayed in "
 			        "execve(): nothing removed\n",
 			        c.unknown_pid);
+		else if (c.unknown && !quiet)
+			fprintf(stderr,
+			        "proxyshim gc: more than %d processes: "
+			        "nothing removed\n",
+			        GC_MAX_PROCS);
 		if (verbose && c.hidden > 0)
 			printf("%d process(es) could not be read (another "
 			       "user's, or not dumpable)\n",
 			       c.hidden);
 		removed = gc_sweep(&c, &bytes, &kept);
-		gc_stamp();
+		if (!dry)
+			gc_stamp();
 	} else {
 		fprintf(stderr, "proxyshim gc: %s\n", strerror(-r));
 	}

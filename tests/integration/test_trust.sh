@@ -234,10 +234,11 @@ done
 # and environment do not name it: only the lock keeps it.
 _it_spawn "$T/gc-lock.out" bash -c 'flock -s 9 && exec sleep 100' 9<"/dev/shm${GCT[7]}"
 gc_lock=$_IT_LAST_PID
-echo "# start: A '$(head -n 1 "$T/gc-a.out")', B '$(head -n 1 "$T/gc-b.out")'"
-assert_re "$(head -n 1 "$T/gc-a.out")" '^start EACCES$' \
+gc_line() { grep -m 1 "^$2 " "$1"; }
+echo "# start: A '$(gc_line "$T/gc-a.out" start)', B '$(gc_line "$T/gc-b.out" start)'"
+assert_re "$(gc_line "$T/gc-a.out" start)" '^start EACCES$' \
 	"A (proxyshim run, version 1) applies its table"
-assert_re "$(head -n 1 "$T/gc-b.out")" '^start EACCES 198\.18\.' \
+assert_re "$(gc_line "$T/gc-b.out" start)" '^start EACCES 198\.18\.' \
 	"B (preloaded by hand at version 5) applies its table and holds a fake address"
 assert_eq 10 "$(printf '%s\n' "${GCT[@]}" | sort -u | grep -c '^/proxyshim-')" \
 	"ten versions, ten tables"
@@ -265,9 +266,9 @@ assert_match "$T/gc.out" "kept ${GCT[1]#/}: in use" "gc -v says why A's table is
 touch "$T/gc.go"
 wait_for_log "$T/gc-a.out" '^after ' 60 || true
 wait_for_log "$T/gc-b.out" '^after ' 60 || true
-assert_eq "after EACCES child EACCES" "$(sed -n 2p "$T/gc-a.out")" \
+assert_eq "after EACCES child EACCES" "$(gc_line "$T/gc-a.out" after)" \
 	"A keeps working after gc, and a child it execs then finds its table (PROXYSHIM_TABLE)"
-assert_eq "after EACCES child EACCES" "$(sed -n 2p "$T/gc-b.out")" \
+assert_eq "after EACCES child EACCES" "$(gc_line "$T/gc-b.out" after)" \
 	"B keeps working after gc, and its child compiles the current version"
 kill "$gc_lock" 2>/dev/null
 wait "$gc_lock" "$gc_a" "$gc_b" 2>/dev/null

@@ -53,14 +53,17 @@ dial(void)
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	/* After connect(): with SO_SNDTIMEO set, any signal handler, even
+	 * one with SA_RESTART, interrupts a blocking connect() (the kernel's
+	 * rule, docs/behaviour.md#signals-during-a-proxied-connect). */
 	if (connect(fd, (struct sockaddr *)&ss, len) != 0) {
 		saved = errno;
 		close(fd);
 		errno = saved;
 		return -1;
 	}
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	return fd;
 }
 
@@ -233,8 +236,9 @@ main(int argc, char **argv)
 	int n;
 
 	if (argc != 7) {
-		fprintf(stderr, "usage: stress threads|fork|signals WORKERS CONNS HOST "
-		                "PORT BANNER\n");
+		fprintf(stderr,
+		        "usage: stress threads|fork|signals WORKERS CONNS HOST "
+		        "PORT BANNER\n");
 		return 2;
 	}
 	n = atoi(argv[2]);
