@@ -21,8 +21,8 @@ int cmd_run(int argc, char **argv);
 int cmd_gc(int argc, char **argv); /* cli/cmd_gc.c */
 
 /* gc from run and compile: at most every 10 minutes (a stamp in
- * /dev/shm), its lines on stderr (docs/behaviour.md#garbage-collection-
- * proxyshim-gc). */
+ * /dev/shm), its lines on stderr; see
+ * docs/behaviour.md#garbage-collection-proxyshim-gc */
 void gc_auto(void);
 /* Lock the published table name (LOCK_SH, O_CLOEXEC: held until exec) so
  * that gc cannot remove it before the command's environment names it;

@@ -1,8 +1,8 @@
 /*
  * proxyshim gc: remove this user's shared-memory segments that nothing
- * uses, and the lock `run` holds on its table until it execs.  The rule
- * and why it never removes a segment in use: docs/behaviour.md#garbage-
- * collection-proxyshim-gc.
+ * uses, and the lock `run` holds on its table until it execs.  The rule,
+ * and why it never removes a segment in use:
+ * docs/behaviour.md#garbage-collection-proxyshim-gc
  */
 #include <ctype.h>
 #include <dirent.h>
@@ -167,7 +167,7 @@ gc_list(struct gc *c)
  * over cannot be locked here, and one locked here cannot be handed over
  * (run waits, then finds the name gone and publishes again). */
 static void
-gc_lock(struct gc *c, time_t now)
+gc_lock(struct gc *c)
 {
 	char path[sizeof(PS_SHM_DIR) + PS_SHM_NAME_MAX + 16];
 	struct stat st;
@@ -177,7 +177,6 @@ gc_lock(struct gc *c, time_t now)
 	for (i = 0; i < c->ng; i++) {
 		struct gc_group *g = &c->g[i];
 
-		g->young = g->newest != 0 && now - g->newest < c->min_age;
 		if (g->young)
 			continue;
 		for (k = 0; k < g->n; k++) {
@@ -522,7 +521,7 @@ gc_run(time_t min_age, int dry, int verbose, int quiet)
 {
 	struct gc c;
 	unsigned long long bytes = 0;
-	int r, removed = 0, kept = 0;
+	int r, removed = 0, kept = 0, old = 0;
 	size_t i;
 
 	memset(&c, 0, sizeof(c));
@@ -534,8 +533,15 @@ gc_run(time_t min_age, int dry, int verbose, int quiet)
 	c.g = calloc(GC_MAX_GROUPS, sizeof(*c.g));
 	c.seen = calloc(GC_MAX_PROCS, sizeof(*c.seen));
 	r = c.g == NULL || c.seen == NULL ? -ENOMEM : gc_list(&c);
-	if (r == 0 && c.ng > 0) {
-		gc_lock(&c, time(NULL));
+	/* Only groups old enough are candidates; with none, no scan of
+	 * /proc at all (the usual case for run and compile). */
+	for (i = 0; r == 0 && i < c.ng; i++) {
+		c.g[i].young = c.g[i].newest != 0 &&
+		               time(NULL) - c.g[i].newest < c.min_age;
+		old += !c.g[i].young;
+	}
+	if (r == 0 && old > 0) {
+		gc_lock(&c);
 		r = gc_scan(&c);
 	}
 	if (r == 0) {

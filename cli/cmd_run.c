@@ -172,8 +172,8 @@ cmd_run(int argc, char **argv)
 	}
 	free(priv);
 	/* Held until exec: gc keeps the table while the command cannot
-	 * yet be seen to need it (docs/behaviour.md#garbage-collection-
-	 * proxyshim-gc); then gc of old segments, every 10 minutes. */
+	 * yet be seen to need it; then gc of old segments, every 10
+	 * minutes (docs/behaviour.md#garbage-collection-proxyshim-gc). */
 	if (name[0] != '\0' && gc_hold(&src, name, sizeof(name)) == -EINVAL)
 		return CLI_FAIL;
 	gc_auto();

@@ -123,6 +123,14 @@ deadline_init(struct deadline *d, int timeout_ms)
 	d->nonblock = -1;
 }
 
+/* Signals a fault raises on the faulting instruction. */
+static int
+io_sig_is_fault(int sig)
+{
+	return sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE ||
+	       sig == SIGILL || sig == SIGTRAP || sig == SIGSYS;
+}
+
 /*
  * The EINTR policy (docs/behaviour.md#signals-during-a-proxied-connect):
  * after a signal handler interrupted one of our waits, does the caller's
@@ -131,7 +139,10 @@ deadline_init(struct deadline *d, int timeout_ms)
  * SO_SNDTIMEO set is interrupted by any handler; otherwise a handler with
  * SA_RESTART lets it go on and one without interrupts it.  poll() does not
  * say which signal arrived, so when any caught signal lacks SA_RESTART it
- * counts as that one.  Only runs after an EINTR: nothing on the usual path.
+ * counts as that one; except the handlers of faults (SIGSEGV, SIGBUS, ...:
+ * crash reporters, sanitizers), which run on the faulting instruction and
+ * do not arrive in the middle of a wait.  Only runs after an EINTR:
+ * nothing on the usual path.
  */
 static int
 io_eintr_stops(int fd, const struct deadline *d)
@@ -151,7 +162,7 @@ io_eintr_stops(int fd, const struct deadline *d)
 	    (tv.tv_sec != 0 || tv.tv_usec != 0))
 		return 1;
 	for (sig = 1; sig < NSIG; sig++) {
-		if (sigaction(sig, NULL, &sa) != 0)
+		if (io_sig_is_fault(sig) || sigaction(sig, NULL, &sa) != 0)
 			continue; /* SIGKILL, SIGSTOP, libc's own */
 		if (sa.sa_handler == SIG_DFL || sa.sa_handler == SIG_IGN)
 			continue;
