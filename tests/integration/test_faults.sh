@@ -183,7 +183,7 @@ table_faults() {
 		timeout 60 python3 -u "$IT_DIR/clients/longrun.py" "$P" "220 faults" 3 start \
 		"$T/corrupt" "$T/half" "$T/empty"
 	lp=$_IT_LAST_PID
-	if ! wait_for_log "$out" "^step start" 15; then
+	if ! wait_for_log "$out" "^step start" 60; then
 		fail "($label) long-running program did not start: $(tail -n 3 "$out")"
 		kill "$lp" 2>/dev/null
 		wait "$lp" 2>/dev/null
