@@ -62,7 +62,8 @@ SHIM_SRCS += shim/asan_compat.c
 endif
 # The loadable compiler the shim dlopen()s when no table is published yet.
 COMPILER_SRCS := resolver/compiler_entry.c
-CLI_SRCS := cli/main.c cli/cmd_run.c cli/cmd_table.c cli/cmd_probe.c
+CLI_SRCS := cli/main.c cli/cmd_run.c cli/cmd_table.c cli/cmd_probe.c \
+	cli/cmd_gc.c
 # The TLS relay for https:// upstreams: linked into the command only, so
 # libssl is never loaded into a wrapped program.
 RELAY_SRCS := cli/cmd_relay.c relay/relay.c relay/dial.c

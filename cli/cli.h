@@ -4,7 +4,7 @@
 
 /* Exit statuses. */
 #define CLI_OK 0
-#define CLI_FAIL 1  /* config error, route failure, ... */
+#define CLI_FAIL 1 /* config error, route failure, ... */
 #define CLI_USAGE 2
 
 struct cli_opts {
@@ -18,12 +18,24 @@ int cmd_compile(int argc, char **argv);
 int cmd_dump(int argc, char **argv);
 int cmd_relay(int argc, char **argv); /* cli/cmd_relay.c */
 int cmd_run(int argc, char **argv);
+int cmd_gc(int argc, char **argv); /* cli/cmd_gc.c */
+
+/* gc from run and compile: at most every 10 minutes (a stamp in
+ * /dev/shm), its lines on stderr; see
+ * docs/behaviour.md#garbage-collection-proxyshim-gc */
+void gc_auto(void);
+/* Lock the published table name (LOCK_SH, O_CLOEXEC: held until exec) so
+ * that gc cannot remove it before the command's environment names it;
+ * publishes src again if gc removed it first.  The fd, or -errno. */
+struct ps_source;
+int gc_hold(const struct ps_source *src, char *name, size_t namesz);
 
 /* check --probe [--target HOST:PORT] (cmd_probe.c). */
 struct ps_table_view;
 struct probe_opts {
-	int probe;          /* --probe */
-	const char *target; /* --target HOST:PORT, NULL = each upstream itself */
+	int probe; /* --probe */
+	const char
+	        *target; /* --target HOST:PORT, NULL = each upstream itself */
 };
 /* Take --probe and --target out of argv (argc updated); -1 on misuse. */
 int probe_take_opts(int *argc, char **argv, struct probe_opts *po);

@@ -171,6 +171,12 @@ cmd_run(int argc, char **argv)
 		return CLI_FAIL;
 	}
 	free(priv);
+	/* Held until exec: gc keeps the table while the command cannot
+	 * yet be seen to need it; then gc of old segments, every 10
+	 * minutes (docs/behaviour.md#garbage-collection-proxyshim-gc). */
+	if (name[0] != '\0' && gc_hold(&src, name, sizeof(name)) == -EINVAL)
+		return CLI_FAIL;
+	gc_auto();
 	if (run_find_lib(lib, sizeof(lib)) < 0) {
 		fprintf(stderr, "proxyshim run: cannot find %s (set %s)\n",
 		        LIB_NAME, PS_ENV_LIB);

@@ -412,6 +412,8 @@ cmd_compile(int argc, char **argv)
 		return CLI_FAIL;
 	}
 	printf("%s\n", name);
+	fflush(stdout);
+	gc_auto(); /* every 10 minutes at most; our table is new */
 	return CLI_OK;
 }
 

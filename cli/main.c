@@ -25,6 +25,9 @@ cli_usage(FILE *f)
 	      "print its name\n"
 	      "  dump [-c FILE]                          the compiled table, "
 	      "readable\n"
+	      "  gc [-n] [-v] [--min-age SECONDS]        remove this user's "
+	      "segments\n"
+	      "                                          that nothing uses\n"
 	      "\n"
 	      "Config: -c FILE, $PROXYSHIM_CONFIG, ./proxyshim.yml,\n"
 	      "$XDG_CONFIG_HOME/proxyshim/config.yml, /etc/proxyshim.yml, else "
@@ -84,6 +87,7 @@ main(int argc, char **argv)
 	        {"run", cmd_run},         {"check", cmd_check},
 	        {"explain", cmd_explain}, {"compile", cmd_compile},
 	        {"dump", cmd_dump},       {"relay", cmd_relay},
+	        {"gc", cmd_gc},
 	};
 	size_t i;
 

@@ -13,7 +13,7 @@ _proxyshim() {
 		cword=$COMP_CWORD
 	fi
 
-	local cmds="run check explain compile dump help"
+	local cmds="run check explain compile dump gc help"
 	local cmd="" i
 	for ((i = 1; i < cword; i++)); do
 		case ${words[i]} in
@@ -81,6 +81,10 @@ _proxyshim() {
 		;;
 	compile | dump)
 		[[ $cur == -* ]] && COMPREPLY=($(compgen -W "-c --config" -- "$cur"))
+		;;
+	gc)
+		[[ $prev == --min-age ]] && return
+		COMPREPLY=($(compgen -W "-n --dry-run -v --min-age" -- "$cur"))
 		;;
 	esac
 }

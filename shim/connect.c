@@ -148,7 +148,7 @@ connect_route(int fd, const struct sockaddr *sa, socklen_t len)
 	a = ps_addr_unmap(&dst.family, d.addr);
 	memcpy(dst.addr, a, dst.family == AF_INET ? 4 : sizeof(dst.addr));
 	r = tunnel_open(fd, domain, v, rt.chain_first, rt.chain_len, &dst);
-	if (r < 0 && r != -EISCONN &&
+	if (r < 0 && r != -EISCONN && r != -EINTR &&
 	    v->hdr->settings.on_failure == PS_FAIL_DIRECT) {
 		connect_format(&d, where, sizeof(where));
 		log_warn("fd %d %s: proxy failed (%s), on_failure: direct", fd,

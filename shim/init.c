@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <unistd.h>
 
 #include "proxyshim/compiler.h"
@@ -240,7 +241,13 @@ shim_init_once(void)
 	io_real_connect = real.connect;
 	io_real_getaddrinfo = real.getaddrinfo;
 	io_real_freeaddrinfo = real.freeaddrinfo;
-	shim_load_table();
+	/* setuid/setgid (AT_SECURE): no policy at all, and no file opened
+	 * on the caller's behalf, not even ./proxyshim.yml
+	 * (docs/behaviour.md#setuid-and-setgid-programs). */
+	if (getauxval(AT_SECURE) != 0)
+		shim.mode = SHIM_PASS;
+	else
+		shim_load_table();
 	if (shim.mode == SHIM_BROKEN)
 		log_err("no usable rule table: non-loopback connections will "
 		        "be refused (fail closed)");

@@ -13,8 +13,10 @@
 #include <limits.h>
 #include <netdb.h>
 #include <poll.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 
 #include "proxyshim/addr.h"
@@ -101,6 +103,7 @@ io_sockaddr(int sockfam, const struct ps_target *t, struct sockaddr_storage *ss,
 struct deadline {
 	bool none;
 	int64_t at_ns; /* CLOCK_MONOTONIC */
+	int nonblock;  /* the caller's socket: 1, 0, or -1 = ask fcntl */
 };
 
 static int64_t
@@ -117,6 +120,56 @@ deadline_init(struct deadline *d, int timeout_ms)
 {
 	d->none = timeout_ms <= 0;
 	d->at_ns = d->none ? 0 : mono_ns() + (int64_t)timeout_ms * 1000000;
+	d->nonblock = -1;
+}
+
+/* Signals a fault raises on the faulting instruction. */
+static int
+io_sig_is_fault(int sig)
+{
+	return sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE ||
+	       sig == SIGILL || sig == SIGTRAP || sig == SIGSYS;
+}
+
+/*
+ * The EINTR policy (docs/behaviour.md#signals-during-a-proxied-connect):
+ * after a signal handler interrupted one of our waits, does the caller's
+ * connect() fail with EINTR (1) or go on (0)?  As the kernel's connect():
+ * a non-blocking socket never blocks, so it goes on; a blocking one with
+ * SO_SNDTIMEO set is interrupted by any handler; otherwise a handler with
+ * SA_RESTART lets it go on and one without interrupts it.  poll() does not
+ * say which signal arrived, so when any caught signal lacks SA_RESTART it
+ * counts as that one; except the handlers of faults (SIGSEGV, SIGBUS, ...:
+ * crash reporters, sanitizers), which run on the faulting instruction and
+ * do not arrive in the middle of a wait.  Only runs after an EINTR:
+ * nothing on the usual path.
+ */
+static int
+io_eintr_stops(int fd, const struct deadline *d)
+{
+	struct sigaction sa;
+	struct timeval tv;
+	socklen_t tl = sizeof(tv);
+	int sig, fl, nonblock = d->nonblock;
+
+	if (nonblock < 0) {
+		fl = fcntl(fd, F_GETFL);
+		nonblock = fl < 0 || (fl & O_NONBLOCK) != 0;
+	}
+	if (nonblock)
+		return 0;
+	if (getsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, &tl) == 0 &&
+	    (tv.tv_sec != 0 || tv.tv_usec != 0))
+		return 1;
+	for (sig = 1; sig < NSIG; sig++) {
+		if (io_sig_is_fault(sig) || sigaction(sig, NULL, &sa) != 0)
+			continue; /* SIGKILL, SIGSTOP, libc's own */
+		if (sa.sa_handler == SIG_DFL || sa.sa_handler == SIG_IGN)
+			continue;
+		if (!(sa.sa_flags & SA_RESTART))
+			return 1;
+	}
+	return 0;
 }
 
 /* poll()'s timeout: -1 = none, 0 = expired, else rounded up so that a
@@ -155,6 +208,8 @@ wait_fd(int fd, short events, const struct deadline *d)
 			return (p.revents & POLLNVAL) ? -EBADF : 0;
 		if (n < 0 && errno != EINTR)
 			return -errno;
+		if (n < 0 && io_eintr_stops(fd, d))
+			return -EINTR;
 	}
 }
 
@@ -393,6 +448,13 @@ hs_fail(const struct hs *h, int rc)
 		         sch, hop, hp, h->step, dst, dp);
 		return -ECONNREFUSED;
 	}
+	/* The program's own signal, not the proxy's fault: info only. */
+	if (rc == -EINTR) {
+		log_info("%s proxy %s:%u, %s for %s:%u: interrupted by a "
+		         "signal",
+		         sch, hop, hp, h->step, dst, dp);
+		return rc;
+	}
 	/* No strerror(): it may translate, and translating may allocate. */
 	if (rc == -ETIMEDOUT)
 		log_warn("%s proxy %s:%u timed out during %s for %s:%u", sch,
@@ -629,6 +691,7 @@ io_connect(int fd, const struct sockaddr *sa, socklen_t len, int timeout_ms)
 	if (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
 		return -errno;
 	deadline_init(&dl, timeout_ms);
+	dl.nonblock = (fl & O_NONBLOCK) != 0;
 	if (io_real_connect(fd, sa, len) == 0) {
 		rc = 0;
 		goto out;

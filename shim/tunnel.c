@@ -188,6 +188,14 @@ tunnel_pick(int fd, int sockfam, const struct ps_table_view *v,
 			}
 			if (r == -EISCONN)
 				return r; /* a live connection: leave it be */
+			/* A signal ended the program's connect(): no next
+			 * upstream
+			 * (docs/behaviour.md#signals-during-a-proxied-connect).
+			 */
+			if (r == -EINTR) {
+				io_disconnect(fd);
+				return r;
+			}
 			/* Only an upstream we could not even reach is dead;
 			 * one that refused this destination is not, nor one
 			 * this socket cannot use (an IPv4 socket and an IPv6

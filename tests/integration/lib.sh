@@ -492,10 +492,12 @@ deadline_expect() {
 # --------------------------------------------------- shared-memory litter
 
 # The shim's tables and their companion segments (-state, -names, ...)
-# live in /dev/shm as proxyshim-<uid>-*.  The names there when this file
-# was sourced are kept; at exit, a new table compiled from a config under
-# $T (its source path is in the table) is removed with its companions
-# (TABLE-*).  Objects of other
+# live in /dev/shm as proxyshim-<uid>-*.  Under run.sh as root each file
+# has a /dev/shm of its own (IT_SHM_PRIVATE=1), emptied at exit, and
+# run.sh fails a file that leaves a segment there.  Otherwise the names
+# there when this file was sourced are kept; at exit, a new table compiled
+# from a config under $T (its source path is in the table) is removed
+# with its companions (TABLE-*).  Objects of other
 # users of this machine (a benchmark, another test run) are never touched,
 # even when they appear while this file runs.
 declare -gA _IT_SHM_BEFORE=()
@@ -510,6 +512,12 @@ _it_shm_snapshot
 
 _it_shm_cleanup() {
 	local f
+	# A /dev/shm of this file's own (run.sh, as root): everything in it
+	# is this file's, any user's (nobody's in the attack tests).
+	if [[ ${IT_SHM_PRIVATE:-0} == 1 ]]; then
+		rm -f /dev/shm/proxyshim-*
+		return 0
+	fi
 	for f in /dev/shm/proxyshim-"$EUID"-*; do
 		[[ -f $f && -z ${_IT_SHM_BEFORE[${f##*/}]:-} ]] || continue
 		[[ ${f##*/} =~ ^proxyshim-[0-9]+-v[0-9]+-[0-9a-f]+$ ]] || continue

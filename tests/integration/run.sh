@@ -72,6 +72,24 @@ reap_leftovers() {
 	echo "$n"
 }
 
+# Each file gets a /dev/shm of its own (root, and a mount namespace from
+# unshare): the segments it makes never mix with those of other runs of
+# the suite, and what it leaves behind after its own cleanup is counted
+# here (a failure) rather than piling up in the machine's /dev/shm.
+# Elsewhere files share /dev/shm and lib.sh removes what it can tell is
+# theirs.
+SHM_PRIVATE=0
+if ((EUID == 0)) && unshare -m --propagation private \
+	sh -c 'mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /dev/shm' 2>/dev/null; then
+	SHM_PRIVATE=1
+else
+	echo "# /dev/shm shared with other processes (no root or no unshare -m): segments left behind are not counted"
+fi
+# The command that runs one test file: in a /dev/shm of its own when
+# possible, which is listed into $2 when the file is done.
+SHM_RUN='mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /dev/shm || exit 1
+bash "$1"; rc=$?; ls -A /dev/shm >"$2"; exit $rc'
+
 pass=0 failed=0 skipped=0 start=$SECONDS
 for f in "${files[@]}"; do
 	name=$(basename "$f" .sh)
@@ -82,8 +100,13 @@ for f in "${files[@]}"; do
 	echo "### $name"
 	t0=$SECONDS
 	rc=0
+	shm=$IT_CACHE/$name.shm
+	rm -f "$shm"
+	runner=(bash "$f")
+	((SHM_PRIVATE)) && runner=(env IT_SHM_PRIVATE=1 unshare -m --propagation private
+		bash -c "$SHM_RUN" _ "$f" "$shm")
 	IT_RESULT_FILE=$res IT_PIDS_FILE=$pids \
-		timeout -k 10 "$TIMEOUT" bash "$f" </dev/null || rc=$?
+		timeout -k 10 "$TIMEOUT" "${runner[@]}" </dev/null || rc=$?
 	p=0 x=0 s=0
 	[[ -s $res ]] && read -r p x s <"$res"
 	if ((rc == 124)); then
@@ -95,6 +118,10 @@ for f in "${files[@]}"; do
 	fi
 	# A file that failed without counting a failure counts one.
 	((rc != 0 && x == 0)) && x=1
+	if [[ -s $shm ]] && grep -q '^proxyshim-' "$shm"; then
+		echo "FAIL - $name: left $(grep -c '^proxyshim-' "$shm") segment(s) in /dev/shm: $(grep '^proxyshim-' "$shm" | head -n 5 | tr '\n' ' ')"
+		x=$((x + 1))
+	fi
 	left=$(reap_leftovers "$pids")
 	if ((${left:-0} > 0)); then
 		echo "FAIL - $name: left $left process(es) running (killed)"

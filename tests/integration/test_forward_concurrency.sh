@@ -8,7 +8,7 @@
 # with a token of its own; every one must succeed and every one must show
 # in the proxy's log.  Also round_robin from many threads: the shared
 # counter splits them evenly; and a program interrupted by a signal every
-# 200 us (no SA_RESTART) still gets every connect through, never EINTR.
+# 200 us (with SA_RESTART) still gets every connect through, never EINTR.
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 need_shim || it_done
@@ -58,7 +58,7 @@ section "8 forked children × 20 connections"
 stress_ok ms fork 8 20
 stress_ok tp fork 8 20
 
-section "signals during the handshake (EINTR)"
+section "signals during the handshake (SA_RESTART)"
 for p in ms tp; do
 	mark "$p"
 	rc=0
@@ -66,7 +66,7 @@ for p in ms tp; do
 		"${SRV_BANNER[ban]}" 2>&1) || rc=$?
 	printf '%s\n' "$out" | head -n 5 | sed 's/^/# /'
 	assert_eq "0 alarms=many ok=200 fail=0" "$rc $(tail -n 2 <<<"$out" | tr '\n' ' ' | sed 's/ $//')" \
-		"$p: 200 connects under a 200 us SIGALRM timer all succeed"
+		"$p: 200 connects under a 200 us SIGALRM timer (SA_RESTART) all succeed"
 	assert_crossed "$p" "$P" "$p: signals: the proxy logged all 200" 200
 done
 

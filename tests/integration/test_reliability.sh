@@ -13,7 +13,7 @@
 #     timeout), PROXYSHIM_LOG / _LOG_FILE / _TABLE / _CONFIG set to
 #     garbage, the shared segments removed under a running program;
 #   security: no credential at any log level or in dump/explain/check,
-#     PROXYSHIM_* ignored under AT_SECURE (setgid), segments 0600 and ours.
+#     segments 0600 and ours (setgid programs: test_trust.sh).
 # Stress size: RS_THREADS × RS_CONNS × RS_ROUNDS per proxy (default
 # 64 × 50 × 4 = 64 threads × 200 connections) and RS_FORKS × RS_FCONNS
 # (default 8 × 100).
@@ -338,60 +338,7 @@ for f in "$SHIMLOG" "$T/cli.out"; do
 	done
 done
 
-section "AT_SECURE (setgid): PROXYSHIM_* ignored"
-if is_root && command -v setpriv >/dev/null; then
-	sd=$T/secure
-	mkdir -p "$sd/lib" "$sd/out"
-	chmod 0755 "$sd" "$sd/lib"
-	chmod 0777 "$sd/out"
-	cp "$SHIM_LIB" "$sd/lib/"
-	cat >"$sd/probe.c" <<'EOF'
-#include <stdio.h>
-#include <sys/auxv.h>
-#ifdef PROBE_ASAN
-/* A setgid process cannot read its own /proc/self/environ, so ASAN_OPTIONS
- * does not reach the runtime, and LeakSanitizer cannot run there. */
-const char *__asan_default_options(void) { return "detect_leaks=0"; }
-#endif
-int main(void) { printf("AT_SECURE=%lu\n", getauxval(AT_SECURE)); return 0; }
-EOF
-	# A sanitizer build's library needs its runtime first in the
-	# program's library list: the probe links it itself.
-	san=()
-	((IT_ASAN)) && san=(-fsanitize=address -DPROBE_ASAN)
-	if cc "${san[@]}" -o "$sd/probe" "$sd/probe.c" -Wl,--no-as-needed -L"$sd/lib" -lproxyshim \
-		-Wl,-rpath,"$sd/lib" 2>"$sd/cc.err"; then
-		chmod 0755 "$sd/probe"
-		cp "$sd/probe" "$sd/probe-sgid"
-		chown root:root "$sd/probe-sgid"
-		chmod 2755 "$sd/probe-sgid"
-		runas() {
-			setpriv --reuid=nobody --regid=nogroup --clear-groups env PROXYSHIM_LOG=debug \
-				PROXYSHIM_LOG_FILE="$sd/out/$1.log" PROXYSHIM_TABLE=/proxyshim-nope \
-				"$sd/$2" 2>"$sd/out/$1.err"
-		}
-		a=$(runas plain probe)
-		b=$(runas sgid probe-sgid)
-		echo "# plain: $a; setgid: $b"
-		if [[ $a == AT_SECURE=0 && -f $sd/out/plain.log && $b == AT_SECURE=1 ]]; then
-			pass "control: the linked library opens PROXYSHIM_LOG_FILE when not secure"
-			if [[ -e $sd/out/sgid.log ]]; then
-				fail "setgid program (AT_SECURE=1) created PROXYSHIM_LOG_FILE"
-			else
-				pass "setgid program (AT_SECURE=1): PROXYSHIM_LOG_FILE ignored"
-			fi
-			assert_not_contains "$sd/out/sgid.err" "proxyshim-nope" \
-				"setgid program: PROXYSHIM_TABLE ignored (no error about it)"
-		else
-			skip "AT_SECURE could not be arranged with the library loaded (plain '$a', log $([[ -f $sd/out/plain.log ]] && echo yes || echo no), setgid '$b')"
-		fi
-	else
-		skip "AT_SECURE: cannot link a probe against libproxyshim.so: $(head -n 2 "$sd/cc.err")"
-	fi
-	echo "# LD_PRELOAD is not honoured for a setgid binary unless the library is in a trusted dir and setuid; the probe links the library instead (DT_NEEDED, absolute RUNPATH)"
-else
-	skip "AT_SECURE: needs root (a setgid root binary run as nobody) and setpriv"
-fi
+# setgid programs (AT_SECURE): test_trust.sh.
 
 section "shared segments: 0600, owned by us"
 n=0

@@ -1760,27 +1760,38 @@ pinger(void *arg)
 	return NULL;
 }
 
-/* Signals without SA_RESTART land on the handshaking thread all along. */
-START_TEST(test_io_eintr_does_not_break_handshake)
+/* SIGUSR1 with or without SA_RESTART; the rule:
+ * docs/behaviour.md#signals-during-a-proxied-connect */
+static void
+install_usr1(int flags)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sig;
+	sa.sa_flags = flags;
+	sigemptyset(&sa.sa_mask);
+	ck_assert_int_eq(sigaction(SIGUSR1, &sa, NULL), 0);
+}
+
+/* A SOCKS5 handshake with a dribbling proxy while SIGUSR1 lands on the
+ * handshaking thread every millisecond; its result. */
+static int
+handshake_under_signals(int nonblock)
 {
 	struct ps_hop hop = hop_of(PS_SCHEME_SOCKS5, NULL, NULL);
 	struct ps_target dst = tgt_v4(10, 0, 0, 1, 80);
 	uint8_t req[PS_SOCKS5_REQ_MAX], rb[10 + 32];
-	struct sigaction sa;
 	struct proxy px = {0};
 	pthread_t self = pthread_self(), pt;
-	int sv[2], r;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_sig;
-	sa.sa_flags = 0; /* no SA_RESTART */
-	sigemptyset(&sa.sa_mask);
-	ck_assert_int_eq(sigaction(SIGUSR1, &sa, NULL), 0);
+	int sv[2], r, rc;
 
 	r = socks5_build_request(req, sizeof(req), &dst);
 	memcpy(rb, S5_OK_V4, 10);
 	memcpy(rb + 10, TUNNEL, strlen(TUNNEL));
 	pair(sv);
+	if (nonblock)
+		ck_assert_int_eq(fcntl(sv[0], F_SETFL, O_NONBLOCK), 0);
 	px.steps[0] = EXPECT(S5_GREET, 3);
 	px.steps[1] = (struct step){OP_SLEEP, NULL, 0, 30};
 	px.steps[2] = DRIBBLE(S5_NOAUTH, 2, 10);
@@ -1789,14 +1800,59 @@ START_TEST(test_io_eintr_does_not_break_handshake)
 	atomic_store(&stop_pinging, 0);
 	proxy_start(&px, sv[1]);
 	ck_assert_int_eq(pthread_create(&pt, NULL, pinger, &self), 0);
-	ck_assert_int_eq(io_handshake(sv[0], &hop, &dst, 5000, 0), 0);
+	rc = io_handshake(sv[0], &hop, &dst, 5000, 0);
 	atomic_store(&stop_pinging, 1);
 	pthread_join(pt, NULL);
-	proxy_finish(&px);
-	ck_assert_int_gt(atomic_load(&sig_count), 5);
-	assert_banner_next(sv[0], TUNNEL);
+	if (rc == 0) {
+		proxy_finish(&px);
+		ck_assert_int_gt(atomic_load(&sig_count), 5);
+		ck_assert_int_eq(fcntl(sv[0], F_SETFL, 0), 0);
+		assert_banner_next(sv[0], TUNNEL);
+	} else {
+		shutdown(sv[1], SHUT_RDWR);
+		pthread_join(px.th, NULL);
+	}
 	close(sv[0]);
 	close(sv[1]);
+	return rc;
+}
+
+/* SA_RESTART: the handler runs, the handshake goes on.  The harness's own
+ * handlers (check's SIGALRM) get SA_RESTART too: any caught signal without
+ * it would count as the one that arrived. */
+START_TEST(test_io_signal_with_sa_restart_goes_on)
+{
+	struct sigaction sa;
+	int sig;
+
+	for (sig = 1; sig < NSIG; sig++) {
+		if (sigaction(sig, NULL, &sa) != 0 ||
+		    sa.sa_handler == SIG_DFL || sa.sa_handler == SIG_IGN)
+			continue;
+		sa.sa_flags |= SA_RESTART;
+		sigaction(sig, &sa, NULL);
+	}
+	install_usr1(SA_RESTART);
+	ck_assert_int_eq(handshake_under_signals(0), 0);
+}
+END_TEST
+
+/* Without SA_RESTART a blocking socket's handshake ends with EINTR, as
+ * the kernel's blocking connect() does. */
+START_TEST(test_io_signal_without_sa_restart_interrupts_blocking_socket)
+{
+	install_usr1(0);
+	ck_assert_int_eq(handshake_under_signals(0), -EINTR);
+	ck_assert_int_ge(atomic_load(&sig_count), 1);
+}
+END_TEST
+
+/* A non-blocking socket never blocks in the kernel's connect(): never
+ * interrupted. */
+START_TEST(test_io_signal_without_sa_restart_nonblocking_socket_goes_on)
+{
+	install_usr1(0);
+	ck_assert_int_eq(handshake_under_signals(1), 0);
 }
 END_TEST
 
@@ -2112,7 +2168,13 @@ proto_suite(void)
 	tcase_add_test(io, test_io_socks5_reply_dribbled_byte_by_byte);
 	tcase_add_test(io, test_io_silent_peer_times_out);
 	tcase_add_test(io, test_io_deadline_is_overall_not_per_read);
-	tcase_add_test(io, test_io_eintr_does_not_break_handshake);
+	tcase_add_test(io, test_io_signal_with_sa_restart_goes_on);
+	tcase_add_test(
+	        io,
+	        test_io_signal_without_sa_restart_interrupts_blocking_socket);
+	tcase_add_test(
+	        io,
+	        test_io_signal_without_sa_restart_nonblocking_socket_goes_on);
 	tcase_add_test(io, test_io_handshake_leaves_nonblocking_flags_alone);
 	tcase_add_test(io, test_io_request_into_full_send_buffer);
 	tcase_add_test(io, test_io_chain_socks5_then_http);

@@ -10,8 +10,9 @@
  * back, close.  In fork mode the parent makes one connection first, so the
  * children inherit an initialised library.  In signals mode the WORKERS
  * run one after the other in the main thread while an interval timer
- * interrupts it every 200 us (SIGALRM, no SA_RESTART): a connect() that
- * gives up with EINTR counts as a failure.  Prints "ok=N fail=M" and the
+ * interrupts it every 200 us (SIGALRM, with SA_RESTART: the handshake goes
+ * on, docs/behaviour.md#signals-during-a-proxied-connect): a connect()
+ * that gives up with EINTR counts as a failure.  Prints "ok=N fail=M" and the
  * first error of each failing worker; exit 0 when all N succeeded.  Every
  * read and write is bounded (10 s), so a stuck tunnel fails, not hangs.
  */
@@ -52,14 +53,17 @@ dial(void)
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	/* After connect(): with SO_SNDTIMEO set, any signal handler, even
+	 * one with SA_RESTART, interrupts a blocking connect() (the kernel's
+	 * rule, docs/behaviour.md#signals-during-a-proxied-connect). */
 	if (connect(fd, (struct sockaddr *)&ss, len) != 0) {
 		saved = errno;
 		close(fd);
 		errno = saved;
 		return -1;
 	}
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	return fd;
 }
 
@@ -207,7 +211,8 @@ signals(int n)
 	int i, ok = 0;
 
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_alarm; /* no SA_RESTART: calls see EINTR */
+	sa.sa_handler = on_alarm;
+	sa.sa_flags = SA_RESTART; /* without it connect() may say EINTR */
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGALRM, &sa, NULL);
 	setitimer(ITIMER_REAL, &it, NULL);
@@ -231,8 +236,9 @@ main(int argc, char **argv)
 	int n;
 
 	if (argc != 7) {
-		fprintf(stderr, "usage: stress threads|fork|signals WORKERS CONNS HOST "
-		                "PORT BANNER\n");
+		fprintf(stderr,
+		        "usage: stress threads|fork|signals WORKERS CONNS HOST "
+		        "PORT BANNER\n");
 		return 2;
 	}
 	n = atoi(argv[2]);
