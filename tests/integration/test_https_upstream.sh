@@ -297,7 +297,7 @@ if is_root && command -v setpriv >/dev/null; then
 		--max-time 10 -p -x "http://127.0.0.1:$rport" \
 		"${SRV_URL[web]}/hello.txt" 2>/dev/null)
 	assert_eq 000 "$code" "nobody's CONNECT is dropped without an answer"
-	wait_for_log "$log" "this relay serves only uid" 3
+	wait_for_log "$log" "this relay serves only uid" 15
 	assert_contains "$log" "the last from uid $(id -u nobody): this relay serves only uid 0" \
 		"the refusal is logged"
 else

@@ -70,7 +70,7 @@ section "nobody squats the port of a killed relay"
 # not bind it for a minute otherwise; an attacker can wait, a test not).
 table=$("$SHIM_CMD" compile -c "$c")
 PROXYSHIM_LOG_FILE=$log "$SHIM_CMD" relay --table "$table" --detach
-for _ in $(seq 1 100); do
+for _ in $(seq 1 400); do
 	[[ $(seg_port) != 0 ]] && break
 	sleep 0.05
 done
@@ -80,15 +80,15 @@ s1=$(seg_secret)
 assert_re "$p1 $r1" '^[1-9][0-9]* [1-9][0-9]*$' \
 	"the record holds the relay's port and pid"
 kill -KILL "$r1"
-for _ in $(seq 1 100); do
+for _ in $(seq 1 400); do
 	kill -0 "$r1" 2>/dev/null || break
 	sleep 0.05
 done
 rm -f "$T/atk/ready" "$T/atk/got"
-"${atk[@]}" "$NPY" "$ATTACK" squat "$p1" "$T/atk/got" "$T/atk/ready" 20 \
+"${atk[@]}" "$NPY" "$ATTACK" squat "$p1" "$T/atk/got" "$T/atk/ready" 60 \
 	>"$T/squat.out" 2>&1 &
 sq=$!
-for _ in $(seq 1 200); do
+for _ in $(seq 1 400); do
 	[[ -e $T/atk/ready ]] && break
 	kill -0 "$sq" 2>/dev/null || break
 	sleep 0.05
@@ -145,7 +145,7 @@ for s in "$s1" "$s2"; do
 		"nobody with the $what secret: dropped without an answer"
 done
 assert_not_crossed tp "${SRV_PORT[web]}" "nothing of nobody's crossed the upstream"
-wait_for_log "$log" "the last from uid 65534: this relay serves only uid 0" 3
+wait_for_log "$log" "the last from uid 65534: this relay serves only uid 0" 15
 assert_contains "$log" "the last from uid 65534: this relay serves only uid 0" \
 	"the relay logs the refusal and the uid"
 if kill -0 "$r2" 2>/dev/null; then
@@ -163,10 +163,10 @@ for who in nobody ours; do
 	run=()
 	[[ $who == nobody ]] && run=("${atk[@]}")
 	rm -f "$T/atk/hready" "$T/atk/hgo"
-	"${run[@]}" "$NPY" "$ATTACK" half "$p2" 50 "$T/atk/hready" "$T/atk/hgo" 30 \
+	"${run[@]}" "$NPY" "$ATTACK" half "$p2" 50 "$T/atk/hready" "$T/atk/hgo" 120 \
 		>"$T/half.$who" 2>&1 &
 	hp=$!
-	for _ in $(seq 1 300); do
+	for _ in $(seq 1 600); do
 		[[ -e $T/atk/hready ]] && break
 		kill -0 "$hp" 2>/dev/null || break
 		sleep 0.05
