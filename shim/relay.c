@@ -193,17 +193,23 @@ relay_verify(int fd, uint32_t port, char *pass)
 
 	r = sockdiag_peer_owned(-1, fd, geteuid(), &who);
 	if (r == -EPERM) {
-		log_err("127.0.0.1:%u, the TLS relay's port, is held by uid "
-		        "%u, "
-		        "not by us: sent it nothing",
+		log_err("127.0.0.1:%u, the TLS relay's port, is held by "
+		        "uid %u, not by us: sent it nothing",
 		        port, (unsigned)who);
 		return r;
+	}
+	if (r == -ENOENT) {
+		log_warn(
+		        "the TLS relay's end of our connection to 127.0.0.1:%u "
+		        "is gone: trying again",
+		        port);
+		return -EAGAIN;
 	}
 	if (r < 0) {
 		log_err("cannot tell who listens on 127.0.0.1:%u, the TLS "
 		        "relay's port (NETLINK_SOCK_DIAG: %s): sent it nothing",
 		        port, strerror(-r));
-		return r == -ENOENT ? -EAGAIN : -ECONNREFUSED;
+		return -ECONNREFUSED;
 	}
 	for (i = 0; i < 100; i++) {
 		r = relayseg_read(relay_seg, &now, pass);

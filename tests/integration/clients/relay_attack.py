@@ -56,12 +56,14 @@ def squat(port, out, ready, secs):
 def half(port, n, ready, go, secs):
     socks, closed = [], 0
     for _ in range(n):
-        c = socket.create_connection(("127.0.0.1", port), timeout=10)
+        c = None
         try:
+            c = socket.create_connection(("127.0.0.1", port), timeout=10)
             c.sendall(b"CONNECT x")
-        except OSError:
+        except (ConnectionResetError, BrokenPipeError):
             closed += 1  # reset before the request was even sent
-            c.close()
+            if c is not None:
+                c.close()
             continue
         socks.append(c)
     open(ready, "w").close()
