@@ -282,6 +282,9 @@ elif ((sqrc == 1)); then
 fi
 
 section "another uid cannot use the relay"
+# A live relay first: under load the last one may have gone idle by now.
+PROXYSHIM_TLS_CA_FILE=$T/pki/ca.crt PROXYSHIM_LOG_FILE=$log \
+	shim_run "$c" "${CURL[@]}" --noproxy '*' "${SRV_URL[web]}/hello.txt" >/dev/null
 seg=/dev/shm$("$SHIM_CMD" compile -c "$c")-relay
 rport=$(od -An -t u4 -j 40 -N 4 "$seg" | tr -d ' ')
 if is_root && command -v setpriv >/dev/null; then
