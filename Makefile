@@ -46,6 +46,8 @@ CONFIG_SRCS := resolver/url.c resolver/match.c resolver/config.c \
 	resolver/envcfg.c resolver/compile.c resolver/dump.c
 # Handshakes: pure builders/parsers plus one I/O helper.
 PROTO_SRCS := shim/socks5.c shim/socks4.c shim/httpc.c shim/io.c
+# The relay's request codec and the kernel's word on a socket's owner.
+PROTO_SRCS += proto/relayreq.c proto/sockdiag.c
 # The interposed families and the library's own init.
 SHIM_SRCS := shim/init.c shim/state.c shim/tunnel.c shim/connect.c \
 	shim/getaddrinfo.c shim/gethostbyname.c shim/getnameinfo.c shim/udp.c \
@@ -76,6 +78,7 @@ UNIT_SRCS := tests/unit/check_main.c tests/unit/check_url.c \
 	tests/unit/check_proxyproto.c tests/unit/check_xff.c \
 	tests/unit/check_addrinfo.c \
 	shim/proxyproto.c shim/xff.c shim/addrinfo.c
+UNIT_SRCS += tests/unit/check_relayreq.c tests/unit/check_sockdiag.c
 BENCH_SRCS := bench/lookup.c
 # Start-up and connection benchmarks (bench/run.sh); the origin and the two
 # clients share nothing with the library.
@@ -145,7 +148,7 @@ lint:
 	cppcheck --quiet --error-exitcode=1 --std=c11 \
 		--enable=warning,portability,performance -D_GNU_SOURCE \
 		-D__BYTE_ORDER__=1234 -D__ORDER_LITTLE_ENDIAN__=1234 \
-		-D__x86_64__ -Iinclude resolver shim cli
+		-D__x86_64__ -Iinclude resolver shim cli proto
 
 test-unit: $(UNIT)
 	CK_DEFAULT_TIMEOUT=60 $(UNIT)

@@ -41,6 +41,7 @@ sources() {
 	addrinfo) echo "shim/addrinfo.c" ;;
 	proxyproto) echo "shim/proxyproto.c resolver/table.c resolver/log.c" ;;
 	xff) echo "shim/xff.c" ;;
+	relayreq) echo "proto/relayreq.c shim/httpc.c" ;;
 	*) return 1 ;;
 	esac
 }
@@ -60,6 +61,7 @@ max_len() {
 	addrinfo) echo 64 ;;
 	proxyproto) echo 1024 ;;
 	xff) echo 8192 ;;
+	relayreq) echo 4200 ;;
 	*) echo 600 ;;
 	esac
 }

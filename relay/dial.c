@@ -26,9 +26,8 @@
 #include "proxyshim/env.h"
 #include "proxyshim/log.h"
 #include "proxyshim/proto.h"
+#include "proxyshim/relayreq.h"
 #include "relay.h"
-
-#define DIAL_REQ_MAX 8192
 
 /* TLS session resumption, as curl and stunnel's client do it: the newest
  * session of each https:// upstream (indexed like the table's upstreams)
@@ -79,33 +78,32 @@ dial_wait(int fd, short ev, const struct dial *d)
 	}
 }
 
-/* Read the request header exactly (peek, then consume to its end). */
+/* Read the request into buf (PS_RELAYREQ_MAX bytes): what arrives is
+ * taken, never peeked at, so a request that stops short only waits.
+ * The shim sends nothing before the relay's answer, so bytes after the
+ * blank line are refused (-EPROTO).  The header length, or -errno. */
 static int
 dial_read_request(struct dial *d, char *buf, size_t size)
 {
+	size_t len = 0;
 	ssize_t n;
-	char *end;
-	int rc;
+	int end, rc;
 
 	for (;;) {
-		n = recv(d->cfd, buf, size - 1, MSG_PEEK | MSG_DONTWAIT);
+		n = recv(d->cfd, buf + len, size - len, MSG_DONTWAIT);
 		if (n == 0)
 			return -ECONNRESET;
-		if (n < 0 && errno != EAGAIN && errno != EINTR)
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
+		    errno != EINTR)
 			return -errno;
 		if (n > 0) {
-			buf[n] = '\0';
-			end = strstr(buf, "\r\n\r\n");
-			if (end != NULL) {
-				n = recv(d->cfd, buf, (size_t)(end + 4 - buf),
-				         0);
-				if (n < 0)
-					return -errno;
-				buf[n] = '\0';
-				return (int)n;
-			}
-			if ((size_t)n >= size - 1)
-				return -E2BIG;
+			len += (size_t)n;
+			end = relayreq_end(buf, len);
+			if (end < 0)
+				return end;
+			if (end > 0)
+				return (size_t)end == len ? end : -EPROTO;
+			continue;
 		}
 		rc = dial_wait(d->cfd, POLLIN, d);
 		if (rc < 0)
@@ -113,138 +111,36 @@ dial_read_request(struct dial *d, char *buf, size_t size)
 	}
 }
 
+/* Decode the request and check its secret against the relay's own:
+ * 0, -EACCES (407) or -EINVAL (400). */
 static int
-b64val(int c)
+dial_check_request(struct dial *d, const char *req, size_t len)
 {
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
+	char hex[PS_RELAY_SECRET_HEX + 1];
+	struct relayreq q;
+	int r, ok;
 
-static int
-b64decode(const char *in, size_t len, char *out, size_t size)
-{
-	size_t i, o = 0;
-	unsigned acc = 0;
-	int bits = 0, v;
-
-	for (i = 0; i < len && in[i] != '='; i++) {
-		v = b64val((unsigned char)in[i]);
-		if (v < 0)
-			return -1;
-		acc = (acc << 6) | (unsigned)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			if (o + 1 >= size)
-				return -1;
-			out[o++] = (char)((acc >> bits) & 0xff);
-		}
+	r = relayreq_decode(req, len, d->r->v.nupstreams, &q);
+	if (r == -EACCES || q.secret[0] == '\0')
+		goto out;
+	ok = relayseg_hex(d->r->seg, hex) == 0 &&
+	     CRYPTO_memcmp(q.secret, hex, PS_RELAY_SECRET_HEX) == 0;
+	explicit_bzero(hex, sizeof(hex));
+	if (!ok) {
+		r = -EACCES;
+		goto out;
 	}
-	out[o] = '\0';
-	return (int)o;
-}
-
-/* The secret, and the upstream list "u<i>,<j>" it comes with. */
-static int
-dial_check_auth(struct dial *d, const char *req)
-{
-	char cred[512], hex[PS_RELAY_SECRET_HEX + 1], *colon, *p, *e;
-	const char *line = req, *v;
-	unsigned long u;
-	size_t vl;
-
-	for (line = strstr(req, "\r\n"); line != NULL;
-	     line = strstr(line, "\r\n")) {
-		line += 2;
-		if (strncasecmp(line, "Proxy-Authorization:", 20) == 0)
-			break;
-	}
-	if (line == NULL)
-		return -EACCES;
-	v = line + 20;
-	v += strspn(v, " \t");
-	if (strncasecmp(v, "Basic ", 6) != 0)
-		return -EACCES;
-	v += 6;
-	vl = strcspn(v, "\r\n");
-	if (b64decode(v, vl, cred, sizeof(cred)) < 0)
-		return -EACCES;
-	colon = strchr(cred, ':');
-	if (colon == NULL || strlen(colon + 1) != PS_RELAY_SECRET_HEX)
-		return -EACCES;
-	relayseg_hex(d->r->seg, hex);
-	if (CRYPTO_memcmp(colon + 1, hex, PS_RELAY_SECRET_HEX) != 0)
-		return -EACCES;
-	*colon = '\0';
-	if (cred[0] != 'u')
-		return -EINVAL;
-	for (p = cred + 1, d->n = 0; *p != '\0' && d->n < PS_MAX_HOPS;) {
-		u = strtoul(p, &e, 10);
-		if (e == p || u >= d->r->v.nupstreams)
-			return -EINVAL;
-		d->ups[d->n++] = (uint32_t)u;
-		p = *e == ',' ? e + 1 : e;
-		if (*e != ',' && *e != '\0')
-			return -EINVAL;
-	}
-	return d->n > 0 && *p == '\0' ? 0 : -EINVAL;
-}
-
-/* "CONNECT host:port HTTP/1.x" */
-static int
-dial_parse_target(struct dial *d, const char *req)
-{
-	const char *a, *sp, *colon;
-	size_t hl;
-	unsigned long port;
-	char *e;
-
-	if (strncmp(req, "CONNECT ", 8) != 0)
-		return -EINVAL;
-	a = req + 8;
-	sp = strchr(a, ' ');
-	if (sp == NULL)
-		return -EINVAL;
-	colon = sp;
-	while (colon > a && *colon != ':')
-		colon--;
-	if (*colon != ':')
-		return -EINVAL;
-	port = strtoul(colon + 1, &e, 10);
-	if (e != sp || port == 0 || port > 65535)
-		return -EINVAL;
-	if (*a == '[' && colon > a + 1 && colon[-1] == ']') {
-		a++;
-		hl = (size_t)(colon - 1 - a);
-	} else {
-		hl = (size_t)(colon - a);
-	}
-	if (hl == 0 || hl > PS_MAX_HOST)
-		return -EINVAL;
-	memcpy(d->host, a, hl);
-	d->host[hl] = '\0';
-	memset(&d->dst, 0, sizeof(d->dst));
-	d->dst.port = (uint16_t)port;
-	if (inet_pton(AF_INET, d->host, d->dst.addr) == 1) {
-		d->dst.family = AF_INET;
-	} else if (inet_pton(AF_INET6, d->host, d->dst.addr) == 1) {
-		d->dst.family = AF_INET6;
-	} else {
-		if (!proto_name_ok(d->host, hl))
-			return -EINVAL;
+	if (r < 0)
+		goto out;
+	memcpy(d->host, q.host, sizeof(d->host));
+	d->dst = q.dst;
+	if (d->dst.name != NULL)
 		d->dst.name = d->host;
-		d->dst.name_len = hl;
-	}
-	return 0;
+	memcpy(d->ups, q.ups, sizeof(d->ups));
+	d->n = q.n;
+out:
+	explicit_bzero(&q, sizeof(q));
+	return r == -EACCES || r == 0 ? r : -EINVAL;
 }
 
 static void
@@ -575,7 +471,7 @@ dial_run(void *arg)
 {
 	struct relay_dial *rd = arg;
 	const struct ps_t_settings *st;
-	char req[DIAL_REQ_MAX];
+	char req[PS_RELAYREQ_MAX];
 	struct dial *d;
 	int r;
 
@@ -590,19 +486,22 @@ dial_run(void *arg)
 	st = &d->r->v.hdr->settings;
 	d->deadline_ms = relayseg_now_ms() + st->handshake_timeout_ms;
 	r = dial_read_request(d, req, sizeof(req));
+	if (r == -EPROTO || r == -E2BIG) {
+		log_warn("refused a malformed request");
+		dial_reply(d->cfd, "HTTP/1.1 400 Bad Request\r\n\r\n");
+		goto fail;
+	}
 	if (r < 0)
 		goto fail;
 	d->deadline_ms += st->connect_timeout_ms;
-	r = dial_check_auth(d, req);
+	r = dial_check_request(d, req, (size_t)r);
+	explicit_bzero(req, sizeof(req));
 	if (r == -EACCES) {
 		log_warn("refused a request without the relay's secret");
 		dial_reply(d->cfd, "HTTP/1.1 407 Proxy Authentication Required"
 		                   "\r\nProxy-Authenticate: ProxyShim\r\n\r\n");
 		goto fail;
 	}
-	if (r == 0)
-		r = dial_parse_target(d, req);
-	explicit_bzero(req, sizeof(req));
 	if (r < 0) {
 		log_warn("refused a malformed request");
 		dial_reply(d->cfd, "HTTP/1.1 400 Bad Request\r\n\r\n");
@@ -688,9 +587,9 @@ static void
 dial_tls_of(const struct relay *r, const struct ps_t_upstream *up,
             struct dial_tls *t)
 {
-	const char *env_ca = getenv(PS_ENV_TLS_CA);
-	const char *env_name = getenv(PS_ENV_TLS_NAME);
-	const char *env_insecure = getenv(PS_ENV_TLS_INSECURE);
+	const char *env_ca = secure_getenv(PS_ENV_TLS_CA);
+	const char *env_name = secure_getenv(PS_ENV_TLS_NAME);
+	const char *env_insecure = secure_getenv(PS_ENV_TLS_INSECURE);
 
 	t->ca = env_ca;
 	t->ca_from = PS_ENV_TLS_CA;

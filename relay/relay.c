@@ -32,6 +32,7 @@
 #include "proxyshim/env.h"
 #include "proxyshim/log.h"
 #include "proxyshim/shm.h"
+#include "proxyshim/sockdiag.h"
 #include "relay.h"
 
 #define RELAY_TURNS 16 /* pump rounds before another tunnel's turn */
@@ -67,6 +68,8 @@ static struct tun *again_head;
  * batch may still hold an event for the other end of one of them. */
 static struct tun *dead_head;
 static int listen_end_tag, add_end_tag;
+/* NETLINK_SOCK_DIAG, to ask the kernel who owns each connecting socket. */
+static int diag_fd = -1;
 
 void
 relay_release(struct relay *r)
@@ -403,6 +406,38 @@ relay_run_again(void)
 	}
 }
 
+/* Only our own uid is served (docs/behaviour.md#https-upstreams-the-relay):
+ * the kernel says who owns the connecting socket, before a thread or a
+ * byte of buffer is spent on it.  Refusals are logged at most once a
+ * second, with how many there were. */
+static bool
+relay_peer_ok(int fd)
+{
+	static int64_t last_ms;
+	static unsigned refused;
+	uid_t who = (uid_t)-1;
+	int64_t now;
+	int r = sockdiag_peer_owned(diag_fd, fd, geteuid(), &who);
+
+	if (r == 0)
+		return true;
+	refused++;
+	now = relayseg_now_ms();
+	if (last_ms == 0 || now - last_ms >= 1000) {
+		if (r == -EPERM)
+			log_warn("refused %u connection(s), the last from uid "
+			         "%u: this relay serves only uid %u",
+			         refused, (unsigned)who, (unsigned)geteuid());
+		else
+			log_warn("refused %u connection(s): cannot tell who "
+			         "owns the last one (%s)",
+			         refused, strerror(-r));
+		last_ms = now;
+		refused = 0;
+	}
+	return false;
+}
+
 static void
 relay_accept(int lfd)
 {
@@ -415,6 +450,11 @@ relay_accept(int lfd)
 		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd < 0)
 			return;
+		relay_linger_reset(fd, true);
+		if (!relay_peer_ok(fd)) {
+			close(fd);
+			continue;
+		}
 		rd = malloc(sizeof(*rd));
 		if (rd == NULL ||
 		    atomic_load(&relay_proc.dials) >= RELAY_MAX_DIALS) {
@@ -424,7 +464,6 @@ relay_accept(int lfd)
 			close(fd);
 			continue;
 		}
-		relay_linger_reset(fd, true);
 		rd->r = &relay_proc;
 		rd->cfd = fd;
 		atomic_fetch_add(&relay_proc.active, 1);
@@ -466,21 +505,39 @@ relay_listen(uint16_t *port)
 	return fd;
 }
 
-/* Take the segment's port unless a live relay holds it. */
+/* Take the segment over unless a live relay owns it: the pid word is
+ * the claim (one compare-and-swap decides between racing relays), then a
+ * new secret goes in while the port reads 0, then our port. */
 static int
 relay_claim(uint16_t port)
 {
-	uint32_t cur = atomic_load(&relay_proc.seg->port);
-	int32_t pid = atomic_load(&relay_proc.seg->pid);
+	int32_t pid = atomic_load(&relay_proc.seg->pid), me = (int32_t)getpid();
 
-	if (cur != 0 && pid > 0 && pid != getpid() && kill(pid, 0) == 0) {
+	if (pid > 0 && pid != me && kill(pid, 0) == 0) {
 		log_info("relay pid %d already serves this table", pid);
 		return -EEXIST;
 	}
-	if (!atomic_compare_exchange_strong(&relay_proc.seg->port, &cur, port))
+	if (!atomic_compare_exchange_strong(&relay_proc.seg->pid, &pid, me))
 		return -EEXIST;
-	atomic_store(&relay_proc.seg->pid, (int32_t)getpid());
+	atomic_store(&relay_proc.seg->port, 0);
+	if (relayseg_rotate(relay_proc.seg) < 0) {
+		log_err("relay: cannot draw a new secret");
+		atomic_compare_exchange_strong(&relay_proc.seg->pid, &me, 0);
+		return -EIO;
+	}
+	atomic_store(&relay_proc.seg->port, port);
 	return 0;
+}
+
+/* Leaving: the record is no longer ours to advertise. */
+static void
+relay_unclaim(uint16_t port)
+{
+	uint32_t mine = port;
+	int32_t me = (int32_t)getpid();
+
+	if (atomic_compare_exchange_strong(&relay_proc.seg->port, &mine, 0))
+		atomic_compare_exchange_strong(&relay_proc.seg->pid, &me, 0);
 }
 
 static void
@@ -530,8 +587,7 @@ relay_start(const char *table, int detach, int64_t idle_ms)
 	struct rlimit rl;
 	const void *base;
 	const char *why = "";
-	uint16_t port;
-	uint32_t mine;
+	uint16_t port = 0;
 	size_t len;
 	int lfd, r;
 
@@ -563,6 +619,13 @@ relay_start(const char *table, int detach, int64_t idle_ms)
 	}
 	if (dial_ctx_init(&relay_proc) < 0)
 		return 1;
+	diag_fd = sockdiag_open();
+	if (diag_fd < 0) {
+		log_err("relay: cannot ask the kernel who connects "
+		        "(NETLINK_SOCK_DIAG): %s",
+		        strerror(-diag_fd));
+		return 1;
+	}
 	relay_proc.epfd = epoll_create1(EPOLL_CLOEXEC);
 	add_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	lfd = relay_listen(&port);
@@ -576,8 +639,7 @@ relay_start(const char *table, int detach, int64_t idle_ms)
 	         port, table);
 	atomic_store(&relay_proc.last_ms, relayseg_now_ms());
 	relay_loop(lfd, idle_ms);
-	mine = port;
-	atomic_compare_exchange_strong(&relay_proc.seg->port, &mine, 0);
+	relay_unclaim(port);
 	close(lfd);
 	log_info("relay pid %d: idle, exiting", getpid());
 	return 0;
@@ -586,7 +648,7 @@ relay_start(const char *table, int detach, int64_t idle_ms)
 int
 relay_main(int argc, char **argv)
 {
-	const char *table = NULL, *env = getenv(PS_ENV_RELAY_IDLE);
+	const char *table = NULL, *env = secure_getenv(PS_ENV_RELAY_IDLE);
 	int64_t idle_ms = 60000;
 	int detach = 0, i;
 

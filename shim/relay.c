@@ -29,6 +29,8 @@
 #include "proxyshim/log.h"
 #include "proxyshim/proto.h"
 #include "proxyshim/relay.h"
+#include "proxyshim/relayreq.h"
+#include "proxyshim/sockdiag.h"
 #include "shim.h"
 #include "tunnel.h"
 
@@ -160,8 +162,9 @@ relay_port(struct ps_relay_seg *s, int64_t deadline_ms)
 	}
 }
 
-/* A relay that refused the connection is gone (or going): clear its
- * port so that the next attempt starts a new one. */
+/* A relay that refused the connection is gone (or going), or its port
+ * is held by someone else: clear the record so that the next attempt
+ * starts a new relay, with a new port and a new secret. */
 static void
 relay_forget(struct ps_relay_seg *s, uint32_t port)
 {
@@ -169,18 +172,52 @@ relay_forget(struct ps_relay_seg *s, uint32_t port)
 
 	if (pid > 0 && kill(pid, 0) == 0)
 		log_info("relay pid %d alive but refusing: replacing it", pid);
-	atomic_compare_exchange_strong(&s->port, &port, 0);
+	if (atomic_compare_exchange_strong(&s->port, &port, 0))
+		atomic_compare_exchange_strong(&s->pid, &pid, 0);
 }
 
-/* "u<i>,<j>,..." */
-static void
-relay_user(const uint32_t *ups, size_t n, char *buf, size_t size)
+/*
+ * fd is connected to the relay's recorded port: is that our relay?  The
+ * kernel must say that the socket we reached is owned by our uid before
+ * anything is sent (docs/behaviour.md#https-upstreams-the-relay); then
+ * the secret, read together with the port it belongs to.  0; -EPERM
+ * (someone else holds the port); -EAGAIN (the record changed meanwhile);
+ * -ECONNREFUSED (cannot tell).
+ */
+static int
+relay_verify(int fd, uint32_t port, char *pass)
 {
-	size_t i, off = 0;
+	uid_t who = 0;
+	uint32_t now;
+	int r, i;
 
-	for (i = 0; i < n && off < size; i++)
-		off += (size_t)snprintf(buf + off, size - off, "%s%u",
-		                        i ? "," : "u", ups[i]);
+	r = sockdiag_peer_owned(-1, fd, geteuid(), &who);
+	if (r == -EPERM) {
+		log_err("127.0.0.1:%u, the TLS relay's port, is held by "
+		        "uid %u, not by us: sent it nothing",
+		        port, (unsigned)who);
+		return r;
+	}
+	if (r == -ENOENT) {
+		log_warn(
+		        "the TLS relay's end of our connection to 127.0.0.1:%u "
+		        "is gone: trying again",
+		        port);
+		return -EAGAIN;
+	}
+	if (r < 0) {
+		log_err("cannot tell who listens on 127.0.0.1:%u, the TLS "
+		        "relay's port (NETLINK_SOCK_DIAG: %s): sent it nothing",
+		        port, strerror(-r));
+		return -ECONNREFUSED;
+	}
+	for (i = 0; i < 100; i++) {
+		r = relayseg_read(relay_seg, &now, pass);
+		if (r == 0)
+			return now == port ? 0 : -EAGAIN;
+		poll(NULL, 0, 1);
+	}
+	return -EAGAIN;
 }
 
 int
@@ -188,14 +225,14 @@ relay_tunnel(int fd, int sockfam, const struct ps_table_view *v,
              const uint32_t *ups, size_t n, const struct ps_target *dst)
 {
 	const struct ps_t_settings *st = &v->hdr->settings;
-	char user[16 * PS_MAX_HOPS], pass[PS_RELAY_SECRET_HEX + 1];
+	char user[12 * PS_MAX_HOPS], pass[PS_RELAY_SECRET_HEX + 1];
 	/* 127.0.0.1, mapped for an IPv6 socket. */
 	struct ps_target lo = {.family = AF_INET, .addr = {127, 0, 0, 1}};
 	struct sockaddr_storage ss;
 	socklen_t sslen;
 	struct ps_hop hop;
 	int64_t deadline;
-	uint32_t port;
+	uint32_t port = 0;
 	int r = -ECONNREFUSED, tries, wait_ms;
 
 	if (shim.table_name[0] == '\0') {
@@ -207,9 +244,12 @@ relay_tunnel(int fd, int sockfam, const struct ps_table_view *v,
 	pthread_once(&relay_once, relay_map_once);
 	if (relay_seg == NULL)
 		return -ECONNREFUSED;
+	r = relayreq_user(user, sizeof(user), ups, n);
+	if (r < 0)
+		return -ECONNREFUSED;
 	wait_ms = (int)st->connect_timeout_ms;
 	deadline = relayseg_now_ms() + (wait_ms > 5000 ? wait_ms : 5000);
-	for (tries = 0; tries < 3; tries++) {
+	for (tries = 0; tries < 4; tries++) {
 		port = relay_port(relay_seg, deadline);
 		if (port == 0) {
 			log_err("the TLS relay did not start");
@@ -220,16 +260,25 @@ relay_tunnel(int fd, int sockfam, const struct ps_table_view *v,
 		if (r == 0)
 			r = io_connect(fd, (struct sockaddr *)&ss, sslen,
 			               wait_ms);
+		if (r == -ECONNREFUSED) {
+			relay_forget(relay_seg, port);
+			continue;
+		}
+		if (r < 0)
+			return r;
+		r = relay_verify(fd, port, pass);
 		if (r == 0)
 			break;
-		if (r != -ECONNREFUSED)
+		/* Nothing was sent: drop the connection (a reset), and try
+		 * again; after a new relay when this port is not ours. */
+		io_disconnect(fd);
+		if (r == -EPERM)
+			relay_forget(relay_seg, port);
+		else if (r != -EAGAIN)
 			return r;
-		relay_forget(relay_seg, port);
 	}
 	if (r < 0)
-		return r;
-	relay_user(ups, n, user, sizeof(user));
-	relayseg_hex(relay_seg, pass);
+		return -ECONNREFUSED;
 	memset(&hop, 0, sizeof(hop));
 	hop.scheme = PS_SCHEME_HTTP;
 	hop.user = user;
@@ -238,7 +287,9 @@ relay_tunnel(int fd, int sockfam, const struct ps_table_view *v,
 	hop.at.addr[0] = 127;
 	hop.at.addr[3] = 1;
 	hop.at.port = (uint16_t)port;
-	/* The relay dials, does TLS and the upstream's CONNECT meanwhile. */
+	/* The relay dials, does TLS and the upstream's CONNECT meanwhile.
+	 * The request is relayreq_encode()'s: an http hop with the user
+	 * list and the secret as credentials. */
 	r = io_handshake(
 	        fd, &hop, dst,
 	        (int)(st->connect_timeout_ms + st->handshake_timeout_ms), 0);
