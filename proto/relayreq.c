@@ -228,7 +228,10 @@ relayreq_target(const char *a, size_t len, struct relayreq *out)
 	} else if (memchr(a, ':', hl) != NULL || memchr(a, '[', hl) != NULL) {
 		return -EINVAL;
 	}
-	if (!proto_name_ok(h, hl) || memchr(h, '[', hl) || memchr(h, ']', hl))
+	/* out->host holds PS_MAX_HOST characters: the library never sends a
+	 * longer name, though a handshake name may be longer. */
+	if (hl > PS_MAX_HOST || !proto_name_ok(h, hl) || memchr(h, '[', hl) ||
+	    memchr(h, ']', hl))
 		return -EINVAL;
 	memcpy(out->host, h, hl);
 	out->host[hl] = '\0';

@@ -210,6 +210,31 @@ START_TEST(test_relayreq_bad_targets_are_400)
 }
 END_TEST
 
+/* A name of PS_MAX_HOST characters fits; one more is refused, though a
+ * handshake name may be longer (found by fuzz_relayreq). */
+START_TEST(test_relayreq_host_longer_than_max_host_is_400)
+{
+	char line[PS_MAX_HOST + 64], name[PS_MAX_HOST + 2], buf[1024],
+	        cred[300];
+	struct relayreq q;
+	size_t i;
+
+	snprintf(cred, sizeof(cred), "u1:%s", SECRET);
+	for (i = 0; i < sizeof(name) - 1; i++)
+		name[i] = (i % 50 == 49) ? '.' : 'a';
+	name[PS_MAX_HOST] = '\0';
+	snprintf(line, sizeof(line), "CONNECT %s:443 HTTP/1.1", name);
+	req(buf, sizeof(buf), line, cred, "");
+	ck_assert_int_eq(dec(buf, 4, &q), 0);
+	ck_assert_str_eq(q.host, name);
+	name[PS_MAX_HOST] = 'a';
+	name[PS_MAX_HOST + 1] = '\0';
+	snprintf(line, sizeof(line), "CONNECT %s:443 HTTP/1.1", name);
+	req(buf, sizeof(buf), line, cred, "");
+	ck_assert_int_eq(dec(buf, 4, &q), -EINVAL);
+}
+END_TEST
+
 START_TEST(test_relayreq_framing_is_strict)
 {
 	char buf[1024], cred[300], two[1200];
@@ -259,6 +284,7 @@ relayreq_suite(void)
 	tcase_add_test(tc, test_relayreq_missing_or_bad_credentials_are_407);
 	tcase_add_test(tc, test_relayreq_bad_upstream_lists_are_400);
 	tcase_add_test(tc, test_relayreq_bad_targets_are_400);
+	tcase_add_test(tc, test_relayreq_host_longer_than_max_host_is_400);
 	tcase_add_test(tc, test_relayreq_framing_is_strict);
 	suite_add_tcase(s, tc);
 	return s;
