@@ -28,7 +28,10 @@ if [[ -z $NPY ]]; then
 	skip "no python3 that nobody can run"
 	it_done
 fi
-ATTACK=$IT_DIR/clients/relay_attack.py
+# The checkout may be unreadable to nobody (a 0700 clone): a copy in $T
+# (0711) is readable by its name.
+install -m 0644 "$IT_DIR/clients/relay_attack.py" "$T/relay_attack.py"
+ATTACK=$T/relay_attack.py
 TICK=$(getconf CLK_TCK)
 
 make_test_ca "$T/pki" || {
