@@ -44,7 +44,7 @@ CORE_SRCS := resolver/log.c resolver/table.c resolver/route.c resolver/shm.c \
 CONFIG_SRCS := resolver/url.c resolver/match.c resolver/config.c \
 	resolver/envcfg.c resolver/compile.c resolver/dump.c
 # Handshakes: pure builders/parsers plus one I/O helper.
-PROTO_SRCS := shim/socks5.c shim/socks4.c shim/httpc.c shim/io.c
+PROTO_SRCS := proto/socks5.c proto/socks4.c proto/httpc.c proto/io.c
 # The interposed families and the library's own init.
 SHIM_SRCS := shim/init.c shim/state.c shim/tunnel.c shim/connect.c \
 	shim/getaddrinfo.c shim/gethostbyname.c shim/getnameinfo.c shim/udp.c \
@@ -135,7 +135,7 @@ lint:
 	cppcheck --quiet --error-exitcode=1 --std=c11 \
 		--enable=warning,portability,performance -D_GNU_SOURCE \
 		-D__BYTE_ORDER__=1234 -D__ORDER_LITTLE_ENDIAN__=1234 \
-		-D__x86_64__ -Iinclude resolver shim cli
+		-D__x86_64__ -Iinclude resolver proto shim cli
 
 test-unit: $(UNIT)
 	CK_DEFAULT_TIMEOUT=60 $(UNIT)

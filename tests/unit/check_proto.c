@@ -1,5 +1,5 @@
-/* Proxy handshakes: the pure builders/parsers (shim/socks5.c, socks4.c,
- * httpc.c) and the I/O helper (shim/io.c) against scripted proxies. */
+/* Proxy handshakes: the pure builders/parsers (proto/socks5.c, socks4.c,
+ * httpc.c) and the I/O helper (proto/io.c) against scripted proxies. */
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
