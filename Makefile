@@ -43,8 +43,10 @@ CORE_SRCS := resolver/log.c resolver/table.c resolver/route.c resolver/shm.c \
 # Config reading (libyaml) and compilation; never linked into the shim.
 CONFIG_SRCS := resolver/url.c resolver/match.c resolver/config.c \
 	resolver/envcfg.c resolver/compile.c resolver/dump.c
-# Handshakes: pure builders/parsers plus one I/O helper.
-PROTO_SRCS := proto/socks5.c proto/socks4.c proto/httpc.c proto/io.c
+# Handshakes: pure builders/parsers, one I/O helper, and the hop dialler
+# that the library, the relay, the probe and the supervisor share.
+PROTO_SRCS := proto/socks5.c proto/socks4.c proto/httpc.c proto/io.c \
+	proto/dial.c
 # The interposed families and the library's own init.
 SHIM_SRCS := shim/init.c shim/state.c shim/tunnel.c shim/connect.c \
 	shim/getaddrinfo.c shim/gethostbyname.c shim/getnameinfo.c shim/udp.c \
@@ -61,7 +63,7 @@ COMPILER_SRCS := resolver/compiler_entry.c
 CLI_SRCS := cli/main.c cli/cmd_run.c cli/cmd_table.c cli/cmd_probe.c
 # The TLS relay for https:// upstreams: linked into the command only, so
 # libssl is never loaded into a wrapped program.
-RELAY_SRCS := cli/cmd_relay.c relay/relay.c relay/dial.c
+RELAY_SRCS := cli/cmd_relay.c relay/relay.c relay/dial.c relay/tls.c
 SSL_LIBS := $(shell pkg-config --libs openssl 2>/dev/null || echo -lssl -lcrypto)
 UNIT_SRCS := tests/unit/check_main.c tests/unit/check_url.c \
 	tests/unit/check_match.c tests/unit/check_config.c \

@@ -559,7 +559,7 @@ relay_start(const char *table, int detach, int64_t idle_ms)
 		        strerror(-r));
 		return 1;
 	}
-	if (dial_ctx_init(&R) < 0)
+	if (tls_ctx_init(&R) < 0)
 		return 1;
 	R.epfd = epoll_create1(EPOLL_CLOEXEC);
 	add_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
