@@ -434,6 +434,15 @@ socks5_run(struct hs *h)
  * otherwise, a failure is the greeting's (the proxy did not answer in its
  * protocol). */
 static int
+hs_request(struct hs *h, const void *req, size_t len)
+{
+	h->st = DIAL_GREETING;
+	h->word = "request";
+	h->rep->auth_used = h->hop->user != NULL;
+	return send_all(h->io, req, len, h->dl);
+}
+
+static int
 socks4_run(struct hs *h)
 {
 	uint8_t out[PS_SOCKS4_REQ_MAX], in[PS_SOCKS4_REPLY_LEN];
@@ -442,10 +451,7 @@ socks4_run(struct hs *h)
 	n = socks4_build_request(out, sizeof(out), h->dst, h->hop->user);
 	if (n < 0)
 		return n;
-	h->st = DIAL_GREETING;
-	h->word = "request";
-	h->rep->auth_used = h->hop->user != NULL;
-	rc = send_all(h->io, out, (size_t)n, h->dl);
+	rc = hs_request(h, out, (size_t)n);
 	if (rc == 0) {
 		h->word = "reply";
 		rc = read_exact_reply(h->io, in, sizeof(in), parse_socks4, h,
@@ -464,10 +470,7 @@ http_run(struct hs *h)
 	                        h->hop->pass);
 	if (n < 0)
 		return n;
-	h->st = DIAL_GREETING;
-	h->word = "request";
-	h->rep->auth_used = h->hop->user != NULL;
-	rc = send_all(h->io, out, (size_t)n, h->dl);
+	rc = hs_request(h, out, (size_t)n);
 	explicit_bzero(out, (size_t)n);
 	if (rc == 0) {
 		h->word = "reply";
