@@ -1671,7 +1671,8 @@ cfg_check_tls_chains(struct cfg_ctx *x)
 			if (tls)
 				return cfg_fail_at(
 				        x, via->hops[j].pos,
-				        "proxy.%s.via[%zu]: an https:// proxy cannot "
+				        "proxy.%s.via[%zu]: an https:// proxy "
+				        "cannot "
 				        "follow another https:// proxy in a "
 				        "chain "
 				        "(TLS inside TLS is not supported)",
