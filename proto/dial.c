@@ -619,14 +619,14 @@ dial_resolve(struct ps_target *t, int family, unsigned flags,
 	return r;
 }
 
-/* A step's timeout in ms under the overall deadline: -1 expired. */
+/* A step's timeout in ms under the overall deadline: 0 none, -1 expired. */
 static int
 dial_step_ms(int ms, const struct ps_deadline *overall)
 {
 	int left = io_left_ms(overall);
 
 	if (left < 0)
-		return ms;
+		return ms > 0 ? ms : 0;
 	if (left == 0)
 		return -1;
 	return ms <= 0 || left < ms ? left : ms;
@@ -729,16 +729,8 @@ dial_chain(int *fd, const struct dial_route *rt, const struct ps_target *dst,
 	io_fd_transport(&io, *fd);
 	for (i = 0; i < rt->n; i++) {
 		rep->hop = i;
-		ms = dial_step_ms(rt->handshake_ms, &rt->overall);
-		if (ms < 0) {
-			rep->step = DIAL_GREETING;
-			rep->err = ETIMEDOUT;
-			return -ETIMEDOUT;
-		}
-		io_deadline(&dl, ms);
-		r = dial_tls_hop(rt, i, &io, &tls_on, &dl, rep);
-		if (r < 0)
-			return r;
+		/* Resolving is not the proxy's time: the hop's deadline
+		 * starts after it (a hop needing an address is never TLS). */
 		next = i + 1 < rt->n ? hops[i + 1].at : *dst;
 		if (dial_needs_address(hops[i].scheme) && next.family == 0) {
 			r = dial_resolve(&next,
@@ -749,6 +741,16 @@ dial_chain(int *fd, const struct dial_route *rt, const struct ps_target *dst,
 			if (r < 0)
 				return r;
 		}
+		ms = dial_step_ms(rt->handshake_ms, &rt->overall);
+		if (ms < 0) {
+			rep->step = DIAL_GREETING;
+			rep->err = ETIMEDOUT;
+			return -ETIMEDOUT;
+		}
+		io_deadline(&dl, ms);
+		r = dial_tls_hop(rt, i, &io, &tls_on, &dl, rep);
+		if (r < 0)
+			return r;
 		r = dial_handshake(&io, &hops[i], &next, &dl, rt->flags, rep);
 		if (r < 0)
 			return r;
