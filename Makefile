@@ -119,6 +119,10 @@ $(B)/bench/lookup: $(call obj,$(BENCH_SRCS) $(CONFIG_SRCS) $(CORE_SRCS))
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(YAML_LIBS)
 
+$(B)/bench/configload: $(call obj,bench/configload.c $(CONFIG_SRCS) $(CORE_SRCS))
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(YAML_LIBS)
+
 deps:
 	@bash scripts/deps.sh
 
@@ -182,7 +186,7 @@ $(B)/bench/libnullread.so: $(B)/obj/bench/nullread.o
 	@mkdir -p $(dir $@)
 	$(CC) -shared -Wl,-z,noseparate-code,-z,norelro -o $@ $^
 
-bench: all $(B)/bench/lookup $(BENCH_TOOLS)
+bench: all $(B)/bench/lookup $(B)/bench/configload $(BENCH_TOOLS)
 	B=$(B) bash bench/run.sh
 
 # The https:// upstream section alone (bench/https.sh).

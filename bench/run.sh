@@ -15,11 +15,12 @@
 # build of libproxyshim.so, measured in the same run as variants named
 # "B ...": to see what a change to the library does), BENCH_VARIANTS="a b"
 # (run only these connection variants; names as in the report),
-# BENCH_SECTIONS="connect https" (run only these sections: lookup resolve
-# startup connect accept https; default all).
+# BENCH_SECTIONS="connect https" (run only these sections: lookup
+# configload resolve startup connect accept https; default all).
 #
 # Sections:
-#  1. bench/lookup (issue 2), when it is built: its own output.
+#  1. bench/lookup (issue 2), when it is built: its own output; then
+#     bench/configload: reading 100k and 1M exempt entries in both forms.
 #  2. bench/startup: fork+execve+waitpid of /bin/true, bare against
 #     preloaded with PROXYSHIM_TABLE and with PROXYSHIM_CONFIG, interleaved.
 #  3. connections per second: bench/origin (HTTP/1.0 on loopback) reached
@@ -76,7 +77,7 @@ else
 	STARTUP_RUNS=${BENCH_STARTUP_RUNS:-2000}
 	LOOKUP_ARGS=()
 fi
-ALL_SECTIONS="lookup resolve startup connect accept https"
+ALL_SECTIONS="lookup configload resolve startup connect accept https"
 SECTIONS=${BENCH_SECTIONS:-$ALL_SECTIONS}
 for s in $SECTIONS; do
 	[[ " $ALL_SECTIONS " == *" $s "* ]] ||
@@ -316,6 +317,23 @@ if section_on lookup && [[ ${BENCH_LOOKUP:-1} == 1 && -x $B/bench/lookup ]]; the
 	out '```'
 	out "$lookup_out"
 	out '```'
+	out ""
+fi
+
+# ----------------------------------------------------------- configload
+
+# Reading a large exempt list, string and list forms at 100k and 1M
+# entries: libyaml's share, ours, page faults and the reader's own work
+# count (docs/performance.md#reading-large-configs).
+if section_on configload && [[ -x $B/bench/configload ]]; then
+	note "configload"
+	out "### Reading large exempt lists: \`$BD/bench/configload\`"
+	out ""
+	if ! cl_out=$("$B/bench/configload" 2>&1); then
+		printf '%s\n' "$cl_out" >&2
+		die "bench/configload failed"
+	fi
+	out "$cl_out"
 	out ""
 fi
 

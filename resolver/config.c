@@ -52,6 +52,8 @@ struct cfg_ctx {
 	const yaml_node_t *upstream_part[2];
 	/* Appended to "unknown key" errors: what the mapping may hold. */
 	const char *key_hint;
+	/* Units of reading work (struct ps_config's load_work says which). */
+	size_t work;
 };
 
 /* A growable array of match entries and where its count lives. */
@@ -306,17 +308,21 @@ cfg_want(struct cfg_ctx *x, const yaml_node_t *n, yaml_node_type_t type,
 static yaml_node_t *
 cfg_node(struct cfg_ctx *x, int i)
 {
+	x->work++;
 	return yaml_document_get_node(x->doc, i);
 }
 
+/* Room for element n: doubles the array, so the elements a realloc may
+ * copy add up to less than twice the final count (counted in x->work). */
 static void *
-cfg_grow(void *arr, size_t *cap, size_t n, size_t elsz)
+cfg_grow(struct cfg_ctx *x, void *arr, size_t *cap, size_t n, size_t elsz)
 {
 	size_t ncap;
 	void *p;
 
 	if (arr != NULL && n < *cap)
 		return arr;
+	x->work += n;
 	ncap = *cap != 0 ? *cap * 2 : 8;
 	if (ncap < n + 1 || ncap > SIZE_MAX / elsz)
 		return NULL;
@@ -431,6 +437,7 @@ cfg_pieces(struct cfg_ctx *x, const yaml_node_t *n, const char *path,
 		comma = memchr(s, ',', (size_t)(end - s));
 		if (comma == NULL)
 			comma = end;
+		x->work += (size_t)(comma - s) + 1;
 		e = comma;
 		while (p < e && (*p == ' ' || *p == '\t'))
 			p++;
@@ -485,7 +492,7 @@ cfg_match_piece(struct cfg_ctx *x, const yaml_node_t *n, const char *path,
 	const char *e;
 	char q[64];
 
-	a = cfg_grow(*m->arr, m->cap, *m->n, sizeof(**m->arr));
+	a = cfg_grow(x, *m->arr, m->cap, *m->n, sizeof(**m->arr));
 	if (a == NULL)
 		return cfg_fail(x, n, "out of memory");
 	*m->arr = a;
@@ -508,7 +515,7 @@ cfg_trusted_piece(struct cfg_ctx *x, const yaml_node_t *n, const char *path,
 	int prefix;
 
 	(void)arg;
-	a = cfg_grow(c->trusted, &x->trusted_cap, c->ntrusted, sizeof(*a));
+	a = cfg_grow(x, c->trusted, &x->trusted_cap, c->ntrusted, sizeof(*a));
 	if (a == NULL)
 		return cfg_fail(x, n, "out of memory");
 	c->trusted = a;
@@ -545,7 +552,7 @@ cfg_port_piece(struct cfg_ctx *x, const yaml_node_t *n, const char *path,
 		                cfg_quote(s, len, q, sizeof(q)));
 	/* A range is expanded: the compiler keeps a port bitmap anyway. */
 	for (p = lo; p <= hi; p++) {
-		a = cfg_grow(c->https_ports, &x->ports_cap, c->nhttps_ports,
+		a = cfg_grow(x, c->https_ports, &x->ports_cap, c->nhttps_ports,
 		             sizeof(*a));
 		if (a == NULL)
 			return cfg_fail(x, n, "out of memory");
@@ -1046,7 +1053,7 @@ cfg_rules(struct cfg_ctx *x, const yaml_node_t *v, const char *path)
 	     r == 0 && it < v->data.sequence.items.top; it++) {
 		const yaml_node_t *n = cfg_node(x, *it);
 
-		a = cfg_grow(c->rules, &x->rules_cap, c->nrules, sizeof(*a));
+		a = cfg_grow(x, c->rules, &x->rules_cap, c->nrules, sizeof(*a));
 		if (a == NULL)
 			return cfg_fail(x, n, "out of memory");
 		c->rules = a;
@@ -1311,7 +1318,7 @@ cfg_kestra_url_piece(struct cfg_ctx *x, const yaml_node_t *n, const char *path,
 	snprintf(buf, sizeof(buf), "%.*s", (int)alen, a);
 	if (!port)
 		snprintf(buf + alen, sizeof(buf) - alen, ":%u", dport);
-	arr = cfg_grow(*m->arr, m->cap, *m->n, sizeof(*arr));
+	arr = cfg_grow(x, *m->arr, m->cap, *m->n, sizeof(*arr));
 	if (arr == NULL)
 		return cfg_fail(x, n, "out of memory");
 	*m->arr = arr;
@@ -1470,7 +1477,8 @@ cfg_service(struct cfg_ctx *x, const yaml_node_t *name, const yaml_node_t *svc,
 		r = cfg_service_check(x, name, have, path, &type);
 	if (r != 0)
 		return r < 0 ? r : 0;
-	rule = cfg_grow(x->krules, &x->krules_cap, x->nkrules, sizeof(*rule));
+	rule = cfg_grow(x, x->krules, &x->krules_cap, x->nkrules,
+	                sizeof(*rule));
 	if (rule == NULL)
 		return cfg_fail(x, name, "out of memory");
 	x->krules = rule;
@@ -1743,6 +1751,7 @@ out:
 		config_free(out);
 		return -1;
 	}
+	out->load_work = x.work;
 	return 0;
 }
 

@@ -70,11 +70,22 @@ struct names_seg {
 	struct names_fake_ent fake[]; /* nslots, then nreal real entries */
 };
 
+static int64_t (*names_test_clock)(void);
+
+void
+names_set_clock(int64_t (*now_ms)(void))
+{
+	names_test_clock = now_ms;
+}
+
+/* The clock slots age by (used_ms): CLOCK_MONOTONIC, or a test's own. */
 static int64_t
 names_now_ms(void)
 {
 	struct timespec ts;
 
+	if (names_test_clock != NULL)
+		return names_test_clock();
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }

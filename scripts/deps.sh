@@ -21,7 +21,7 @@ PKGS=(
 	microsocks dante-server tinyproxy squid-openssl haproxy nginx stunnel4
 	proxychains4 hyperfine
 	# analysis
-	valgrind cppcheck shellcheck
+	valgrind cppcheck shellcheck strace
 	# packaging: man page lint, dpkg-shlibdeps for make deb
 	mandoc dpkg-dev
 )

@@ -163,6 +163,12 @@ struct ps_config {
 	char *tls_server_name; /* SNI + checked name; NULL = the proxy's host */
 	bool tls_insecure;     /* insecure_skip_verify: no verification */
 	struct ps_pos tls_pos; /* of the proxy.tls mapping */
+
+	/* How much reading work the load took, in steps a test can count
+	 * exactly on any machine: YAML nodes visited, characters scanned
+	 * while splitting comma-separated strings, and the elements that
+	 * growing an array may have copied.  Linear in the input. */
+	size_t load_work;
 };
 
 /*

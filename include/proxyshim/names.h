@@ -79,6 +79,9 @@ void names_shm_name(uint64_t identity, char *buf, size_t bufsz);
 int names_open(struct names_map *m, const char *name,
                const struct names_params *p);
 void names_close(struct names_map *m);
+/* Unit tests only: the millisecond clock that ages fake-address slots, so
+ * recycling can be tested without sleeping (NULL: CLOCK_MONOTONIC). */
+void names_set_clock(int64_t (*now_ms)(void));
 /* Parameters from a table's settings. */
 void names_params_from_table(const struct ps_table_view *v,
                              struct names_params *p);

@@ -7,7 +7,7 @@
 #   B=build bash tests/integration/run.sh [WORD...]
 #
 # Env: B (build dir, default build; the shim is $B/libproxyshim.so and
-# $B/proxyshim), IT_TIMEOUT (seconds per file, default 300 × IT_SLOW),
+# $B/proxyshim), IT_TIMEOUT (seconds per file, default 900 × IT_SLOW: a hang bound),
 # IT_SLOW (time-bound factor, default 2 for a sanitizer build, else 1),
 # IT_KEEP=1 (keep temp dirs), IT_BIG_MB (size of the big download, default 64).
 set -u -o pipefail
@@ -23,7 +23,7 @@ if [[ -z ${IT_SLOW:-} ]]; then
 	[[ $(ldd "$B/libproxyshim.so" 2>/dev/null) == *libasan.so* ]] && IT_SLOW=2
 fi
 export IT_SLOW
-TIMEOUT=${IT_TIMEOUT:-$((300 * IT_SLOW))}
+TIMEOUT=${IT_TIMEOUT:-$((900 * IT_SLOW))}
 
 # One cache (the origin's files, the 64 MiB one included) for all files.
 IT_CACHE=$(mktemp -d "${TMPDIR:-/tmp}/proxyshim-itcache.XXXXXX") || exit 1

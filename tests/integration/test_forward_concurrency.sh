@@ -35,7 +35,7 @@ stress_ok() {
 	[[ $mode == fork ]] && total=$((total + 1)) # the parent's own
 	mark "$p"
 	t0=$(_it_ms)
-	out=$(shim_run "${CFG[$p]}" timeout 120 "$T/stress" "$mode" "$w" "$n" \
+	out=$(shim_run "${CFG[$p]}" timeout 600 "$T/stress" "$mode" "$w" "$n" \
 		127.0.0.1 "$P" "${SRV_BANNER[ban]}" 2>&1) || rc=$?
 	echo "# $p $mode $w×$n: $(($(_it_ms) - t0)) ms"
 	printf '%s\n' "$out" | head -n 5 | sed 's/^/# /'
@@ -82,7 +82,7 @@ EOF
 mark ms
 mark tp
 rc=0
-out=$(shim_run "$c" timeout 120 "$T/stress" threads 16 10 127.0.0.1 "$P" \
+out=$(shim_run "$c" timeout 600 "$T/stress" threads 16 10 127.0.0.1 "$P" \
 	"${SRV_BANNER[ban]}" 2>&1) || rc=$?
 assert_eq "0 ok=160 fail=0" "$rc $(tail -n 1 <<<"$out")" "round_robin: 160 threaded connections verified"
 sleep 0.3

@@ -296,10 +296,7 @@ c=$(cfg fo_refused <<EOF
 EOF
 )
 mark ms
-t0=$(_it_ms)
 assert_eq "$MS_OUT" "$(who "$c" web)" "failover past a refused upstream: reached through microsocks"
-assert_ok "failover past a refused upstream: quick ($(($(_it_ms) - t0)) ms)" \
-	test $(($(_it_ms) - t0)) -lt $((2000 * IT_SLOW))
 assert_crossed ms "$A" "failover: microsocks logged it"
 
 # An upstream that never answers a SYN: the first connect waits out the
@@ -315,19 +312,15 @@ if start_blackhole bh; then
 EOF
 	)
 	mark ms
-	t0=$(_it_ms)
-	r1=$(who "$c" web)
-	d1=$(($(_it_ms) - t0))
-	t0=$(_it_ms)
-	r2=$(who "$c" web)
-	d2=$(($(_it_ms) - t0))
-	echo "# failover: first connect ${d1} ms, second ${d2} ms"
+	r1=$(PROXYSHIM_LOG=info PROXYSHIM_LOG_FILE=$T/fo1.log who "$c" web)
+	r2=$(PROXYSHIM_LOG=info PROXYSHIM_LOG_FILE=$T/fo2.log who "$c" web)
 	assert_eq "$MS_OUT" "$r1" "failover past a hanging upstream: first connection via microsocks"
-	assert_ok "first connection waited out the 1 s connect timeout (${d1} ms)" \
-		test "$d1" -ge 900 -a "$d1" -lt 4000
+	assert_match "$T/fo1.log" "127\.0\.0\.1:$bh: connect: Connection timed out" \
+		"first connection waited out the connect timeout on the hanging upstream"
 	assert_eq "$MS_OUT" "$r2" "failover: second connection (another process) via microsocks"
-	assert_ok "second connection skipped the dead upstream (${d2} ms < 800)" \
-		test "$d2" -lt 800
+	assert_match "$T/fo2.log" "-> via" "the second connection logged its route"
+	assert_not_contains "$T/fo2.log" "127.0.0.1:$bh: connect" \
+		"second connection skipped the upstream marked dead (never dialled it)"
 	assert_crossed ms "$A" "failover: microsocks logged both" 2
 fi
 
@@ -375,10 +368,7 @@ c=$(cfg fo_alldead <<EOF
       via: [socks5://127.0.0.1:$dead, http://127.0.0.1:$dead]
 EOF
 )
-t0=$(_it_ms)
 assert_eq ECONNREFUSED "$(errno_of "$c" 127.0.0.1 "$A")" "failover, every upstream down: ECONNREFUSED"
-assert_ok "failover, every upstream down: fast ($(($(_it_ms) - t0)) ms)" \
-	test $(($(_it_ms) - t0)) -lt $((2000 * IT_SLOW))
 
 section "never routed: UDP, AF_UNIX"
 # The only upstream is down and loopback is proxied: anything the shim

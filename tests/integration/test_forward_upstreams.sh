@@ -169,10 +169,8 @@ section "SOCKS4 cannot carry an IPv6 destination"
 if [[ -n ${SRV_PID[dn]:-} ]]; then
 	cfg=$(cfg_via dn-socks4-v6 "socks4://${SRV_ADDR[dn]}")
 	mark dn
-	t1=$(_it_ms)
 	out=$(shim_run "$cfg" python3 "$IT_DIR/connect_errno.py" ::1 "${SRV_PORT[web6]}" 5 2>/dev/null)
 	assert_eq EAFNOSUPPORT "$out" "socks4 to [::1]: refused by the shim"
-	assert_ok "socks4 to [::1]: fails fast" test $(($(_it_ms) - t1)) -lt $((2000 * IT_SLOW))
 	assert_not_crossed dn "${SRV_PORT[web6]}" "socks4 to [::1]: nothing reached the proxy"
 fi
 

@@ -297,7 +297,7 @@ if is_root && command -v setpriv >/dev/null; then
 		--max-time 10 -p -x "http://127.0.0.1:$rport" \
 		"${SRV_URL[web]}/hello.txt" 2>/dev/null)
 	assert_eq 407 "$code" "nobody's CONNECT without the secret is refused (407)"
-	wait_for_log "$log" "refused a request without the relay's secret" 3
+	wait_for_log "$log" "refused a request without the relay's secret" 15
 	assert_contains "$log" "refused a request without the relay's secret" \
 		"the refusal is logged"
 else

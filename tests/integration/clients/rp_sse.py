@@ -2,8 +2,9 @@
 """Server-Sent Events origin for the reverse-proxy tests.
 
 GET /events streams N events ("data: i"), one every --gap seconds, each
-flushed at once; GET /whoami answers the client address it sees.  Every
-request is logged as `ADDR "GET /path"` (client_address, i.e. accept()).
+flushed at once and then logged as `sent I`; GET /whoami answers the
+client address it sees.  Every request is logged as `ADDR "GET /path"`
+(client_address, i.e. accept()).
 Binds 127.0.0.1 port 0 and writes the port to --port-file.
 """
 import argparse
@@ -35,6 +36,7 @@ class H(http.server.BaseHTTPRequestHandler):
             for i in range(args.events):
                 self.wfile.write(b"data: %d\n\n" % i)
                 self.wfile.flush()
+                print("sent %d" % i, flush=True)
                 time.sleep(args.gap)
             self.close_connection = True
             return
