@@ -245,7 +245,10 @@ dial_upstreams(struct dial *d)
 	rt.hops = hops;
 	rt.n = d->n;
 	rt.connect_ms = (int)st->connect_timeout_ms;
-	rt.handshake_ms = (int)st->handshake_timeout_ms;
+	/* The hops' TLS and handshakes share what is left of the request's
+	 * deadline (connect + handshake timeouts from its start), which the
+	 * program's side waits for too: no limit of their own. */
+	rt.handshake_ms = 0;
 	rt.overall.at_ns = d->deadline_ms * 1000000;
 	rt.tls = &tls.seam;
 	r = dial_chain(&d->ufd, &rt, &d->dst, NULL, &rep);
