@@ -13,7 +13,19 @@
  *   auth, tunnel request                   struct dial_io transport
  *   report the step that failed            struct dial_report
  *
- * dial_chain() runs all of it.  No malloc, no stdio and no locks on the way
+ * dial_chain() runs all of it.  A new user (the seccomp supervisor, with
+ * the program's fd taken over by pidfd_getfd()) needs no more than:
+ *
+ *   struct ps_hop hops[PS_MAX_HOPS];
+ *   struct dial_route rt = {.hops = hops, .n = n, .sockfam = family,
+ *           .connect_ms = connect_timeout, .handshake_ms = handshake_timeout,
+ *           .overall = {.none = true}};
+ *   struct dial_report rep;
+ *   for (i = 0; i < n; i++) dial_hop_of(view, chain[i], &hops[i]);
+ *   r = dial_chain(&fd, &rt, &dst, NULL, &rep);   // 0 or -rep.err
+ *
+ * (a chain with an https:// hop goes to the relay instead, as the
+ * library's does: shim/tunnel.c).  No malloc, no stdio and no locks on the way
  * (the resolver's getaddrinfo() aside, for upstreams given by name): the
  * library calls it on the connect path.  The fd may be blocking or not;
  * its flags are never left changed.  See docs/behaviour.md#dialling-a-chain.
