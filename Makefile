@@ -44,8 +44,10 @@ CORE_SRCS := resolver/log.c resolver/table.c resolver/route.c resolver/shm.c \
 CONFIG_SRCS := resolver/url.c resolver/match.c resolver/config.c \
 	resolver/config_yaml.c resolver/config_kestra.c resolver/config_file.c \
 	resolver/envcfg.c resolver/compile.c resolver/dump.c
-# Handshakes: pure builders/parsers plus one I/O helper.
-PROTO_SRCS := shim/socks5.c shim/socks4.c shim/httpc.c shim/io.c
+# Handshakes: pure builders/parsers, one I/O helper, and the hop dialler
+# that the library, the relay, the probe and the supervisor share.
+PROTO_SRCS := proto/socks5.c proto/socks4.c proto/httpc.c proto/io.c \
+	proto/dial.c
 # The relay's request codec and the kernel's word on a socket's owner.
 PROTO_SRCS += proto/relayreq.c proto/sockdiag.c
 # The interposed families and the library's own init.
@@ -68,7 +70,7 @@ CLI_SRCS := cli/main.c cli/cmd_run.c cli/cmd_table.c cli/cmd_probe.c \
 	cli/cmd_gc.c
 # The TLS relay for https:// upstreams: linked into the command only, so
 # libssl is never loaded into a wrapped program.
-RELAY_SRCS := cli/cmd_relay.c relay/relay.c relay/dial.c
+RELAY_SRCS := cli/cmd_relay.c relay/relay.c relay/dial.c relay/tls.c
 SSL_LIBS := $(shell pkg-config --libs openssl 2>/dev/null || echo -lssl -lcrypto)
 UNIT_SRCS := tests/unit/check_main.c tests/unit/check_url.c \
 	tests/unit/check_match.c tests/unit/check_config.c \
@@ -148,7 +150,7 @@ lint:
 	cppcheck --quiet --error-exitcode=1 --std=c11 \
 		--enable=warning,portability,performance -D_GNU_SOURCE \
 		-D__BYTE_ORDER__=1234 -D__ORDER_LITTLE_ENDIAN__=1234 \
-		-D__x86_64__ -Iinclude resolver shim cli proto
+		-D__x86_64__ -Iinclude resolver proto shim cli
 
 test-unit: $(UNIT)
 	CK_DEFAULT_TIMEOUT=60 $(UNIT)

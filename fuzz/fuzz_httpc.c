@@ -1,9 +1,9 @@
 /*
  * libFuzzer target: the HTTP CONNECT reply parser and request builder
- * (shim/httpc.c).
+ * (proto/httpc.c).
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE \
- *       -Iinclude fuzz/fuzz_httpc.c shim/httpc.c -o fuzz_httpc
+ *       -Iinclude fuzz/fuzz_httpc.c proto/httpc.c -o fuzz_httpc
  *   ./fuzz_httpc -max_len=20000 fuzz/corpus/httpc
  */
 #include <stdlib.h>

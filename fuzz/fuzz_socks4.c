@@ -1,9 +1,9 @@
 /*
  * libFuzzer target: the SOCKS4 reply parser and the SOCKS4/4a request
- * builder (shim/socks4.c).
+ * builder (proto/socks4.c).
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE \
- *       -Iinclude fuzz/fuzz_socks4.c shim/socks4.c -o fuzz_socks4
+ *       -Iinclude fuzz/fuzz_socks4.c proto/socks4.c -o fuzz_socks4
  *   ./fuzz_socks4 fuzz/corpus/socks4
  */
 #include <stdlib.h>

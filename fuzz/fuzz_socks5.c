@@ -1,9 +1,9 @@
 /*
- * libFuzzer target: the SOCKS5 parsers (shim/socks5.c) and the request
+ * libFuzzer target: the SOCKS5 parsers (proto/socks5.c) and the request
  * builder round trip.
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE \
- *       -Iinclude fuzz/fuzz_socks5.c shim/socks5.c -o fuzz_socks5
+ *       -Iinclude fuzz/fuzz_socks5.c proto/socks5.c -o fuzz_socks5
  *   ./fuzz_socks5 fuzz/corpus/socks5
  */
 #include <stdlib.h>

@@ -31,9 +31,9 @@ CONFIG="resolver/url.c resolver/match.c resolver/config.c resolver/config_yaml.c
 # and -max_len.
 sources() {
 	case $1 in
-	socks5) echo "shim/socks5.c" ;;
-	socks4) echo "shim/socks4.c" ;;
-	httpc) echo "shim/httpc.c" ;;
+	socks5) echo "proto/socks5.c" ;;
+	socks4) echo "proto/socks4.c" ;;
+	httpc) echo "proto/httpc.c" ;;
 	config) echo "$CORE $CONFIG" ;;
 	table) echo "$CORE $CONFIG" ;;
 	url) echo "resolver/url.c" ;;

@@ -617,7 +617,7 @@ relay_start(const char *table, int detach, int64_t idle_ms)
 		        strerror(-r));
 		return 1;
 	}
-	if (dial_ctx_init(&relay_proc) < 0)
+	if (tls_ctx_init(&relay_proc) < 0)
 		return 1;
 	diag_fd = sockdiag_open();
 	if (diag_fd < 0) {

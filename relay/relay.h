@@ -2,17 +2,19 @@
  * proxyshim relay: the TLS relay for https:// upstreams (`proxyshim relay`).
  * relay.c owns the listener, the idle timer and the epoll data path;
  * dial.c runs one thread per new connection: check the request and its
- * secret, dial the chain, TLS, CONNECT inside TLS, answer 200, then hand
- * both ends to the data path.
+ * secret, dial the chain (proto/dial.c, with tls.c's TLS transport for the
+ * https:// hop), answer, then hand both ends to the data path.
  */
 #ifndef PROXYSHIM_RELAY_PRIV_H
 #define PROXYSHIM_RELAY_PRIV_H
 
 #include <openssl/ssl.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "proxyshim/dial.h"
 #include "proxyshim/relay.h"
 #include "proxyshim/table.h"
 
@@ -23,7 +25,7 @@ struct relay {
 	struct ps_table_view v;
 	struct ps_relay_seg *seg;
 	SSL_CTX **ctx;            /* per upstream index; NULL unless
-	                             https:// (dial_ctx_init) */
+	                             https:// (tls_ctx_init) */
 	const char **server_name; /* per upstream: overrides SNI + the
 	                             checked name; NULL = its host */
 	int epfd;
@@ -38,8 +40,25 @@ struct relay_dial {
 };
 
 /* dial.c */
-int dial_ctx_init(struct relay *r);
 void *dial_run(void *arg);
+
+/* tls.c: a client context per https:// upstream (sharing those whose CA
+ * file and verification come out the same), server names, the session
+ * cache.  0 or -errno. */
+int tls_ctx_init(struct relay *r);
+
+/* https:// hops for dial_chain() (include/proxyshim/dial.h): ups[i] is
+ * hop i's upstream index.  ssl is the session of the https:// hop once
+ * its handshake began (the caller frees it); quiet: no log lines. */
+struct tls_dial {
+	struct dial_tls seam;
+	const struct relay *r;
+	const uint32_t *ups;
+	bool quiet;
+	SSL *ssl;
+};
+void tls_dial_init(struct tls_dial *t, const struct relay *r,
+                   const uint32_t *ups, bool quiet);
 
 /* relay.c: take over a connected pair; pre = upstream bytes already
  * read past the CONNECT reply.  0 or -errno (the caller closes). */

@@ -50,6 +50,41 @@ cfg_yaml_error(struct cfg_ctx *x, const yaml_parser_t *p, const char *buf,
 	return -EINVAL;
 }
 
+/* A strict chain holds one TLS layer: an https:// hop after another one
+ * would need TLS inside TLS
+ * (docs/behaviour.md#chains-through-an-https-upstream).  Failover and round
+ * robin use one upstream of a list at a time. */
+static int
+cfg_check_tls_chains(struct cfg_ctx *x)
+{
+	const struct ps_config *c = x->c;
+	const struct ps_via *via;
+	size_t i, j;
+	bool tls;
+
+	if (c->chain != PS_CHAIN_STRICT)
+		return 0;
+	for (i = 0; i < c->nrules; i++) {
+		via = &c->rules[i].via;
+		if (via->kind != PS_VIA_PROXY)
+			continue;
+		for (j = 0, tls = false; j < via->nhops; j++) {
+			if (via->hops[j].scheme != PS_SCHEME_HTTPS)
+				continue;
+			if (tls)
+				return cfg_fail_at(
+				        x, via->hops[j].pos,
+				        "proxy.%s.via[%zu]: an https:// proxy "
+				        "cannot follow another https:// proxy "
+				        "in a chain (TLS inside TLS is not "
+				        "supported)",
+				        c->rules[i].label, j);
+			tls = true;
+		}
+	}
+	return 0;
+}
+
 /* Parse the first document, and refuse a second one: a values file split
  * in two would otherwise lose half its settings without a word. */
 static int
@@ -66,6 +101,8 @@ cfg_parse(struct cfg_ctx *x, yaml_parser_t *parser, const char *buf, size_t len)
 	r = root != NULL ? cfg_root(x, root) : 0;
 	yaml_document_delete(&doc);
 	x->doc = NULL;
+	if (r == 0)
+		r = cfg_check_tls_chains(x);
 	if (r < 0)
 		return r;
 	if (!yaml_parser_load(parser, &doc))

@@ -32,22 +32,44 @@ cfg_pos(const yaml_node_t *n)
 	return p;
 }
 
-int
-cfg_fail(struct cfg_ctx *x, const yaml_node_t *n, const char *fmt, ...)
+static int cfg_vfail_at(struct cfg_ctx *x, struct ps_pos p, const char *fmt,
+                        va_list ap) __attribute__((format(printf, 3, 0)));
+
+static int
+cfg_vfail_at(struct cfg_ctx *x, struct ps_pos p, const char *fmt, va_list ap)
 {
-	struct ps_pos p = cfg_pos(n);
-	va_list ap;
 	int k;
 
 	if (x->err == NULL || x->errsz == 0)
 		return -EINVAL;
 	k = snprintf(x->err, x->errsz, "%s:%u:%u: ", x->name, p.line, p.col);
-	if (k >= 0 && (size_t)k < x->errsz) {
-		va_start(ap, fmt);
+	if (k >= 0 && (size_t)k < x->errsz)
 		vsnprintf(x->err + k, x->errsz - (size_t)k, fmt, ap);
-		va_end(ap);
-	}
 	return -EINVAL;
+}
+
+int
+cfg_fail(struct cfg_ctx *x, const yaml_node_t *n, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = cfg_vfail_at(x, cfg_pos(n), fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+int
+cfg_fail_at(struct cfg_ctx *x, struct ps_pos p, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = cfg_vfail_at(x, p, fmt, ap);
+	va_end(ap);
+	return r;
 }
 
 /* User text in a message: printable ASCII only, and not too much of it

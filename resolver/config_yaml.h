@@ -63,6 +63,10 @@ struct ps_pos cfg_pos(const yaml_node_t *n);
 /* Writes "NAME:LINE:COL: message" at n (NULL: no position); -EINVAL. */
 int cfg_fail(struct cfg_ctx *x, const yaml_node_t *n, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
+/* The same at a position kept from the parse (checks that need the whole
+ * file). */
+int cfg_fail_at(struct cfg_ctx *x, struct ps_pos p, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
 const char *cfg_quote(const char *s, size_t len, char *buf, size_t bufsz);
 void cfg_subpath(char *buf, size_t bufsz, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));

@@ -35,11 +35,11 @@
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "fdstate.h"
 #include "proxyshim/addr.h"
+#include "proxyshim/dial.h"
 #include "proxyshim/log.h"
 #include "proxyshim/proto.h"
 #include "proxyshim/proxyproto.h"
@@ -103,38 +103,6 @@ accept_xff_trusted(const void *ctx, int family, const uint8_t *addr)
 	return route_trusted(ctx, family, addr);
 }
 
-static int64_t
-accept_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Wait until fd is readable (or closed) before deadline: 0, -ETIMEDOUT,
- * -errno. */
-static int
-accept_wait(int fd, int64_t deadline)
-{
-	struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
-	int64_t left;
-	int r;
-
-	for (;;) {
-		left = deadline - accept_now_ms();
-		if (left <= 0)
-			return -ETIMEDOUT;
-		r = poll(&p, 1, (int)left);
-		if (r > 0)
-			return 0;
-		if (r == 0)
-			return -ETIMEDOUT;
-		if (errno != EINTR)
-			return -errno;
-	}
-}
-
 /* Read exactly n bytes that are known to be queued already. */
 static int
 accept_consume(int fd, uint8_t *buf, size_t n)
@@ -160,7 +128,8 @@ accept_consume(int fd, uint8_t *buf, size_t n)
  * needs more), then wait on an empty queue.  0, a parser error, or -errno.
  */
 static int
-accept_read_pp(int fd, int64_t deadline, struct ps_pp_info *pi)
+accept_read_pp(int fd, const struct ps_deadline *deadline,
+               struct ps_pp_info *pi)
 {
 	uint8_t buf[ACCEPT_PP_BUF];
 	size_t have = 0, want = PS_PP_V1_MAX, need;
@@ -190,7 +159,7 @@ accept_read_pp(int fd, int64_t deadline, struct ps_pp_info *pi)
 				return PS_PP_E_TOO_BIG;
 			want = need > PS_PP_V1_MAX ? need : PS_PP_V1_MAX;
 		}
-		r = accept_wait(fd, deadline);
+		r = io_wait(fd, POLLIN | POLLRDHUP, deadline);
 		if (r < 0)
 			return r;
 	}
@@ -203,7 +172,7 @@ accept_read_pp(int fd, int64_t deadline, struct ps_pp_info *pi)
  * usable).  SO_RCVLOWAT makes poll() wait for more than what is queued.
  */
 static size_t
-accept_peek_http(int fd, int64_t deadline, char *buf)
+accept_peek_http(int fd, const struct ps_deadline *deadline, char *buf)
 {
 	int lowat = 1, orig = 1, r;
 	socklen_t ol = sizeof(orig);
@@ -227,7 +196,7 @@ accept_peek_http(int fd, int64_t deadline, char *buf)
 			setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &lowat,
 			           sizeof(lowat));
 		}
-		r = accept_wait(fd, deadline);
+		r = io_wait(fd, POLLIN | POLLRDHUP, deadline);
 		if (r < 0)
 			break;
 	}
@@ -259,18 +228,19 @@ accept_client_of(int nfd, const struct sockaddr_storage *peer,
                  struct accept_client *cl)
 {
 	const struct ps_t_settings *s = &shim.view.hdr->settings;
-	int64_t deadline =
-	        accept_now_ms() + (s->rp_timeout_ms ? s->rp_timeout_ms : 3000);
+	struct ps_deadline deadline;
 	struct ps_pp_info pi = {0};
 	char http[PS_XFF_PEEK_MAX], who[INET6_ADDRSTRLEN];
 	size_t i, nhttp = 0, npp = 0;
 	int r, peeked = 0;
 
 	memset(cl, 0, sizeof(*cl));
+	io_deadline(&deadline,
+	            (int)(s->rp_timeout_ms ? s->rp_timeout_ms : 3000));
 	for (i = 0; i < s->nheaders && i < sizeof(s->headers); i++)
 		npp += s->headers[i] == PS_RP_PROXY;
 	if (npp > 0) {
-		r = accept_read_pp(nfd, deadline, &pi);
+		r = accept_read_pp(nfd, &deadline, &pi);
 		if (r < 0) {
 			accept_format(peer, who, sizeof(who));
 			log_warn("fd %d from trusted %s: %s: connection closed",
@@ -294,7 +264,7 @@ accept_client_of(int nfd, const struct sockaddr_storage *peer,
 			return 0;
 		}
 		if (!peeked) {
-			nhttp = accept_peek_http(nfd, deadline, http);
+			nhttp = accept_peek_http(nfd, &deadline, http);
 			peeked = 1;
 		}
 		if (nhttp > 0 &&

@@ -5,66 +5,16 @@
  * happened; this file only dials.  No malloc except inside the real
  * getaddrinfo() for upstreams given by host name.
  */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "proxyshim/config.h"
+#include "proxyshim/dial.h"
 #include "proxyshim/log.h"
 #include "proxyshim/proto.h"
 #include "shim.h"
 #include "state.h"
 #include "tunnel.h"
-
-/* Fill a hop from the table's upstream record. */
-static void
-tunnel_hop(const struct ps_table_view *v, uint32_t u, struct ps_hop *h)
-{
-	const struct ps_t_upstream *up = &v->upstreams[u];
-
-	memset(h, 0, sizeof(*h));
-	h->scheme = (enum ps_scheme)up->scheme;
-	h->user = up->user_off != PS_PRIO_NONE ? table_str(v, up->user_off)
-	                                       : NULL;
-	h->pass = up->pass_off != PS_PRIO_NONE ? table_str(v, up->pass_off)
-	                                       : NULL;
-	h->at.port = up->port;
-	h->at.family = up->family;
-	if (up->family != 0) {
-		memcpy(h->at.addr, up->addr, sizeof(h->at.addr));
-	} else {
-		h->at.name = table_str(v, up->host_off);
-		h->at.name_len = strlen(h->at.name);
-	}
-}
-
-/* Resolve a name-only target with the real resolver (the shim's own name
- * hooks are not involved); an AF_INET socket can only use IPv4. */
-static int
-tunnel_resolve(struct ps_target *t, int sockfam)
-{
-	char name[PS_MAX_HOST + 1];
-	int r, gai;
-
-	if (t->name_len > PS_MAX_HOST)
-		return -EINVAL;
-	memcpy(name, t->name, t->name_len);
-	name[t->name_len] = '\0';
-	r = io_resolve(name, sockfam == AF_INET ? AF_INET : 0, t, &gai);
-	if (r < 0)
-		log_warn("cannot resolve %s: %s", name,
-		         gai != 0 ? gai_strerror(gai) : "no usable address");
-	return r;
-}
-
-static int
-tunnel_needs_address(enum ps_scheme s)
-{
-	return s == PS_SCHEME_SOCKS4 || s == PS_SCHEME_SOCKS5;
-}
 
 /* How far tunnel_chain() got before it failed. */
 enum tunnel_stage {
@@ -103,9 +53,8 @@ tunnel_chain(int fd, int sockfam, const struct ps_table_view *v,
 {
 	const struct ps_t_settings *s = &v->hdr->settings;
 	struct ps_hop hops[PS_MAX_HOPS];
-	struct sockaddr_storage ss;
-	struct ps_target first, next;
-	socklen_t sslen;
+	struct dial_route rt;
+	struct dial_report rep;
 	size_t i;
 	int r;
 
@@ -113,7 +62,7 @@ tunnel_chain(int fd, int sockfam, const struct ps_table_view *v,
 	if (n == 0 || n > PS_MAX_HOPS)
 		return -EINVAL;
 	for (i = 0; i < n; i++)
-		tunnel_hop(v, ups[i], &hops[i]);
+		dial_hop_of(v, ups[i], &hops[i]);
 	/* A chain with an https:// hop runs entirely in the TLS relay. */
 	for (i = 0; i < n; i++) {
 		if (hops[i].scheme == PS_SCHEME_HTTPS) {
@@ -121,44 +70,29 @@ tunnel_chain(int fd, int sockfam, const struct ps_table_view *v,
 			return relay_tunnel(fd, sockfam, v, ups, n, dst);
 		}
 	}
-	first = hops[0].at;
-	if (first.family == 0) {
-		r = tunnel_resolve(&first, sockfam);
-		if (r < 0) {
-			/* A name that does not resolve: unreachable too. */
-			*stage = TUNNEL_UNREACHABLE;
-			return r;
-		}
-	}
-	r = io_sockaddr(sockfam, &first, &ss, &sslen);
-	if (r < 0) {
-		log_warn("cannot reach an IPv6 upstream from an IPv4 socket");
-		return r;
-	}
-	r = io_connect(fd, (struct sockaddr *)&ss, sslen,
-	               (int)s->connect_timeout_ms);
-	if (r < 0) {
+	memset(&rt, 0, sizeof(rt));
+	rt.hops = hops;
+	rt.n = n;
+	rt.sockfam = sockfam;
+	rt.connect_ms = (int)s->connect_timeout_ms;
+	rt.handshake_ms = (int)s->handshake_timeout_ms;
+	rt.overall.none = true;
+	r = dial_chain(&fd, &rt, dst, NULL, &rep);
+	if (r == 0)
+		return 0;
+	if (rep.connected_ns != 0) {
+		*stage = TUNNEL_DIALLED;
+	} else if (rep.step == DIAL_RESOLVE) {
+		/* hop 0's name does not resolve: unreachable too. */
+		*stage = TUNNEL_UNREACHABLE;
+	} else if (rep.step == DIAL_CONNECT) {
 		log_info("upstream %s: connect: %s",
 		         table_str(v, v->upstreams[ups[0]].display_off),
-		         strerror(-r));
-		if (tunnel_unreachable(-r))
+		         strerror(rep.err));
+		if (tunnel_unreachable(rep.err))
 			*stage = TUNNEL_UNREACHABLE;
-		return r;
 	}
-	*stage = TUNNEL_DIALLED;
-	for (i = 0; i < n; i++) {
-		next = i + 1 < n ? hops[i + 1].at : *dst;
-		if (tunnel_needs_address(hops[i].scheme) && next.family == 0) {
-			r = tunnel_resolve(&next, 0);
-			if (r < 0)
-				return r;
-		}
-		r = io_handshake(fd, &hops[i], &next,
-		                 (int)s->handshake_timeout_ms, 0);
-		if (r < 0)
-			return r;
-	}
-	return 0;
+	return r;
 }
 
 /* One upstream of a list at a time, from start on, skipping those marked

@@ -6,8 +6,11 @@
  *  - Pure builders and parsers over caller-supplied buffers (socks5.c,
  *    socks4.c, httpc.c).  No I/O, no allocation, no logging: every one is
  *    unit-testable and fuzzable without a socket.
- *  - One I/O helper (io.c) that runs them on a connected socket with one
- *    overall deadline, EINTR retry, partial writes and exact-length reads.
+ *  - One I/O helper (io.c: deadlines, connect, resolve, the plain socket as
+ *    a transport) and one handshake driver (dial.c, include/proxyshim/
+ *    dial.h) that runs them over a transport with one deadline, EINTR
+ *    retry, partial writes and exact-length reads, and reports the step
+ *    that failed.  io_handshake() below is its plain-socket entry.
  *
  * Builders return the number of bytes written, or -EINVAL (no name and no
  * address; a name empty, over 255 bytes, or with control characters or

@@ -7,7 +7,9 @@
 # The TLS knobs are the config's proxy.tls keys (ca_file, server_name,
 # insecure_skip_verify), carried in the table to the relay; the
 # PROXYSHIM_TLS_* environment variables override them (one test below,
-# and the plain cases still pass the CA that way).
+# and the plain cases still pass the CA that way).  At the end: chains with
+# socks5, socks4 and http hops after the https:// one (run over the relay's
+# TLS stream), TLS inside TLS refused by check, and check --probe's TLS step.
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 need_shim || it_done
@@ -405,6 +407,75 @@ EOF
 else
 	fail "start the half-close proxy behind stunnel"
 fi
+
+section "chains through an https:// hop: any hop may follow it"
+# The relay holds the TLS stream, and the shared dialler runs every later
+# hop over it (docs/behaviour.md#chains-through-an-https-upstream).
+start_microsocks ms || it_done
+start_microsocks msa user=alice pass=s3cret || it_done
+start_tinyproxy tp2 || it_done
+dnrc=0
+start_dante dn || dnrc=$?
+# hchain NAME URL...: 127.0.0.0/8 through the chain URL... (strict).
+hchain() {
+	local n=$1 u
+	shift
+	{
+		printf 'proxy:\n  proxy_loopback: true\n  tls: {ca_file: "%s"}\n' "$T/pki/ca.crt"
+		printf '  rules:\n    - match: 127.0.0.0/8\n      via:\n'
+		for u in "$@"; do printf '        - "%s"\n' "$u"; done
+	} | write_file "cfg/$n.yml"
+}
+# through_chain CONFIG NAME LAST: curl gets hello.txt, and the TLS proxy's
+# tinyproxy reached hop NAME, which reached the origin.
+through_chain() {
+	local c=$1 what=$2 last=$3 out
+	mark tp
+	mark "$last"
+	out=$(PROXYSHIM_LOG_FILE=$T/hchain.log shim_run "$c" "${CURL[@]}" \
+		--noproxy '*' "${SRV_URL[web]}/hello.txt")
+	assert_eq "$HELLO_BODY" "$out" "[https, $what]: curl gets hello.txt"
+	assert_crossed tp "${SRV_PORT[$last]}" "[https, $what]: the TLS proxy reached the $what hop"
+	assert_crossed "$last" "${SRV_PORT[web]}" "[https, $what]: the $what hop reached the origin"
+	remember_relay "$c"
+}
+through_chain "$(hchain h-s5 "${SRV_URL[st]}" "${SRV_URL[ms]}")" socks5 ms
+through_chain "$(hchain h-s5a "${SRV_URL[st]}" "${SRV_URL[msa]}")" "socks5 with a password" msa
+through_chain "$(hchain h-http "${SRV_URL[st]}" "${SRV_URL[tp2]}")" http tp2
+if ((dnrc == 0)); then
+	through_chain "$(hchain h-s4 "${SRV_URL[st]}" "socks4://${SRV_ADDR[dn]}")" socks4 dn
+elif ((dnrc == 1)); then
+	fail "start dante for the socks4 hop"
+fi
+# A refusal by the hop behind TLS keeps its meaning: a wrong password is
+# EACCES, as on a plain chain.
+c=$(hchain h-s5bad "${SRV_URL[st]}" "socks5://alice:wrong@${SRV_ADDR[msa]}")
+out=$(PROXYSHIM_LOG_FILE=$T/hchain.log shim_run "$c" python3 \
+	"$IT_DIR/connect_errno.py" 127.0.0.1 "${SRV_PORT[web]}" 20)
+assert_eq EACCES "$out" "[https, socks5 with a wrong password]: EACCES"
+remember_relay "$c"
+assert_contains "$T/hchain.log" "authentication rejected" \
+	"the relay logs the socks5 hop's refusal"
+# TLS inside TLS is refused by check, at the second https:// hop.
+c=$(hchain h-h "${SRV_URL[st]}" "${SRV_URL[st]}")
+"$SHIM_CMD" check -c "$c" >"$T/hh.out" 2>&1 && rc=0 || rc=$?
+assert_eq 1 "$rc" "[https, https]: check fails"
+assert_match "$T/hh.out" "^$c:8:11: .*https:// proxy cannot follow another" \
+	"[https, https]: FILE:LINE:COL of the second https:// hop"
+
+section "check --probe runs the TLS handshake"
+c=$(hchain probe-ok "${SRV_URL[st]}")
+"$SHIM_CMD" check -c "$c" --probe >"$T/probe-ok.out" 2>&1 && rc=0 || rc=$?
+sed 's/^/#   /' "$T/probe-ok.out"
+assert_eq 0 "$rc" "probe of the https:// upstream with the right CA: exit 0"
+assert_match "$T/probe-ok.out" '^ok   https://127\.0\.0\.1:[0-9]+: reachable \([0-9.]+ ms\), TLS ok, handshake ok, auth none, ' \
+	"right CA: TLS ok, then the CONNECT inside it"
+c=$(cfg probe-badca "ca_file: $T/pki/other-ca.crt")
+"$SHIM_CMD" check -c "$c" --probe >"$T/probe-bad.out" 2>&1 && rc=0 || rc=$?
+sed 's/^/#   /' "$T/probe-bad.out"
+assert_eq 1 "$rc" "probe with the wrong CA: exit 1"
+assert_match "$T/probe-bad.out" '^FAIL https://.*: reachable .*TLS failed: ECONNREFUSED \(certificate: unable to get local issuer certificate\)' \
+	"wrong CA: the TLS step failed, with the certificate's reason"
 
 for p in "${RELAYS[@]}"; do
 	kill -TERM "$p" 2>/dev/null

@@ -985,6 +985,28 @@ CONFIG_ERROR_TEST(test_config_bad_percent_encoding_is_an_error,
                   "4:12: proxy.rules[0].via: invalid percent-encoding in "
                   "credentials")
 
+/* Every hop may follow an https:// one except another https:// one
+ * (docs/behaviour.md#chains-through-an-https-upstream). */
+CONFIG_ERROR_TEST(test_config_https_after_https_in_a_strict_chain_is_an_error,
+                  "err_tls_inside_tls.yml",
+                  "4:69: proxy.rules[0].via[2]: an https:// proxy cannot "
+                  "follow another https:// proxy in a chain (TLS inside TLS "
+                  "is not supported)")
+
+START_TEST(test_config_two_https_upstreams_under_failover_load)
+{
+	struct ps_config c;
+	char err[512];
+
+	ck_assert_int_eq(config_load_file(CFX("tls_chain_failover.yml"), &c,
+	                                  err, sizeof(err)),
+	                 0);
+	ck_assert_int_eq(c.nrules, 1);
+	ck_assert_uint_eq(c.rules[0].via.nhops, 3);
+	config_free(&c);
+}
+END_TEST
+
 Suite *config_suite(void);
 
 Suite *
@@ -1057,6 +1079,9 @@ config_suite(void)
 	tcase_add_test(tc, test_config_tls_not_a_mapping_is_an_error);
 	tcase_add_test(tc, test_config_tls_bad_server_name_is_an_error);
 	tcase_add_test(tc, test_config_tls_server_name_mapping_is_an_error);
+	tcase_add_test(tc,
+	               test_config_https_after_https_in_a_strict_chain_is_an_error);
+	tcase_add_test(tc, test_config_two_https_upstreams_under_failover_load);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proxyshim/dial.h"
 #include "proxyshim/log.h"
 #include "proxyshim/proto.h"
 
@@ -2089,6 +2090,405 @@ START_TEST(test_io_connect_bad_fd)
 }
 END_TEST
 
+/* --- the hop dialler: reports, transports, chains ------------------------ */
+
+/* dial_handshake() on a plain socket with a scripted proxy; *rep out. */
+static int
+dial_scripted(struct proxy *px, const struct ps_hop *hop,
+              const struct ps_target *dst, int timeout_ms,
+              struct dial_report *rep)
+{
+	struct ps_deadline dl;
+	struct dial_io io;
+	int sv[2], rc;
+
+	pair(sv);
+	proxy_start(px, sv[1]);
+	io_fd_transport(&io, sv[0]);
+	io_deadline(&dl, timeout_ms);
+	memset(rep, 0, sizeof(*rep));
+	rc = dial_handshake(&io, hop, dst, &dl, DIAL_QUIET, rep);
+	shutdown(sv[0], SHUT_RDWR);
+	proxy_finish(px);
+	close(sv[0]);
+	close(sv[1]);
+	return rc;
+}
+
+START_TEST(test_dial_report_socks5_bad_password_is_the_auth_step)
+{
+	struct ps_hop hop = hop_of(PS_SCHEME_SOCKS5, "alice", "wrong");
+	struct ps_target dst = tgt_v4(10, 0, 0, 1, 80);
+	uint8_t auth[PS_SOCKS5_AUTH_MAX];
+	struct dial_report rep;
+	struct proxy px = {0};
+	int a = socks5_build_auth(auth, sizeof(auth), "alice", "wrong");
+
+	px.steps[0] = EXPECT(S5_GREET_AUTH, 4);
+	px.steps[1] = SEND(B(5, 2), 2);
+	px.steps[2] = EXPECT(auth, (size_t)a);
+	px.steps[3] = SEND(B(1, 1), 2);
+	ck_assert_int_eq(dial_scripted(&px, &hop, &dst, 2000, &rep), -EACCES);
+	ck_assert_int_eq(rep.step, DIAL_AUTH);
+	ck_assert_int_eq(rep.proto, PS_PROTO_E_AUTH);
+	ck_assert_int_eq(rep.err, EACCES);
+	ck_assert(rep.auth_used);
+	ck_assert_str_eq(dial_step_str(rep.step), "auth");
+}
+END_TEST
+
+START_TEST(test_dial_report_socks5_refusal_is_the_tunnel_step_with_rep)
+{
+	struct ps_hop hop = hop_of(PS_SCHEME_SOCKS5, NULL, NULL);
+	struct ps_target dst = tgt_v4(10, 0, 0, 1, 80);
+	uint8_t req[PS_SOCKS5_REQ_MAX];
+	struct dial_report rep;
+	struct proxy px = {0};
+	int r = socks5_build_request(req, sizeof(req), &dst);
+
+	px.steps[0] = EXPECT(S5_GREET, 3);
+	px.steps[1] = SEND(S5_NOAUTH, 2);
+	px.steps[2] = EXPECT(req, (size_t)r);
+	px.steps[3] = SEND(B(5, 4, 0, 1, 0, 0, 0, 0, 0, 0), 10);
+	ck_assert_int_eq(dial_scripted(&px, &hop, &dst, 2000, &rep),
+	                 -EHOSTUNREACH);
+	ck_assert_int_eq(rep.step, DIAL_TUNNEL);
+	ck_assert_uint_eq(rep.code, 4);
+	ck_assert_int_eq(rep.proto, 0);
+	ck_assert(!rep.auth_used);
+}
+END_TEST
+
+/* HTTP has one exchange: its status decides auth (401, 407) or tunnel. */
+START_TEST(test_dial_report_http_status_decides_auth_or_tunnel)
+{
+	static const char *const replies[] = {
+	        "HTTP/1.1 407 Proxy Authentication Required\r\n\r\n",
+	        "HTTP/1.1 401 Unauthorized\r\n\r\n",
+	        "HTTP/1.1 403 Forbidden\r\n\r\n",
+	};
+	static const unsigned codes[] = {407, 401, 403};
+	static const enum dial_step steps[] = {DIAL_AUTH, DIAL_AUTH,
+	                                       DIAL_TUNNEL};
+	struct ps_hop hop = hop_of(PS_SCHEME_HTTP, "bob", "nope");
+	struct ps_target dst = tgt_name("example.test", 443);
+	char req[PS_HTTPC_REQ_MAX];
+	struct dial_report rep;
+	int n = httpc_build_request(req, sizeof(req), &dst, "bob", "nope");
+	size_t i;
+
+	for (i = 0; i < 3; i++) {
+		struct proxy px = {0};
+
+		px.steps[0] = EXPECT(req, (size_t)n);
+		px.steps[1] = SEND(replies[i], strlen(replies[i]));
+		ck_assert_int_eq(dial_scripted(&px, &hop, &dst, 2000, &rep),
+		                 i < 2 ? -EACCES : -ECONNREFUSED);
+		ck_assert_int_eq(rep.step, steps[i]);
+		ck_assert_uint_eq(rep.code, codes[i]);
+		ck_assert(rep.auth_used);
+	}
+}
+END_TEST
+
+/* No answer, a bad answer, a close: the greeting's, each told apart. */
+START_TEST(test_dial_report_greeting_silence_garbage_and_close)
+{
+	struct ps_hop hop = hop_of(PS_SCHEME_SOCKS4A, NULL, NULL);
+	struct ps_target dst = tgt_name("example.test", 80);
+	uint8_t req[PS_SOCKS4_REQ_MAX];
+	struct dial_report rep;
+	int n = socks4_build_request(req, sizeof(req), &dst, NULL);
+	struct proxy px = {0};
+
+	px.steps[0] = EXPECT(req, (size_t)n);
+	ck_assert_int_eq(dial_scripted(&px, &hop, &dst, 150, &rep), -ETIMEDOUT);
+	ck_assert_int_eq(rep.step, DIAL_GREETING);
+	ck_assert_int_eq(rep.err, ETIMEDOUT);
+
+	memset(&px, 0, sizeof(px));
+	px.steps[0] = EXPECT(req, (size_t)n);
+	px.steps[1] = SENDS("HTTP/1.0 200 OK\r\n");
+	ck_assert_int_eq(dial_scripted(&px, &hop, &dst, 2000, &rep),
+	                 -ECONNREFUSED);
+	ck_assert_int_eq(rep.step, DIAL_GREETING);
+	ck_assert_int_eq(rep.proto, PS_PROTO_E_VERSION);
+
+	memset(&px, 0, sizeof(px));
+	px.steps[0] = EXPECT(req, (size_t)n);
+	px.steps[1] = (struct step){OP_CLOSE, NULL, 0, 0};
+	ck_assert_int_eq(dial_scripted(&px, &hop, &dst, 2000, &rep),
+	                 -ECONNREFUSED);
+	ck_assert_int_eq(rep.step, DIAL_GREETING);
+	ck_assert(rep.closed);
+}
+END_TEST
+
+/*
+ * A transport like a TLS stream: bytes change on the way (XOR here), it
+ * moves one byte per call, and poll cannot see what it holds.  The chain
+ * switches to it at the https:// hop (start() of a fake struct dial_tls)
+ * and must run that hop's CONNECT and the next hop's SOCKS5 over it.
+ */
+#define XOR_KEY 0x5a
+
+static ssize_t
+xor_send(struct dial_io *io, const void *buf, size_t len, short *ev)
+{
+	uint8_t b = *(const uint8_t *)buf ^ XOR_KEY;
+	ssize_t n;
+
+	(void)len;
+	n = send(io->fd, &b, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (n < 0 && errno == EAGAIN) {
+		*ev = POLLOUT;
+		return 0;
+	}
+	return n < 0 ? -errno : n;
+}
+
+static ssize_t
+xor_recv(struct dial_io *io, void *buf, size_t len, bool peek, short *ev)
+{
+	ssize_t n;
+
+	(void)len;
+	n = recv(io->fd, buf, 1, MSG_DONTWAIT | (peek ? MSG_PEEK : 0));
+	if (n < 0 && errno == EAGAIN) {
+		*ev = POLLIN;
+		return 0;
+	}
+	if (n == 0)
+		return PS_IO_EOF;
+	if (n > 0)
+		*(uint8_t *)buf ^= XOR_KEY;
+	return n < 0 ? -errno : n;
+}
+
+static int xor_starts;
+
+static int
+xor_start(struct dial_tls *t, size_t i, const struct ps_hop *hop,
+          struct dial_io *io, const struct ps_deadline *dl,
+          struct dial_report *rep)
+{
+	(void)t, (void)hop, (void)dl, (void)rep;
+	ck_assert_uint_eq(i, 0);
+	xor_starts++;
+	io->poll_first = false;
+	io->send = xor_send;
+	io->recv = xor_recv;
+	return 0;
+}
+
+static void
+xor_buf(uint8_t *dst, const void *src, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		dst[i] = ((const uint8_t *)src)[i] ^ XOR_KEY;
+}
+
+struct accept_proxy {
+	struct proxy px;
+	int l;
+	pthread_t th;
+};
+
+static void *
+accept_then_script(void *arg)
+{
+	struct accept_proxy *ap = arg;
+
+	ap->px.fd = accept(ap->l, NULL, NULL);
+	if (ap->px.fd < 0) {
+		ap->px.bad_step = 0;
+		return NULL;
+	}
+	proxy_main(&ap->px);
+	close(ap->px.fd);
+	return NULL;
+}
+
+/* Read n bytes from a transport (2 s at most). */
+static int
+recv_all_io(struct dial_io *io, void *buf, size_t n)
+{
+	struct ps_deadline dl;
+	size_t got = 0;
+	ssize_t r;
+	short ev = POLLIN;
+
+	io_deadline(&dl, 2000);
+	while (got < n) {
+		r = io->recv(io, (char *)buf + got, n - got, false, &ev);
+		if (r > 0) {
+			got += (size_t)r;
+			continue;
+		}
+		if (r < 0 || io_wait(io->fd, ev, &dl) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+START_TEST(test_dial_chain_runs_hops_after_tls_over_its_transport)
+{
+	static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
+	static uint8_t x0[PS_HTTPC_REQ_MAX], x1[64], x2[4],
+	        x3[PS_SOCKS5_REQ_MAX], x4[16], x5[sizeof(ok)],
+	        xb[sizeof(TUNNEL)];
+	struct dial_tls tls = {xor_start, NULL};
+	struct ps_target dst = tgt_v4(192, 0, 2, 7, 22);
+	struct accept_proxy ap = {0};
+	struct dial_report rep;
+	struct dial_route rt;
+	struct ps_hop hops[2];
+	struct sockaddr_in a;
+	char req0[PS_HTTPC_REQ_MAX], got[sizeof(TUNNEL)];
+	uint8_t req1[PS_SOCKS5_REQ_MAX];
+	struct dial_io io;
+	int fd = -1, n0, n1;
+
+	ap.l = listener(&a, 1);
+	hops[0] = hop_of(PS_SCHEME_HTTPS, NULL, NULL);
+	hops[0].at.port = ntohs(a.sin_port);
+	hops[1] = hop_of(PS_SCHEME_SOCKS5, NULL, NULL);
+	hops[1].at = tgt_v4(10, 0, 0, 2, 1080);
+	n0 = httpc_build_request(req0, sizeof(req0), &hops[1].at, NULL, NULL);
+	n1 = socks5_build_request(req1, sizeof(req1), &dst);
+	xor_buf(x0, req0, (size_t)n0);
+	xor_buf(x1, ok, sizeof(ok) - 1);
+	xor_buf(x2, S5_GREET, 3);
+	xor_buf(x4, S5_NOAUTH, 2);
+	xor_buf(x3, req1, (size_t)n1);
+	xor_buf(x5, S5_OK_V4, sizeof(S5_OK_V4));
+	xor_buf(xb, TUNNEL, strlen(TUNNEL));
+	ap.px.steps[0] = EXPECT(x0, (size_t)n0);
+	ap.px.steps[1] = SEND(x1, sizeof(ok) - 1);
+	ap.px.steps[2] = EXPECT(x2, 3);
+	ap.px.steps[3] = SEND(x4, 2);
+	ap.px.steps[4] = EXPECT(x3, (size_t)n1);
+	ap.px.steps[5] = SEND(x5, sizeof(S5_OK_V4));
+	ap.px.steps[6] = SEND(xb, strlen(TUNNEL));
+	ck_assert_int_eq(pthread_create(&ap.th, NULL, accept_then_script, &ap),
+	                 0);
+	memset(&rt, 0, sizeof(rt));
+	rt.hops = hops;
+	rt.n = 2;
+	rt.connect_ms = 2000;
+	rt.handshake_ms = 2000;
+	rt.overall.none = true;
+	rt.flags = DIAL_QUIET;
+	rt.tls = &tls;
+	xor_starts = 0;
+	ck_assert_int_eq(dial_chain(&fd, &rt, &dst, &io, &rep), 0);
+	ck_assert_int_eq(rep.step, DIAL_OK);
+	ck_assert_int_eq(xor_starts, 1);
+	ck_assert(rep.connected_ns != 0);
+	/* The tunnel's first bytes come out of the returned transport. */
+	ck_assert_int_eq(recv_all_io(&io, got, strlen(TUNNEL)), 0);
+	ck_assert_mem_eq(got, TUNNEL, strlen(TUNNEL));
+	ck_assert_int_eq(pthread_join(ap.th, NULL), 0);
+	ck_assert_int_eq(ap.px.bad_step, -1);
+	close(fd);
+	close(ap.l);
+}
+END_TEST
+
+/* A second https:// hop is refused before anything is sent to it; without
+ * a TLS seam an https:// hop is the caller's mistake. */
+START_TEST(test_dial_chain_refuses_tls_inside_tls_and_tls_without_seam)
+{
+	struct dial_tls tls = {xor_start, NULL};
+	struct ps_target dst = tgt_v4(192, 0, 2, 7, 22);
+	struct accept_proxy ap = {0};
+	struct dial_report rep;
+	struct dial_route rt;
+	struct ps_hop hops[2];
+	struct sockaddr_in a;
+	int fd = -1;
+
+	ap.l = listener(&a, 2);
+	hops[0] = hop_of(PS_SCHEME_HTTPS, NULL, NULL);
+	hops[0].at.port = ntohs(a.sin_port);
+	hops[1] = hop_of(PS_SCHEME_HTTPS, NULL, NULL);
+	memset(&rt, 0, sizeof(rt));
+	rt.hops = hops;
+	rt.n = 2;
+	rt.connect_ms = 2000;
+	rt.handshake_ms = 2000;
+	rt.overall.none = true;
+	rt.flags = DIAL_QUIET;
+	/* hop 0's CONNECT succeeds; hop 1 would need TLS inside TLS. */
+	{
+		static const char ok[] = "HTTP/1.1 200 OK\r\n\r\n";
+		static uint8_t x0[PS_HTTPC_REQ_MAX], x1[sizeof(ok)];
+		char req0[PS_HTTPC_REQ_MAX];
+		int n0 = httpc_build_request(req0, sizeof(req0), &hops[1].at,
+		                             NULL, NULL);
+
+		xor_buf(x0, req0, (size_t)n0);
+		xor_buf(x1, ok, sizeof(ok) - 1);
+		ap.px.steps[0] = EXPECT(x0, (size_t)n0);
+		ap.px.steps[1] = SEND(x1, sizeof(ok) - 1);
+	}
+	ck_assert_int_eq(pthread_create(&ap.th, NULL, accept_then_script, &ap),
+	                 0);
+	rt.tls = &tls;
+	ck_assert_int_eq(dial_chain(&fd, &rt, &dst, NULL, &rep), -ECONNREFUSED);
+	ck_assert_int_eq(rep.step, DIAL_TLS);
+	ck_assert_uint_eq(rep.hop, 1);
+	ck_assert_ptr_nonnull(strstr(rep.why, "TLS inside TLS"));
+	ck_assert_int_eq(pthread_join(ap.th, NULL), 0);
+	ck_assert_int_eq(ap.px.bad_step, -1);
+	close(fd);
+
+	/* No seam: hop 0 is connected, then refused locally. */
+	memset(&ap.px, 0, sizeof(ap.px));
+	ck_assert_int_eq(pthread_create(&ap.th, NULL, accept_then_script, &ap),
+	                 0);
+	rt.tls = NULL;
+	fd = -1;
+	ck_assert_int_eq(dial_chain(&fd, &rt, &dst, NULL, &rep),
+	                 -EPROTONOSUPPORT);
+	ck_assert_int_eq(rep.step, DIAL_LOCAL);
+	ck_assert_uint_eq(rep.hop, 0);
+	close(fd);
+	ck_assert_int_eq(pthread_join(ap.th, NULL), 0);
+	close(ap.l);
+}
+END_TEST
+
+/* The first hop cannot be reached: the connect step, nothing connected. */
+START_TEST(test_dial_chain_dead_first_hop_is_the_connect_step)
+{
+	struct ps_target dst = tgt_v4(192, 0, 2, 7, 22);
+	struct dial_report rep;
+	struct dial_route rt;
+	struct ps_hop hop = hop_of(PS_SCHEME_SOCKS5, NULL, NULL);
+	struct sockaddr_in a;
+	int l = listener(&a, 1), fd = -1;
+
+	hop.at.port = ntohs(a.sin_port);
+	close(l); /* nothing listens there now */
+	memset(&rt, 0, sizeof(rt));
+	rt.hops = &hop;
+	rt.n = 1;
+	rt.connect_ms = 2000;
+	rt.handshake_ms = 2000;
+	rt.overall.none = true;
+	rt.flags = DIAL_QUIET;
+	ck_assert_int_eq(dial_chain(&fd, &rt, &dst, NULL, &rep), -ECONNREFUSED);
+	ck_assert_int_eq(rep.step, DIAL_CONNECT);
+	ck_assert_int_eq(rep.err, ECONNREFUSED);
+	ck_assert(rep.connected_ns == 0);
+	ck_assert_int_ge(fd, 0); /* made by dial_chain, closed by us */
+	close(fd);
+}
+END_TEST
+
 Suite *proto_suite(void);
 
 Suite *
@@ -2097,6 +2497,7 @@ proto_suite(void)
 	Suite *s = suite_create("proto");
 	TCase *b = tcase_create("builders_parsers");
 	TCase *io = tcase_create("io");
+	TCase *dial;
 
 	tcase_add_test(b, test_socks5_build_greeting_no_auth);
 	tcase_add_test(
@@ -2183,5 +2584,25 @@ proto_suite(void)
 	tcase_add_test(io, test_io_connect_timeout_then_same_fd_reconnects);
 	tcase_add_test(io, test_io_connect_bad_fd);
 	suite_add_tcase(s, io);
+	dial = tcase_create("dial");
+	tcase_add_checked_fixture(dial, log_capture_setup,
+	                          log_capture_teardown);
+	tcase_add_test(dial,
+	               test_dial_report_socks5_bad_password_is_the_auth_step);
+	tcase_add_test(
+	        dial,
+	        test_dial_report_socks5_refusal_is_the_tunnel_step_with_rep);
+	tcase_add_test(dial,
+	               test_dial_report_http_status_decides_auth_or_tunnel);
+	tcase_add_test(dial,
+	               test_dial_report_greeting_silence_garbage_and_close);
+	tcase_add_test(dial,
+	               test_dial_chain_runs_hops_after_tls_over_its_transport);
+	tcase_add_test(
+	        dial,
+	        test_dial_chain_refuses_tls_inside_tls_and_tls_without_seam);
+	tcase_add_test(dial,
+	               test_dial_chain_dead_first_hop_is_the_connect_step);
+	suite_add_tcase(s, dial);
 	return s;
 }
