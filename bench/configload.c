@@ -24,6 +24,7 @@
 #include <yaml.h>
 
 #include "proxyshim/config.h"
+#include "../tests/exempt_yaml.h"
 
 static double
 now_s(void)
@@ -32,32 +33,6 @@ now_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-/* The YAML text of n exempt entries, as a string (list 0) or a list. */
-static char *
-make_yaml(size_t n, int list, size_t *lenp)
-{
-	size_t i, len = 0, cap = n * 24 + 64;
-	char *buf = malloc(cap);
-
-	if (buf == NULL)
-		return NULL;
-	if (!list) {
-		len += (size_t)sprintf(buf, "proxy:\n  exempt: \"");
-		for (i = 0; i < n; i++)
-			len += (size_t)sprintf(buf + len, "%sh%zu.example",
-			                       i ? "," : "", i);
-		len += (size_t)sprintf(buf + len, "\"\n");
-	} else {
-		len = (size_t)sprintf(buf, "proxy:\n  exempt:\n");
-		for (i = 0; i < n; i++)
-			len += (size_t)sprintf(buf + len, "  - 10.%zu.%zu.%zu\n",
-			                       i >> 16 & 255, i >> 8 & 255,
-			                       i & 255);
-	}
-	*lenp = len;
-	return buf;
 }
 
 static double
@@ -93,8 +68,7 @@ minor_faults(void)
 /* The whole reader's time; *faults gets the page faults it took and
  * *work its own work count (struct ps_config's load_work). */
 static double
-time_config(const char *buf, size_t len, size_t n, long *faults,
-            size_t *work)
+time_config(const char *buf, size_t len, size_t n, long *faults, size_t *work)
 {
 	struct ps_config c;
 	long f = minor_faults();
@@ -122,7 +96,7 @@ static int
 measure(size_t n, int list, struct result *r)
 {
 	size_t len;
-	char *buf = make_yaml(n, list, &len);
+	char *buf = exempt_yaml(n, list, &len);
 	int k;
 
 	if (buf == NULL)
@@ -158,7 +132,8 @@ main(int argc, char **argv)
 	if (argc > 2)
 		sizes[1] = strtoul(argv[2], NULL, 10);
 	if (sizes[0] == 0 || sizes[1] <= sizes[0]) {
-		fprintf(stderr, "usage: configload [SMALL [BIG]], SMALL < BIG\n");
+		fprintf(stderr,
+		        "usage: configload [SMALL [BIG]], SMALL < BIG\n");
 		return 2;
 	}
 	printf("| form | entries | libyaml load (s) | whole reader (s) | "
@@ -181,7 +156,8 @@ main(int argc, char **argv)
 		       "%.1fx |\n",
 		       list ? "list" : "string", sizes[1] / sizes[0],
 		       r[1].yaml / r[0].yaml, r[1].cfg / r[0].cfg,
-		       (double)r[1].faults / (double)(r[0].faults ? r[0].faults : 1),
+		       (double)r[1].faults /
+		               (double)(r[0].faults ? r[0].faults : 1),
 		       (double)r[1].work / (double)r[0].work);
 	}
 	return 0;

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "../exempt_yaml.h"
 #include "helpers.h"
 #include "proxyshim/config.h"
 
@@ -779,23 +780,10 @@ static size_t
 config_exempt_work(size_t n, int list, size_t *lenp)
 {
 	struct ps_config c;
-	size_t i, len = 0, cap = n * 24 + 64, work;
-	char *buf = malloc(cap);
+	size_t len, work;
+	char *buf = exempt_yaml(n, list, &len);
 
 	ck_assert_ptr_nonnull(buf);
-	if (!list) {
-		len += (size_t)sprintf(buf, "proxy:\n  exempt: \"");
-		for (i = 0; i < n; i++)
-			len += (size_t)sprintf(buf + len, "%sh%zu.example",
-			                       i ? "," : "", i);
-		len += (size_t)sprintf(buf + len, "\"\n");
-	} else {
-		len = (size_t)sprintf(buf, "proxy:\n  exempt:\n");
-		for (i = 0; i < n; i++)
-			len += (size_t)sprintf(buf + len, "  - 10.%zu.%zu.%zu\n",
-			                       i >> 16 & 255, i >> 8 & 255,
-			                       i & 255);
-	}
 	ck_assert_int_eq(config_load_buffer("big", buf, len, &c, NULL, 0), 0);
 	ck_assert_uint_eq(c.nexempt, n);
 	if (!list) {
