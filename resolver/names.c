@@ -733,7 +733,7 @@ names_is_name(const char *s)
 {
 	struct in6_addr a6;
 	struct in_addr a4;
-	size_t i, len;
+	size_t i, len, n;
 
 	if (s == NULL || *s == '\0')
 		return 0;
@@ -746,9 +746,10 @@ names_is_name(const char *s)
 	if (inet_aton(s, &a4) != 0 || strchr(s, ':') != NULL ||
 	    inet_pton(AF_INET6, s, &a6) == 1)
 		return 0;
-	if (strcasecmp(s, "localhost") == 0 || strcasecmp(s, "localhost.") == 0)
-		return 0;
-	if (len > 10 && (strcasecmp(s + len - 10, ".localhost") == 0))
+	/* localhost and *.localhost, with or without the root's dot. */
+	n = s[len - 1] == '.' ? len - 1 : len;
+	if ((n == 9 && strncasecmp(s, "localhost", 9) == 0) ||
+	    (n > 10 && strncasecmp(s + n - 10, ".localhost", 10) == 0))
 		return 0;
 	for (i = 0; i < len; i++) {
 		char c = s[i];

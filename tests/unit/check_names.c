@@ -486,6 +486,9 @@ START_TEST(test_names_is_name_skips_numeric_and_localhost)
 	ck_assert_int_eq(names_is_name("localhost"), 0);
 	ck_assert_int_eq(names_is_name("LocalHost."), 0);
 	ck_assert_int_eq(names_is_name("a.localhost"), 0);
+	ck_assert_int_eq(names_is_name("a.LOCALHOST."), 0);
+	ck_assert_int_eq(names_is_name("notlocalhost"), 1);
+	ck_assert_int_eq(names_is_name("localhost.example"), 1);
 	ck_assert_int_eq(names_is_name(""), 0);
 	ck_assert_int_eq(names_is_name(NULL), 0);
 	ck_assert_int_eq(names_is_name("bad name"), 0);
