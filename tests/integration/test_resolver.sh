@@ -65,8 +65,6 @@ if is_root && unshare --mount --propagation private -- true 2>/dev/null; then
 		echo "127.0.0.1 $CNAME"
 		echo "127.0.0.1 $XNAME"
 	} >"$T/client-hosts"
-	printf 'nameserver 127.77.0.1\noptions attempts:1 timeout:1\n' \
-		>"$T/client-resolv"
 fi
 ns_run() {
 	_it_asan_env unshare --mount --propagation private -- bash "$IT_DIR/nswrap.sh" \
@@ -74,9 +72,27 @@ ns_run() {
 		--bind "$T/client-resolv" /etc/resolv.conf -- "$@"
 }
 
+# resolv.conf takes no port, so the server listens on port 53 of an
+# address of its own in 127.0.0.0/8, picked at random so that two runs on
+# one machine do not meet (the first of five that is free).
 if ((CAN_NS)); then
-	_it_opts host=127.77.0.1 port=53 && _it_new dns &&
-		_it_pyserver dns dns resolver_dns.py || CAN_NS=0
+	DNS_IP=
+	for _try in 1 2 3 4 5; do
+		_ip=127.77.$((RANDOM % 250 + 1)).$((RANDOM % 250 + 1))
+		if python3 -c 'import socket, sys
+for t in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+    socket.socket(socket.AF_INET, t).bind((sys.argv[1], 53))' "$_ip" 2>/dev/null; then
+			DNS_IP=$_ip
+			break
+		fi
+	done
+	if [[ -n $DNS_IP ]] && _it_opts host="$DNS_IP" port=53 && _it_new dns &&
+		_it_pyserver dns dns resolver_dns.py; then
+		printf 'nameserver %s\noptions attempts:1 timeout:1\n' "$DNS_IP" \
+			>"$T/client-resolv"
+	else
+		CAN_NS=0
+	fi
 fi
 
 # ------------------------------------------------------------------------
