@@ -41,7 +41,7 @@ sources() {
 	addrinfo) echo "shim/addrinfo.c" ;;
 	proxyproto) echo "shim/proxyproto.c resolver/table.c resolver/log.c" ;;
 	xff) echo "shim/xff.c" ;;
-	relayreq) echo "proto/relayreq.c shim/httpc.c" ;;
+	relayreq) echo "proto/relayreq.c proto/httpc.c" ;;
 	*) return 1 ;;
 	esac
 }
