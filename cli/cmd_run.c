@@ -1,5 +1,6 @@
 /*
- * proxyshim run: publish the table, preload the library, exec the command.
+ * proxyshim run: find the table (publish it only when there is no valid one
+ * for the config's identity), preload the library, exec the command.
  * Exit status is the command's; 127 when it is not found and 126 when it
  * cannot be executed, as env(1) does.
  */
@@ -14,8 +15,8 @@
 #include <link.h>
 #endif
 
-#include "proxyshim/compiler.h"
 #include "proxyshim/env.h"
+#include "proxyshim/shm.h"
 #include "cli.h"
 
 #define LIB_NAME "libproxyshim.so"
@@ -25,39 +26,14 @@
 static int
 run_find_lib(char *out, size_t outsz)
 {
-	char exe[PATH_MAX - 64];
 	const char *env = getenv(PS_ENV_LIB);
-	ssize_t n;
-	char *slash;
 
 	if (env != NULL && *env != '\0') {
 		if (realpath(env, out) == NULL || strlen(out) >= outsz)
 			return -1;
 		return 0;
 	}
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n <= 0)
-		return -1;
-	exe[n] = '\0';
-	slash = strrchr(exe, '/');
-	if (slash == NULL)
-		return -1;
-	*slash = '\0';
-	if (strlen(exe) + 64 > outsz)
-		return -1;
-	snprintf(out, outsz, "%.*s/%s", (int)(outsz - 64), exe, LIB_NAME);
-	if (access(out, R_OK) == 0)
-		return 0;
-	snprintf(out, outsz, "%.*s/../lib/proxyshim/%s", (int)(outsz - 64), exe,
-	         LIB_NAME);
-	if (access(out, R_OK) == 0) {
-		char real[PATH_MAX];
-
-		if (realpath(out, real) != NULL && strlen(real) < outsz)
-			strcpy(out, real);
-		return 0;
-	}
-	return -1;
+	return cli_find_file(LIB_NAME, out, outsz);
 }
 
 /* Put lib in LD_PRELOAD, first or last, unless it is already there: what
@@ -133,13 +109,10 @@ run_preload_asan(void)
 int
 cmd_run(int argc, char **argv)
 {
-	char name[PS_SHM_NAME_MAX], err[PS_ERR_MAX], lib[PATH_MAX],
-	        abspath[PATH_MAX];
+	char name[PS_SHM_NAME_MAX], lib[PATH_MAX], abspath[PATH_MAX];
 	struct cli_opts o = {0};
 	struct ps_source src;
-	uint8_t *priv = NULL;
-	size_t privlen = 0;
-	int i, r;
+	int i, r, fd, tries;
 
 	i = cli_parse_opts(argc, argv, &o, 1);
 	if (i < 0)
@@ -165,23 +138,27 @@ cmd_run(int argc, char **argv)
 		                "all_proxy set; refusing to run unproxied\n");
 		return CLI_FAIL;
 	}
-	if (compiler_publish(&src, name, sizeof(name), &priv, &privlen, err,
-	                     sizeof(err)) < 0) {
-		fprintf(stderr, "%s\n", err);
-		return CLI_FAIL;
-	}
-	free(priv);
-	/* Held until exec: gc keeps the table while the command cannot
-	 * yet be seen to need it; then gc of old segments, every 10
-	 * minutes (docs/behaviour.md#garbage-collection-proxyshim-gc). */
-	if (name[0] != '\0' && gc_hold(&src, name, sizeof(name)) == -EINVAL)
-		return CLI_FAIL;
-	gc_auto();
 	if (run_find_lib(lib, sizeof(lib)) < 0) {
 		fprintf(stderr, "proxyshim run: cannot find %s (set %s)\n",
 		        LIB_NAME, PS_ENV_LIB);
 		return CLI_FAIL;
 	}
+	/* A valid table already published for this identity is used as it
+	 * is: no YAML read, nothing written.  Otherwise compile and publish,
+	 * then hold it; again if gc removed it in between.  Held until exec:
+	 * gc keeps the table while the command cannot yet be seen to need
+	 * it (docs/behaviour.md#garbage-collection-proxyshim-gc). */
+	shm_table_name(src.identity, name, sizeof(name));
+	fd = gc_hold(name);
+	for (tries = 0; fd < 0 && tries < 8; tries++) {
+		if (cli_publish(lib, &src, name, sizeof(name)) < 0)
+			return CLI_FAIL;
+		if (name[0] == '\0')
+			break; /* a private copy: nothing shared */
+		fd = gc_hold(name);
+	}
+	(void)fd; /* closed by exec */
+	gc_auto();
 	if (name[0] != '\0')
 		setenv(PS_ENV_TABLE, name, 1);
 	else

@@ -194,8 +194,6 @@ int
 shm_map_into(const char *name, void *buf, size_t cap, const void **base,
              size_t *len)
 {
-	size_t size = 0;
-	void *p;
 	int fd, r;
 
 	if (name == NULL || name[0] != '/' || strlen(name) >= PS_SHM_NAME_MAX ||
@@ -204,6 +202,18 @@ shm_map_into(const char *name, void *buf, size_t cap, const void **base,
 	fd = shm_open(name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
+	r = shm_map_fd(fd, buf, cap, base, len);
+	close(fd);
+	return r;
+}
+
+int
+shm_map_fd(int fd, void *buf, size_t cap, const void **base, size_t *len)
+{
+	size_t size = 0;
+	void *p;
+	int r;
+
 	r = shm_check_owner(fd, &size);
 	if (r < 0)
 		goto out;
@@ -255,7 +265,6 @@ shm_map_into(const char *name, void *buf, size_t cap, const void **base,
 	*base = p;
 	*len = size;
 out:
-	close(fd);
 	return r;
 }
 
