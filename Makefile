@@ -91,7 +91,7 @@ BENCH_SRCS := bench/lookup.c
 BENCH_TOOLS := $(B)/bench/startup $(B)/bench/origin $(B)/bench/connect \
 	$(B)/bench/aware $(B)/bench/libnull.so $(B)/bench/libnullread.so \
 	$(B)/bench/resolve \
-	$(B)/bench/accept
+	$(B)/bench/accept $(B)/bench/trampoline
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 
@@ -179,7 +179,8 @@ test-asan: deps
 	$(MAKE) B=build/asan SAN=1 CC=gcc test-unit
 	B=build/asan bash tests/integration/run.sh
 
-$(B)/bench/startup $(B)/bench/origin: $(B)/bench/%: $(B)/obj/bench/%.o
+$(B)/bench/startup $(B)/bench/origin $(B)/bench/trampoline: $(B)/bench/%: \
+		$(B)/obj/bench/%.o
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^
 
