@@ -36,6 +36,85 @@ run_find_lib(char *out, size_t outsz)
 	return cli_find_file(LIB_NAME, out, outsz);
 }
 
+extern char **environ;
+
+/* The command's environment is built in place of setenv(): a copy of
+ * environ's pointers and the few strings run sets, in static storage, so
+ * that a run with its table published never initialises malloc (a few
+ * system calls and page faults of every start; docs/performance.md#start-up).
+ * What does not fit goes to setenv(), which copies such an array. */
+#define RUN_ENV_MAX 4096
+#define RUN_POOL (3 * PATH_MAX)
+static char *run_env[RUN_ENV_MAX + 8];
+static char run_pool[RUN_POOL];
+static size_t run_nenv, run_pool_used;
+static bool run_env_own;
+
+static void
+run_env_init(void)
+{
+	size_t n = 0;
+
+	while (environ != NULL && environ[n] != NULL)
+		n++;
+	if (n > RUN_ENV_MAX)
+		return;
+	if (n > 0)
+		memcpy(run_env, environ, n * sizeof(*run_env));
+	run_env[n] = NULL;
+	run_nenv = n;
+	environ = run_env;
+	run_env_own = true;
+}
+
+/* The index of name's entry in run_env, or run_nenv. */
+static size_t
+run_env_find(const char *name)
+{
+	size_t i, len = strlen(name);
+
+	for (i = 0; i < run_nenv; i++)
+		if (strncmp(run_env[i], name, len) == 0 &&
+		    run_env[i][len] == '=')
+			break;
+	return i;
+}
+
+static int
+run_setenv(const char *name, const char *value)
+{
+	size_t need = strlen(name) + strlen(value) + 2, i;
+	char *e;
+
+	if (!run_env_own || environ != run_env ||
+	    run_nenv + 1 >= RUN_ENV_MAX + 8 || need > RUN_POOL - run_pool_used)
+		return setenv(name, value, 1);
+	e = run_pool + run_pool_used;
+	snprintf(e, need, "%s=%s", name, value);
+	run_pool_used += need;
+	i = run_env_find(name);
+	run_env[i] = e;
+	if (i == run_nenv)
+		run_env[++run_nenv] = NULL;
+	return 0;
+}
+
+static void
+run_unsetenv(const char *name)
+{
+	size_t i;
+
+	if (!run_env_own || environ != run_env) {
+		unsetenv(name);
+		return;
+	}
+	while ((i = run_env_find(name)) < run_nenv) {
+		memmove(run_env + i, run_env + i + 1,
+		        (run_nenv - i) * sizeof(*run_env));
+		run_nenv--;
+	}
+}
+
 /* Put lib in LD_PRELOAD, first or last, unless it is already there: what
  * the user preloads keeps its place. */
 static int
@@ -47,7 +126,7 @@ run_preload_add(const char *lib, bool first)
 	int r;
 
 	if (cur == NULL || *cur == '\0')
-		return setenv(PS_ENV_PRELOAD, lib, 1);
+		return run_setenv(PS_ENV_PRELOAD, lib);
 	if (strstr(cur, lib) != NULL)
 		return 0;
 	n = strlen(lib) + strlen(cur) + 2;
@@ -55,7 +134,7 @@ run_preload_add(const char *lib, bool first)
 	if (v == NULL)
 		return -1;
 	snprintf(v, n, "%s:%s", first ? lib : cur, first ? cur : lib);
-	r = setenv(PS_ENV_PRELOAD, v, 1);
+	r = run_setenv(PS_ENV_PRELOAD, v);
 	free(v);
 	return r;
 }
@@ -159,18 +238,25 @@ cmd_run(int argc, char **argv)
 	}
 	(void)fd; /* closed by exec */
 	gc_auto();
+	run_env_init();
 	if (name[0] != '\0')
-		setenv(PS_ENV_TABLE, name, 1);
+		run_setenv(PS_ENV_TABLE, name);
 	else
-		unsetenv(PS_ENV_TABLE); /* children compile privately */
-	if (src.kind == PS_SOURCE_FILE && realpath(src.path, abspath) != NULL)
-		setenv(PS_ENV_CONFIG, abspath, 1);
+		run_unsetenv(PS_ENV_TABLE); /* children compile privately */
+	/* Absolute, so that it still holds after the command's chdir(); a
+	 * path that already is one is passed as it is (its identity is that
+	 * of the file it leads to, symbolic links or not). */
+	if (src.kind == PS_SOURCE_FILE && src.path[0] == '/')
+		run_setenv(PS_ENV_CONFIG, src.path);
+	else if (src.kind == PS_SOURCE_FILE &&
+	         realpath(src.path, abspath) != NULL)
+		run_setenv(PS_ENV_CONFIG, abspath);
 	if (o.verbosity < 0)
-		setenv(PS_ENV_LOG, "error", 1);
+		run_setenv(PS_ENV_LOG, "error");
 	else if (o.verbosity == 1)
-		setenv(PS_ENV_LOG, "info", 1);
+		run_setenv(PS_ENV_LOG, "info");
 	else if (o.verbosity > 1)
-		setenv(PS_ENV_LOG, "debug", 1);
+		run_setenv(PS_ENV_LOG, "debug");
 	if (run_preload_asan() < 0 || run_set_preload(lib) < 0)
 		return CLI_FAIL;
 	execvp(argv[i], argv + i);
