@@ -632,7 +632,7 @@ gc_hold(const char *name)
 		r = -ENOENT;
 		goto fail;
 	}
-	r = shm_map_fd(fd, buf, sizeof(buf), &base, &len);
+	r = shm_map_fd(fd, &a, buf, sizeof(buf), &base, &len);
 	if (r < 0) {
 		r = -EINVAL;
 		goto fail;
