@@ -68,5 +68,10 @@ int probe_upstreams(const struct ps_table_view *v, const struct probe_opts *po);
  * "--", consumed); returns the index of the first operand or -1. */
 int cli_parse_opts(int argc, char **argv, struct cli_opts *o, int allow_qv);
 void cli_usage(FILE *f);
+/* a, b and c one after the other into out: 0, or -1 when they do not fit.
+ * Not snprintf() on run's way: its first call faults in printf's code,
+ * part of every run's start (docs/performance.md#start-up). */
+int cli_cat(char *out, size_t outsz, const char *a, const char *b,
+            const char *c);
 
 #endif

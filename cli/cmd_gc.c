@@ -579,11 +579,19 @@ gc_run(time_t min_age, int dry, int verbose, int quiet)
 void
 gc_auto(void)
 {
-	char path[sizeof(PS_SHM_DIR) + 32];
+	char path[sizeof(PS_SHM_DIR) + 32], uid[16];
+	unsigned u = (unsigned)geteuid();
+	size_t n = sizeof(uid) - 1;
 	struct stat st;
 
-	snprintf(path, sizeof(path), "%s/proxyshim-%u%s", PS_SHM_DIR,
-	         (unsigned)geteuid(), GC_STAMP);
+	/* The uid in decimal, without printf (cli_cat says why). */
+	uid[n] = '\0';
+	do {
+		uid[--n] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u != 0 && n > 0);
+	cli_cat(path, sizeof(path), PS_SHM_DIR "/proxyshim-", uid + n,
+	        GC_STAMP);
 	if (stat(path, &st) == 0 && time(NULL) - st.st_mtime < GC_MIN_AGE_S)
 		return;
 	fflush(stdout);
@@ -618,7 +626,7 @@ gc_hold(const char *name)
 
 	if (strlen(name) >= PS_SHM_NAME_MAX || name[0] != '/')
 		return -EINVAL;
-	snprintf(path, sizeof(path), "%s%s", PS_SHM_DIR, name);
+	cli_cat(path, sizeof(path), PS_SHM_DIR, name, "");
 	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOENT ? -ENOENT : -EINVAL;

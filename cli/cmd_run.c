@@ -90,7 +90,7 @@ run_setenv(const char *name, const char *value)
 	    run_nenv + 1 >= RUN_ENV_MAX + 8 || need > RUN_POOL - run_pool_used)
 		return setenv(name, value, 1);
 	e = run_pool + run_pool_used;
-	snprintf(e, need, "%s=%s", name, value);
+	cli_cat(e, need, name, "=", value);
 	run_pool_used += need;
 	i = run_env_find(name);
 	run_env[i] = e;

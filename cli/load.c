@@ -30,13 +30,10 @@ cli_find_file(const char *file, char *out, size_t outsz)
 	if (slash == NULL)
 		return -1;
 	*slash = '\0';
-	if (strlen(exe) + strlen(file) + 32 > outsz)
-		return -1;
-	snprintf(out, outsz, "%s/%s", exe, file);
-	if (access(out, R_OK) == 0)
+	if (cli_cat(out, outsz, exe, "/", file) == 0 && access(out, R_OK) == 0)
 		return 0;
-	snprintf(out, outsz, "%s/../lib/proxyshim/%s", exe, file);
-	if (access(out, R_OK) != 0)
+	if (cli_cat(out, outsz, exe, "/../lib/proxyshim/", file) < 0 ||
+	    access(out, R_OK) != 0)
 		return -1;
 	if (realpath(out, real) != NULL && strlen(real) < outsz)
 		strcpy(out, real);

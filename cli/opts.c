@@ -41,3 +41,16 @@ cli_parse_opts(int argc, char **argv, struct cli_opts *o, int allow_qv)
 	}
 	return i;
 }
+
+int
+cli_cat(char *out, size_t outsz, const char *a, const char *b, const char *c)
+{
+	size_t la = strlen(a), lb = strlen(b), lc = strlen(c);
+
+	if (la + lb + lc >= outsz)
+		return -1;
+	memcpy(out, a, la);
+	memcpy(out + la, b, lb);
+	memcpy(out + la + lb, c, lc + 1);
+	return 0;
+}
