@@ -124,8 +124,9 @@ $(COMPILER_LIB): $(call obj,$(COMPILER_SRCS) $(CONFIG_SRCS) $(CORE_SRCS))
 	$(CC) -shared $(LDFLAGS) -o $@ $^ $(YAML_LIBS)
 
 # --as-needed: on a C library with dlopen() in libc, -ldl adds nothing.
+# Two segments like the library's: run's start (bench/startup).
 $(CLI): $(call obj,$(CLI_SRCS) $(CORE_SRCS))
-	$(CC) $(LDFLAGS) -o $@ $^ -Wl,--as-needed -ldl
+	$(CC) $(LDFLAGS) $(LIB_LDFLAGS) -o $@ $^ -Wl,--as-needed -ldl
 
 $(TOOLS_LIB): $(call obj,$(TOOLS_SRCS) $(RELAY_SRCS) $(COMPILER_SRCS) $(CONFIG_SRCS) $(CORE_SRCS) $(PROTO_SRCS))
 	$(CC) -shared $(LDFLAGS) -o $@ $^ $(YAML_LIBS) $(SSL_LIBS) -lpthread
