@@ -1,6 +1,6 @@
 # proxyshim: one non-recursive GNU Makefile.  Output goes to $(B)/.
 #
-#   make                 build/libproxyshim.so build/proxyshim
+#   make                 build/proxyshim and the libraries and relay beside it
 #   make CC=clang        same with clang
 #   make test            deps, build, unit + integration tests
 #   make test-asan       unit suites + every integration file under ASan+UBSan
@@ -66,11 +66,15 @@ SHIM_SRCS += shim/asan_compat.c
 endif
 # The loadable compiler the shim dlopen()s when no table is published yet.
 COMPILER_SRCS := resolver/compiler_entry.c
-CLI_SRCS := cli/main.c cli/cmd_run.c cli/cmd_table.c cli/cmd_probe.c \
+# The command links libc only (docs/performance.md#start-up): run and gc
+# are in it; check, explain, compile and dump are in a library it loads
+# when one of them runs; the relay is its own program.
+CLI_SRCS := cli/main.c cli/opts.c cli/load.c cli/cmd_run.c cli/cmd_gc.c
+TOOLS_SRCS := cli/tools.c cli/opts.c cli/cmd_table.c cli/cmd_probe.c \
 	cli/cmd_gc.c
-# The TLS relay for https:// upstreams: linked into the command only, so
-# libssl is never loaded into a wrapped program.
-RELAY_SRCS := cli/cmd_relay.c relay/relay.c relay/dial.c relay/tls.c
+# The TLS relay for https:// upstreams: its own program, the one part that
+# loads libssl (never a wrapped program, never the command).
+RELAY_SRCS := relay/relay.c relay/dial.c relay/tls.c
 SSL_LIBS := $(shell pkg-config --libs openssl 2>/dev/null || echo -lssl -lcrypto)
 UNIT_SRCS := tests/unit/check_main.c tests/unit/check_url.c \
 	tests/unit/check_match.c tests/unit/check_config.c \
@@ -87,18 +91,20 @@ BENCH_SRCS := bench/lookup.c
 BENCH_TOOLS := $(B)/bench/startup $(B)/bench/origin $(B)/bench/connect \
 	$(B)/bench/aware $(B)/bench/libnull.so $(B)/bench/libnullread.so \
 	$(B)/bench/resolve \
-	$(B)/bench/accept
+	$(B)/bench/accept $(B)/bench/trampoline
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 
 LIB := $(B)/libproxyshim.so
 COMPILER_LIB := $(B)/libproxyshim-compiler.so
+TOOLS_LIB := $(B)/libproxyshim-tools.so
+RELAY := $(B)/proxyshim-relay
 CLI := $(B)/proxyshim
 UNIT := $(B)/tests/check_unit
 
 .PHONY: all lint test test-unit test-integration test-asan bench bench-https \
 	fuzz demo deps install uninstall deb clean style
-all: $(LIB) $(COMPILER_LIB) $(CLI)
+all: $(LIB) $(COMPILER_LIB) $(TOOLS_LIB) $(RELAY) $(CLI)
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -117,8 +123,16 @@ $(LIB): $(call obj,$(SHIM_SRCS) $(PROTO_SRCS) $(CORE_SRCS))
 $(COMPILER_LIB): $(call obj,$(COMPILER_SRCS) $(CONFIG_SRCS) $(CORE_SRCS))
 	$(CC) -shared $(LDFLAGS) -o $@ $^ $(YAML_LIBS)
 
-$(CLI): $(call obj,$(CLI_SRCS) $(RELAY_SRCS) $(COMPILER_SRCS) $(CONFIG_SRCS) $(CORE_SRCS) $(PROTO_SRCS))
-	$(CC) $(LDFLAGS) -o $@ $^ $(YAML_LIBS) $(SSL_LIBS) -lpthread
+# --as-needed: on a C library with dlopen() in libc, -ldl adds nothing.
+# Two segments like the library's: run's start (bench/startup).
+$(CLI): $(call obj,$(CLI_SRCS) $(CORE_SRCS))
+	$(CC) $(LDFLAGS) $(LIB_LDFLAGS) -o $@ $^ -Wl,--as-needed -ldl
+
+$(TOOLS_LIB): $(call obj,$(TOOLS_SRCS) $(RELAY_SRCS) $(COMPILER_SRCS) $(CONFIG_SRCS) $(CORE_SRCS) $(PROTO_SRCS))
+	$(CC) -shared $(LDFLAGS) -o $@ $^ $(YAML_LIBS) $(SSL_LIBS) -lpthread
+
+$(RELAY): $(call obj,relay/main.c $(RELAY_SRCS) $(CORE_SRCS) $(PROTO_SRCS))
+	$(CC) $(LDFLAGS) -o $@ $^ $(SSL_LIBS) -lpthread
 
 $(UNIT): $(call obj,$(UNIT_SRCS) $(COMPILER_SRCS) $(CONFIG_SRCS) $(CORE_SRCS) $(PROTO_SRCS))
 	@mkdir -p $(dir $@)
@@ -166,7 +180,8 @@ test-asan: deps
 	$(MAKE) B=build/asan SAN=1 CC=gcc test-unit
 	B=build/asan bash tests/integration/run.sh
 
-$(B)/bench/startup $(B)/bench/origin: $(B)/bench/%: $(B)/obj/bench/%.o
+$(B)/bench/startup $(B)/bench/origin $(B)/bench/trampoline: $(B)/bench/%: \
+		$(B)/obj/bench/%.o
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^
 
@@ -226,7 +241,8 @@ install: all
 	install -d $(I_BIN) $(I_LIB) $(I_MAN)/man1 $(I_MAN)/man5 \
 		$(I_DOC)/examples/systemd $(I_COMP)
 	install -m 0755 $(CLI) $(I_BIN)/proxyshim
-	install -m 0644 $(LIB) $(COMPILER_LIB) $(I_LIB)/
+	install -m 0644 $(LIB) $(COMPILER_LIB) $(TOOLS_LIB) $(I_LIB)/
+	install -m 0755 $(RELAY) $(I_LIB)/proxyshim-relay
 	install -m 0644 man/proxyshim.1 $(I_MAN)/man1/proxyshim.1
 	install -m 0644 man/proxyshim.yml.5 $(I_MAN)/man5/proxyshim.yml.5
 	install -m 0644 README.md docs/behaviour.md $(I_DOC)/
@@ -240,8 +256,9 @@ uninstall:
 	rm -rf $(I_LIB) $(I_DOC)
 
 # A binary package with dpkg-deb: the staging tree is an install with
-# PREFIX=/usr, Depends comes from dpkg-shlibdeps (what the three ELF files
-# really link: libc6 and libyaml-0-2 today, no libssl).
+# PREFIX=/usr, Depends comes from dpkg-shlibdeps (what the ELF files
+# really link: libc6, libyaml-0-2, and libssl3 for the relay and the
+# tools library).
 DEB_ARCH = $(shell dpkg --print-architecture 2>/dev/null)
 DEB_DIR = $(B)/deb
 DEB_ROOT = $(DEB_DIR)/debian/proxyshim
@@ -258,6 +275,8 @@ deb: all
 	cd $(DEB_DIR) && dpkg-shlibdeps -O -edebian/proxyshim/usr/bin/proxyshim \
 		-edebian/proxyshim/usr/lib/proxyshim/libproxyshim.so \
 		-edebian/proxyshim/usr/lib/proxyshim/libproxyshim-compiler.so \
+		-edebian/proxyshim/usr/lib/proxyshim/libproxyshim-tools.so \
+		-edebian/proxyshim/usr/lib/proxyshim/proxyshim-relay \
 		| sed -n 's/^shlibs:Depends=//p' >depends
 	test -s $(DEB_DIR)/depends
 	{ echo 'Package: proxyshim'; echo 'Version: $(VERSION)'; \
@@ -280,7 +299,8 @@ deb: all
 style:
 	clang-format --dry-run --Werror $(wildcard include/proxyshim/*.h) \
 		$(CORE_SRCS) $(CONFIG_SRCS) $(PROTO_SRCS) $(SHIM_SRCS) $(CLI_SRCS) \
-		$(RELAY_SRCS) $(wildcard relay/*.h shim/*.h)
+		$(TOOLS_SRCS) $(RELAY_SRCS) relay/main.c \
+		$(wildcard relay/*.h shim/*.h)
 
 clean:
 	rm -rf build

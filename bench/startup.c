@@ -2,7 +2,8 @@
  * bench/startup: what preloading proxyshim adds to starting a process.
  *
  *   startup [-n RUNS] [-w WARMUP] [-p PROG] -l LIB [-t TABLE] [-c CONFIG]
- *           [-z NULL_LIB] [-e LABEL=OTHER_LIB]...
+ *           [-z NULL_LIB] [-e LABEL=OTHER_LIB]... [-T TRAMPOLINE]
+ *           [-x LABEL=LAUNCHER ARG...]...
  *
  * Times fork + execve(PROG) + waitpid with CLOCK_MONOTONIC, RUNS times for
  * each variant, interleaved: every round runs each variant once, starting
@@ -18,11 +19,17 @@
  *   unconfigured  LD_PRELOAD=LIB and nothing else (pass-through mode)
  *   LABEL       -e LABEL=OTHER_LIB: OTHER_LIB with PROXYSHIM_TABLE=TABLE, to
  *               compare another build of the library in the same run
+ *   exec-floor  -T TRAMPOLINE: PROG started by a program that only
+ *               execv()s it (bench/trampoline.c): the floor for launchers
+ *   LABEL       -x "LABEL=LAUNCHER ARG...": PROG started by a launcher
+ *               (words split at spaces; PROG is appended), e.g.
+ *               `proxyshim run -q -c FILE --`, `proxychains4 -q -f FILE`
  *
  * Every variant is run once first with its stderr captured: it must exit
  * 0 and the library must print nothing (a refused table would be logged),
  * else the benchmark stops.  The result is a markdown table: median, p10,
- * p90 in microseconds, and the ratio of the medians to bare.
+ * p90 in microseconds, the ratio of the medians to bare, and to the
+ * variant's floor: null-preload for a preload, exec-floor for a launcher.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -34,13 +41,17 @@
 #include <unistd.h>
 
 #define MAX_EXTRA 4
-#define MAX_VARIANTS (5 + MAX_EXTRA)
+#define MAX_LAUNCHERS 6
+#define MAX_VARIANTS (6 + MAX_EXTRA + MAX_LAUNCHERS)
 #define MAX_ENV 4
+#define MAX_ARGS 16
 
 struct variant {
 	const char *name;
 	char *env[MAX_ENV + 1];
-	double *us; /* one per run */
+	char *argv[MAX_ARGS + 2]; /* launcher words, then PROG; [0] NULL: PROG alone */
+	int launcher;             /* compared with exec-floor, else null-preload */
+	double *us;               /* one per run */
 };
 
 static struct variant variants[MAX_VARIANTS];
@@ -89,9 +100,11 @@ variant_add(const char *name, const char *k1, const char *v1, const char *k2,
 /* One fork + execve + waitpid.  Returns the exit status (or 256 + signal,
  * or -1), *us the wall time.  errfd >= 0: the child's stderr goes there. */
 static int
-spawn(const char *prog, char *const env[], int errfd, double *us)
+spawn(const char *prog, const struct variant *v, int errfd, double *us)
 {
-	char *const argv[] = {(char *)prog, NULL};
+	char *const plain[] = {(char *)prog, NULL};
+	char *const *argv = v->argv[0] != NULL ? v->argv : plain;
+	char *const *env = v->env;
 	double t0 = now_us();
 	int status;
 	pid_t pid;
@@ -102,7 +115,7 @@ spawn(const char *prog, char *const env[], int errfd, double *us)
 	if (pid == 0) {
 		if (errfd >= 0)
 			dup2(errfd, 2);
-		execve(prog, argv, env);
+		execve(argv[0], argv, env);
 		_exit(127);
 	}
 	while (waitpid(pid, &status, 0) < 0)
@@ -131,7 +144,7 @@ check_variants(const char *prog)
 	for (i = 0; i < nvariants; i++) {
 		if (ftruncate(fd, 0) != 0 || lseek(fd, 0, SEEK_SET) != 0)
 			break;
-		st = spawn(prog, variants[i].env, fd, &us);
+		st = spawn(prog, &variants[i], fd, &us);
 		n = pread(fd, out, sizeof(out) - 1, 0);
 		out[n > 0 ? n : 0] = '\0';
 		if (st != 0 || n != 0) {
@@ -155,27 +168,65 @@ cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* A launcher variant: the words of spec (LABEL=WORD WORD...), then prog. */
+static void
+launcher_add(char *spec, const char *prog)
+{
+	struct variant *v;
+	char *eq = strchr(spec, '='), *w, *save = NULL;
+	size_t n = 0;
+
+	*eq = '\0';
+	variant_add(spec, NULL, NULL, NULL, NULL);
+	v = &variants[nvariants - 1];
+	v->launcher = 1;
+	for (w = strtok_r(eq + 1, " ", &save); w != NULL && n < MAX_ARGS;
+	     w = strtok_r(NULL, " ", &save))
+		v->argv[n++] = w;
+	v->argv[n++] = (char *)prog;
+	v->argv[n] = NULL;
+}
+
+static double
+median_of(struct variant *v, unsigned long runs)
+{
+	qsort(v->us, runs, sizeof(double), cmp_double);
+	return v->us[runs / 2];
+}
+
 static void
 report(const char *prog, unsigned long runs)
 {
-	double base = 0;
+	double base = 0, pre_floor = 0, exec_floor = 0;
 	size_t i;
 
+	for (i = 0; i < nvariants; i++) {
+		double med = median_of(&variants[i], runs);
+
+		if (i == 0)
+			base = med;
+		if (strcmp(variants[i].name, "null-preload") == 0)
+			pre_floor = med;
+		if (strcmp(variants[i].name, "exec-floor") == 0)
+			exec_floor = med;
+	}
 	printf("Start-up: `%s`, fork+execve+waitpid, %lu runs of each "
 	       "variant, interleaved.\n\n",
 	       prog, runs);
-	printf("| variant | median µs | p10 µs | p90 µs | × bare |\n");
-	printf("|---|---:|---:|---:|---:|\n");
+	printf("| variant | median µs | p10 µs | p90 µs | × bare | × floor |\n");
+	printf("|---|---:|---:|---:|---:|---:|\n");
 	for (i = 0; i < nvariants; i++) {
 		struct variant *v = &variants[i];
-		double med;
+		double med = v->us[runs / 2];
+		double floor = v->launcher ? exec_floor : pre_floor;
 
-		qsort(v->us, runs, sizeof(double), cmp_double);
-		med = v->us[runs / 2];
-		if (i == 0)
-			base = med;
-		printf("| %s | %.1f | %.1f | %.1f | %.3f |\n", v->name, med,
+		printf("| %s | %.1f | %.1f | %.1f | %.3f |", v->name, med,
 		       v->us[runs / 10], v->us[runs * 9 / 10], med / base);
+		if (i == 0 || floor <= 0)
+			printf(" |\n");
+		else
+			printf(" %.3f %s |\n", med / floor,
+			       v->launcher ? "exec" : "preload");
 	}
 }
 
@@ -184,7 +235,8 @@ usage(void)
 {
 	fprintf(stderr, "usage: startup [-n RUNS] [-w WARMUP] [-p PROG] -l LIB "
 	                "[-t TABLE] [-c CONFIG] [-z NULL_LIB] "
-	                "[-e LABEL=OTHER_LIB]...\n");
+	                "[-e LABEL=OTHER_LIB]... [-T TRAMPOLINE] "
+	                "[-x LABEL=LAUNCHER ARG...]...\n");
 	return 2;
 }
 
@@ -193,12 +245,13 @@ main(int argc, char **argv)
 {
 	const char *prog = "/bin/true", *lib = NULL, *table = NULL,
 	           *config = NULL, *null_lib = NULL;
-	char *extra[MAX_EXTRA];
+	char *extra[MAX_EXTRA], *launchers[MAX_LAUNCHERS];
+	const char *tramp = NULL;
 	unsigned long runs = 2000, warmup = 100, r, k;
-	size_t i, v, nextra = 0;
+	size_t i, v, nextra = 0, nlaunchers = 0;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "n:w:p:l:t:c:z:e:")) != -1) {
+	while ((opt = getopt(argc, argv, "n:w:p:l:t:c:z:e:T:x:")) != -1) {
 		switch (opt) {
 		case 'n':
 			runs = strtoul(optarg, NULL, 10);
@@ -226,6 +279,15 @@ main(int argc, char **argv)
 				return usage();
 			extra[nextra++] = optarg;
 			break;
+		case 'T':
+			tramp = optarg;
+			break;
+		case 'x':
+			if (nlaunchers == MAX_LAUNCHERS ||
+			    strchr(optarg, '=') == NULL)
+				return usage();
+			launchers[nlaunchers++] = optarg;
+			break;
 		default:
 			return usage();
 		}
@@ -250,6 +312,14 @@ main(int argc, char **argv)
 		variant_add(extra[i], "LD_PRELOAD", eq + 1, "PROXYSHIM_TABLE",
 		            table);
 	}
+	if (tramp != NULL) {
+		char spec[4096];
+
+		snprintf(spec, sizeof(spec), "exec-floor=%s", tramp);
+		launcher_add(strdup(spec), prog);
+	}
+	for (i = 0; i < nlaunchers; i++)
+		launcher_add(launchers[i], prog);
 	for (i = 0; i < nvariants; i++) {
 		variants[i].us = calloc(runs, sizeof(double));
 		if (variants[i].us == NULL)
@@ -262,7 +332,7 @@ main(int argc, char **argv)
 			double us;
 
 			v = (size_t)((r + k) % nvariants);
-			if (spawn(prog, variants[v].env, -1, &us) != 0) {
+			if (spawn(prog, &variants[v], -1, &us) != 0) {
 				fprintf(stderr, "startup: %s failed\n",
 				        variants[v].name);
 				return 1;

@@ -2,6 +2,9 @@
 #ifndef PROXYSHIM_CLI_H
 #define PROXYSHIM_CLI_H
 
+#include <stddef.h>
+#include <stdio.h>
+
 /* Exit statuses. */
 #define CLI_OK 0
 #define CLI_FAIL 1 /* config error, route failure, ... */
@@ -16,7 +19,6 @@ int cmd_check(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
 int cmd_compile(int argc, char **argv);
 int cmd_dump(int argc, char **argv);
-int cmd_relay(int argc, char **argv); /* cli/cmd_relay.c */
 int cmd_run(int argc, char **argv);
 int cmd_gc(int argc, char **argv); /* cli/cmd_gc.c */
 
@@ -24,11 +26,30 @@ int cmd_gc(int argc, char **argv); /* cli/cmd_gc.c */
  * /dev/shm), its lines on stderr; see
  * docs/behaviour.md#garbage-collection-proxyshim-gc */
 void gc_auto(void);
-/* Lock the published table name (LOCK_SH, O_CLOEXEC: held until exec) so
- * that gc cannot remove it before the command's environment names it;
- * publishes src again if gc removed it first.  The fd, or -errno. */
+/* Open the published table name, lock it (LOCK_SH, O_CLOEXEC: held until
+ * exec) so that gc cannot remove it before the command's environment
+ * names it, and check that it is a valid table of ours.  The fd; -ENOENT
+ * when there is none (or gc removed it first); -EINVAL when what is there
+ * cannot be used. */
+int gc_hold(const char *name);
+
 struct ps_source;
-int gc_hold(const struct ps_source *src, char *name, size_t namesz);
+/* The launcher's helpers (cli/load.c).  A file of the installation: beside
+ * the command (build tree), else ../lib/proxyshim/ from it (installed
+ * layout).  0 or -1. */
+int cli_find_file(const char *file, char *out, size_t outsz);
+/* Compile and publish with the compiler library beside lib (loaded only
+ * now: libyaml is no part of a run that finds its table published).  As
+ * compiler_publish(); a private copy is dropped (name[0] == '\0'). */
+int cli_publish(const char *lib, const struct ps_source *src, char *name,
+                size_t namesz);
+/* check, explain, compile, dump: run in libproxyshim-tools.so. */
+int cli_tools(int argc, char **argv);
+/* relay: exec proxyshim-relay. */
+int cli_relay(int argc, char **argv);
+#define PS_TOOLS_LIB "libproxyshim-tools.so"
+#define PS_TOOLS_SYMBOL "proxyshim_tools_main"
+#define PS_RELAY_EXE "proxyshim-relay"
 
 /* check --probe [--target HOST:PORT] (cmd_probe.c). */
 struct ps_table_view;
@@ -47,5 +68,10 @@ int probe_upstreams(const struct ps_table_view *v, const struct probe_opts *po);
  * "--", consumed); returns the index of the first operand or -1. */
 int cli_parse_opts(int argc, char **argv, struct cli_opts *o, int allow_qv);
 void cli_usage(FILE *f);
+/* a, b and c one after the other into out: 0, or -1 when they do not fit.
+ * Not snprintf() on run's way: its first call faults in printf's code,
+ * part of every run's start (docs/performance.md#start-up). */
+int cli_cat(char *out, size_t outsz, const char *a, const char *b,
+            const char *c);
 
 #endif

@@ -18,10 +18,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "proxyshim/compiler.h"
 #include "proxyshim/env.h"
 #include "proxyshim/relay.h"
 #include "proxyshim/shm.h"
+#include "proxyshim/table.h"
 #include "cli.h"
 
 #define GC_MIN_AGE_S 600   /* default --min-age, and run's interval */
@@ -579,11 +579,19 @@ gc_run(time_t min_age, int dry, int verbose, int quiet)
 void
 gc_auto(void)
 {
-	char path[sizeof(PS_SHM_DIR) + 32];
+	char path[sizeof(PS_SHM_DIR) + 32], uid[16];
+	unsigned u = (unsigned)geteuid();
+	size_t n = sizeof(uid) - 1;
 	struct stat st;
 
-	snprintf(path, sizeof(path), "%s/proxyshim-%u%s", PS_SHM_DIR,
-	         (unsigned)geteuid(), GC_STAMP);
+	/* The uid in decimal, without printf (cli_cat says why). */
+	uid[n] = '\0';
+	do {
+		uid[--n] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u != 0 && n > 0);
+	cli_cat(path, sizeof(path), PS_SHM_DIR "/proxyshim-", uid + n,
+	        GC_STAMP);
 	if (stat(path, &st) == 0 && time(NULL) - st.st_mtime < GC_MIN_AGE_S)
 		return;
 	fflush(stdout);
@@ -603,40 +611,51 @@ gc_auto(void)
 }
 
 int
-gc_hold(const struct ps_source *src, char *name, size_t namesz)
+gc_hold(const char *name)
 {
-	char path[sizeof(PS_SHM_DIR) + PS_SHM_NAME_MAX], err[PS_ERR_MAX];
+	/* A table of the usual size is read here, not into pages of its
+	 * own (the library does the same); untouched pages cost nothing. */
+	static uint64_t buf[64 * 1024 / sizeof(uint64_t)];
+	char path[sizeof(PS_SHM_DIR) + PS_SHM_NAME_MAX];
+	struct ps_table_view v;
+	const void *base;
+	const char *why;
 	struct stat a, b;
-	uint8_t *priv = NULL;
-	size_t privlen = 0;
-	int fd, tries;
+	size_t len;
+	int fd, r;
 
-	for (tries = 0; tries < 8; tries++) {
-		if (tries > 0) {
-			/* gc removed it between publication and our lock:
-			 * publish it again. */
-			if (compiler_publish(src, name, namesz, &priv, &privlen,
-			                     err, sizeof(err)) < 0) {
-				fprintf(stderr, "%s\n", err);
-				return -EINVAL;
-			}
-			free(priv);
-			priv = NULL;
-			if (name[0] == '\0')
-				return 0; /* a private copy: nothing shared */
-		}
-		snprintf(path, sizeof(path), "%s%s", PS_SHM_DIR, name);
-		fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		/* Kept until exec (O_CLOEXEC): from there on the command's
-		 * environment names the table. */
-		if (flock(fd, LOCK_SH) == 0 && fstat(fd, &a) == 0 &&
-		    stat(path, &b) == 0 && a.st_ino == b.st_ino)
-			return fd;
-		close(fd);
+	if (strlen(name) >= PS_SHM_NAME_MAX || name[0] != '/')
+		return -EINVAL;
+	cli_cat(path, sizeof(path), PS_SHM_DIR, name, "");
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? -ENOENT : -EINVAL;
+	/* Kept until exec (O_CLOEXEC): from there on the command's
+	 * environment names the table.  gc removes a name only under
+	 * LOCK_EX, so once the name still leads to what we locked, it
+	 * stays. */
+	if (flock(fd, LOCK_SH) != 0 || fstat(fd, &a) != 0 ||
+	    stat(path, &b) != 0 || a.st_ino != b.st_ino ||
+	    a.st_dev != b.st_dev) {
+		r = -ENOENT;
+		goto fail;
 	}
-	return -EAGAIN;
+	r = shm_map_fd(fd, &a, buf, sizeof(buf), &base, &len);
+	if (r < 0) {
+		r = -EINVAL;
+		goto fail;
+	}
+	r = table_view_open(base, len, &v, &why);
+	if (base != (const void *)buf)
+		shm_unmap(base, len);
+	if (r < 0) {
+		r = -EINVAL;
+		goto fail;
+	}
+	return fd;
+fail:
+	close(fd);
+	return r;
 }
 
 int

@@ -1,5 +1,6 @@
 /*
- * proxyshim run: publish the table, preload the library, exec the command.
+ * proxyshim run: find the table (publish it only when there is no valid one
+ * for the config's identity), preload the library, exec the command.
  * Exit status is the command's; 127 when it is not found and 126 when it
  * cannot be executed, as env(1) does.
  */
@@ -14,8 +15,8 @@
 #include <link.h>
 #endif
 
-#include "proxyshim/compiler.h"
 #include "proxyshim/env.h"
+#include "proxyshim/shm.h"
 #include "cli.h"
 
 #define LIB_NAME "libproxyshim.so"
@@ -25,39 +26,93 @@
 static int
 run_find_lib(char *out, size_t outsz)
 {
-	char exe[PATH_MAX - 64];
 	const char *env = getenv(PS_ENV_LIB);
-	ssize_t n;
-	char *slash;
 
 	if (env != NULL && *env != '\0') {
 		if (realpath(env, out) == NULL || strlen(out) >= outsz)
 			return -1;
 		return 0;
 	}
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n <= 0)
-		return -1;
-	exe[n] = '\0';
-	slash = strrchr(exe, '/');
-	if (slash == NULL)
-		return -1;
-	*slash = '\0';
-	if (strlen(exe) + 64 > outsz)
-		return -1;
-	snprintf(out, outsz, "%.*s/%s", (int)(outsz - 64), exe, LIB_NAME);
-	if (access(out, R_OK) == 0)
-		return 0;
-	snprintf(out, outsz, "%.*s/../lib/proxyshim/%s", (int)(outsz - 64), exe,
-	         LIB_NAME);
-	if (access(out, R_OK) == 0) {
-		char real[PATH_MAX];
+	return cli_find_file(LIB_NAME, out, outsz);
+}
 
-		if (realpath(out, real) != NULL && strlen(real) < outsz)
-			strcpy(out, real);
-		return 0;
+extern char **environ;
+
+/* The command's environment is built in place of setenv(): a copy of
+ * environ's pointers and the few strings run sets, in static storage, so
+ * that a run with its table published never initialises malloc (a few
+ * system calls and page faults of every start; docs/performance.md#start-up).
+ * What does not fit goes to setenv(), which copies such an array. */
+#define RUN_ENV_MAX 4096
+#define RUN_POOL (3 * PATH_MAX)
+static char *run_env[RUN_ENV_MAX + 8];
+static char run_pool[RUN_POOL];
+static size_t run_nenv, run_pool_used;
+static bool run_env_own;
+
+static void
+run_env_init(void)
+{
+	size_t n = 0;
+
+	while (environ != NULL && environ[n] != NULL)
+		n++;
+	if (n > RUN_ENV_MAX)
+		return;
+	if (n > 0)
+		memcpy(run_env, environ, n * sizeof(*run_env));
+	run_env[n] = NULL;
+	run_nenv = n;
+	environ = run_env;
+	run_env_own = true;
+}
+
+/* The index of name's entry in run_env, or run_nenv. */
+static size_t
+run_env_find(const char *name)
+{
+	size_t i, len = strlen(name);
+
+	for (i = 0; i < run_nenv; i++)
+		if (strncmp(run_env[i], name, len) == 0 &&
+		    run_env[i][len] == '=')
+			break;
+	return i;
+}
+
+static int
+run_setenv(const char *name, const char *value)
+{
+	size_t need = strlen(name) + strlen(value) + 2, i;
+	char *e;
+
+	if (!run_env_own || environ != run_env ||
+	    run_nenv + 1 >= RUN_ENV_MAX + 8 || need > RUN_POOL - run_pool_used)
+		return setenv(name, value, 1);
+	e = run_pool + run_pool_used;
+	cli_cat(e, need, name, "=", value);
+	run_pool_used += need;
+	i = run_env_find(name);
+	run_env[i] = e;
+	if (i == run_nenv)
+		run_env[++run_nenv] = NULL;
+	return 0;
+}
+
+static void
+run_unsetenv(const char *name)
+{
+	size_t i;
+
+	if (!run_env_own || environ != run_env) {
+		unsetenv(name);
+		return;
 	}
-	return -1;
+	while ((i = run_env_find(name)) < run_nenv) {
+		memmove(run_env + i, run_env + i + 1,
+		        (run_nenv - i) * sizeof(*run_env));
+		run_nenv--;
+	}
 }
 
 /* Put lib in LD_PRELOAD, first or last, unless it is already there: what
@@ -71,7 +126,7 @@ run_preload_add(const char *lib, bool first)
 	int r;
 
 	if (cur == NULL || *cur == '\0')
-		return setenv(PS_ENV_PRELOAD, lib, 1);
+		return run_setenv(PS_ENV_PRELOAD, lib);
 	if (strstr(cur, lib) != NULL)
 		return 0;
 	n = strlen(lib) + strlen(cur) + 2;
@@ -79,7 +134,7 @@ run_preload_add(const char *lib, bool first)
 	if (v == NULL)
 		return -1;
 	snprintf(v, n, "%s:%s", first ? lib : cur, first ? cur : lib);
-	r = setenv(PS_ENV_PRELOAD, v, 1);
+	r = run_setenv(PS_ENV_PRELOAD, v);
 	free(v);
 	return r;
 }
@@ -133,13 +188,10 @@ run_preload_asan(void)
 int
 cmd_run(int argc, char **argv)
 {
-	char name[PS_SHM_NAME_MAX], err[PS_ERR_MAX], lib[PATH_MAX],
-	        abspath[PATH_MAX];
+	char name[PS_SHM_NAME_MAX], lib[PATH_MAX], abspath[PATH_MAX];
 	struct cli_opts o = {0};
 	struct ps_source src;
-	uint8_t *priv = NULL;
-	size_t privlen = 0;
-	int i, r;
+	int i, r, fd, tries;
 
 	i = cli_parse_opts(argc, argv, &o, 1);
 	if (i < 0)
@@ -165,35 +217,46 @@ cmd_run(int argc, char **argv)
 		                "all_proxy set; refusing to run unproxied\n");
 		return CLI_FAIL;
 	}
-	if (compiler_publish(&src, name, sizeof(name), &priv, &privlen, err,
-	                     sizeof(err)) < 0) {
-		fprintf(stderr, "%s\n", err);
-		return CLI_FAIL;
-	}
-	free(priv);
-	/* Held until exec: gc keeps the table while the command cannot
-	 * yet be seen to need it; then gc of old segments, every 10
-	 * minutes (docs/behaviour.md#garbage-collection-proxyshim-gc). */
-	if (name[0] != '\0' && gc_hold(&src, name, sizeof(name)) == -EINVAL)
-		return CLI_FAIL;
-	gc_auto();
 	if (run_find_lib(lib, sizeof(lib)) < 0) {
 		fprintf(stderr, "proxyshim run: cannot find %s (set %s)\n",
 		        LIB_NAME, PS_ENV_LIB);
 		return CLI_FAIL;
 	}
+	/* A valid table already published for this identity is used as it
+	 * is: no YAML read, nothing written.  Otherwise compile and publish,
+	 * then hold it; again if gc removed it in between.  Held until exec:
+	 * gc keeps the table while the command cannot yet be seen to need
+	 * it (docs/behaviour.md#garbage-collection-proxyshim-gc). */
+	shm_table_name(src.identity, name, sizeof(name));
+	fd = gc_hold(name);
+	for (tries = 0; fd < 0 && tries < 8; tries++) {
+		if (cli_publish(lib, &src, name, sizeof(name)) < 0)
+			return CLI_FAIL;
+		if (name[0] == '\0')
+			break; /* a private copy: nothing shared */
+		fd = gc_hold(name);
+	}
+	(void)fd; /* closed by exec */
+	gc_auto();
+	run_env_init();
 	if (name[0] != '\0')
-		setenv(PS_ENV_TABLE, name, 1);
+		run_setenv(PS_ENV_TABLE, name);
 	else
-		unsetenv(PS_ENV_TABLE); /* children compile privately */
-	if (src.kind == PS_SOURCE_FILE && realpath(src.path, abspath) != NULL)
-		setenv(PS_ENV_CONFIG, abspath, 1);
+		run_unsetenv(PS_ENV_TABLE); /* children compile privately */
+	/* Absolute, so that it still holds after the command's chdir(); a
+	 * path that already is one is passed as it is (its identity is that
+	 * of the file it leads to, symbolic links or not). */
+	if (src.kind == PS_SOURCE_FILE && src.path[0] == '/')
+		run_setenv(PS_ENV_CONFIG, src.path);
+	else if (src.kind == PS_SOURCE_FILE &&
+	         realpath(src.path, abspath) != NULL)
+		run_setenv(PS_ENV_CONFIG, abspath);
 	if (o.verbosity < 0)
-		setenv(PS_ENV_LOG, "error", 1);
+		run_setenv(PS_ENV_LOG, "error");
 	else if (o.verbosity == 1)
-		setenv(PS_ENV_LOG, "info", 1);
+		run_setenv(PS_ENV_LOG, "info");
 	else if (o.verbosity > 1)
-		setenv(PS_ENV_LOG, "debug", 1);
+		run_setenv(PS_ENV_LOG, "debug");
 	if (run_preload_asan() < 0 || run_set_preload(lib) < 0)
 		return CLI_FAIL;
 	execvp(argv[i], argv + i);

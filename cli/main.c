@@ -1,5 +1,8 @@
 /*
- * proxyshim: the command.
+ * proxyshim: the command.  It links libc only: run and gc are here, the
+ * commands that read YAML live in libproxyshim-tools.so (loaded when one
+ * of them runs) and the TLS relay is its own program, proxyshim-relay
+ * (docs/performance.md#start-up).
  */
 #include <stdio.h>
 #include <string.h>
@@ -43,51 +46,16 @@ cli_usage(FILE *f)
 }
 
 int
-cli_parse_opts(int argc, char **argv, struct cli_opts *o, int allow_qv)
-{
-	int i;
-
-	for (i = 1; i < argc; i++) {
-		const char *a = argv[i];
-
-		if (strcmp(a, "--") == 0)
-			return i + 1;
-		if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
-			if (i + 1 >= argc) {
-				fprintf(stderr, "proxyshim: %s needs a file\n",
-				        a);
-				return -1;
-			}
-			o->config = argv[++i];
-		} else if (strncmp(a, "--config=", 9) == 0) {
-			o->config = a + 9;
-		} else if (allow_qv && strcmp(a, "-q") == 0) {
-			o->verbosity = -1;
-		} else if (allow_qv && strcmp(a, "-v") == 0) {
-			o->verbosity++;
-		} else if (allow_qv && strcmp(a, "-vv") == 0) {
-			o->verbosity += 2;
-		} else if (a[0] == '-' && a[1] != '\0') {
-			fprintf(stderr, "proxyshim: unknown option %s\n", a);
-			return -1;
-		} else {
-			return i;
-		}
-	}
-	return i;
-}
-
-int
 main(int argc, char **argv)
 {
 	static const struct {
 		const char *name;
 		int (*fn)(int, char **);
 	} cmds[] = {
-	        {"run", cmd_run},         {"check", cmd_check},
-	        {"explain", cmd_explain}, {"compile", cmd_compile},
-	        {"dump", cmd_dump},       {"relay", cmd_relay},
-	        {"gc", cmd_gc},
+	        {"run", cmd_run},       {"gc", cmd_gc},
+	        {"relay", cli_relay},   {"check", cli_tools},
+	        {"explain", cli_tools}, {"compile", cli_tools},
+	        {"dump", cli_tools},
 	};
 	size_t i;
 

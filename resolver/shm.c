@@ -105,19 +105,25 @@ shm_read_all(int fd, void *buf, size_t size)
 /* Ours, private, a regular object (-EPERM), of a sane size (-EBADMSG:
  * empty or too big, e.g. truncated after it was published). */
 static int
+shm_check_stat(const struct stat *stp, size_t *size)
+{
+	if (!S_ISREG(stp->st_mode) || stp->st_uid != geteuid() ||
+	    (stp->st_mode & 077) != 0)
+		return -EPERM;
+	if (stp->st_size <= 0 || (uint64_t)stp->st_size > PS_TABLE_MAX_SIZE)
+		return -EBADMSG;
+	*size = (size_t)stp->st_size;
+	return 0;
+}
+
+static int
 shm_check_owner(int fd, size_t *size)
 {
 	struct stat st;
 
 	if (fstat(fd, &st) != 0)
 		return -errno;
-	if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
-	    (st.st_mode & 077) != 0)
-		return -EPERM;
-	if (st.st_size <= 0 || (uint64_t)st.st_size > PS_TABLE_MAX_SIZE)
-		return -EBADMSG;
-	*size = (size_t)st.st_size;
-	return 0;
+	return shm_check_stat(&st, size);
 }
 
 int
@@ -194,8 +200,6 @@ int
 shm_map_into(const char *name, void *buf, size_t cap, const void **base,
              size_t *len)
 {
-	size_t size = 0;
-	void *p;
 	int fd, r;
 
 	if (name == NULL || name[0] != '/' || strlen(name) >= PS_SHM_NAME_MAX ||
@@ -204,7 +208,20 @@ shm_map_into(const char *name, void *buf, size_t cap, const void **base,
 	fd = shm_open(name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	r = shm_check_owner(fd, &size);
+	r = shm_map_fd(fd, NULL, buf, cap, base, len);
+	close(fd);
+	return r;
+}
+
+int
+shm_map_fd(int fd, const struct stat *st, void *buf, size_t cap,
+           const void **base, size_t *len)
+{
+	size_t size = 0;
+	void *p;
+	int r;
+
+	r = st != NULL ? shm_check_stat(st, &size) : shm_check_owner(fd, &size);
 	if (r < 0)
 		goto out;
 	/* A private copy, not a shared mapping: the object can be truncated
@@ -255,7 +272,6 @@ shm_map_into(const char *name, void *buf, size_t cap, const void **base,
 	*base = p;
 	*len = size;
 out:
-	close(fd);
 	return r;
 }
 

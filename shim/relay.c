@@ -4,11 +4,12 @@
  * destination with a plain CONNECT that carries the relay's secret.  The
  * program keeps an ordinary TCP socket; libssl stays in the relay.
  *
- * Starting: posix_spawn() of `proxyshim relay --detach --table NAME`,
+ * Starting: posix_spawn() of `proxyshim-relay --detach --table NAME`,
  * which forks again and setsid()s, so the relay is neither the program's
  * child for long nor in its session; no fork() in the program (no atfork
- * handlers run).  The binary is $PROXYSHIM_CMD, else `proxyshim` next to
- * this library, else ../../bin/proxyshim from it (make install).
+ * handlers run).  The relay is the program proxyshim-relay next to this
+ * library (build tree and installed layout alike); with $PROXYSHIM_CMD
+ * set, `$PROXYSHIM_CMD relay ...` instead (the command's alias).
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -53,34 +54,31 @@ relay_map_once(void)
 	}
 }
 
-/* The relay command: $PROXYSHIM_CMD or next to this library. */
+/* The relay program next to this library; or $PROXYSHIM_CMD (*sub = 1:
+ * it takes "relay" first). */
 static int
-relay_cmd_path(char *path, size_t size)
+relay_cmd_path(char *path, size_t size, int *sub)
 {
 	const char *env = secure_getenv(PS_ENV_CMD);
-	static const char *const rel[] = {"proxyshim", "../../bin/proxyshim"};
 	Dl_info self;
 	char *slash;
-	size_t i;
 
+	*sub = 0;
 	if (env != NULL && *env != '\0') {
+		*sub = 1;
 		snprintf(path, size, "%s", env);
 		return access(path, X_OK) == 0 ? 0 : -ENOENT;
 	}
 	if (dladdr((void *)relay_cmd_path, &self) == 0 ||
 	    self.dli_fname == NULL)
 		return -ENOENT;
-	for (i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
-		snprintf(path, size, "%s", self.dli_fname);
-		slash = strrchr(path, '/');
-		if (slash == NULL)
-			return -ENOENT;
-		snprintf(slash + 1, size - (size_t)(slash + 1 - path), "%s",
-		         rel[i]);
-		if (access(path, X_OK) == 0)
-			return 0;
-	}
-	return -ENOENT;
+	snprintf(path, size, "%s", self.dli_fname);
+	slash = strrchr(path, '/');
+	if (slash == NULL)
+		return -ENOENT;
+	snprintf(slash + 1, size - (size_t)(slash + 1 - path), "%s",
+	         "proxyshim-relay");
+	return access(path, X_OK) == 0 ? 0 : -ENOENT;
 }
 
 /* Spawn the relay with the program's environment minus LD_PRELOAD, stdio
@@ -88,17 +86,17 @@ relay_cmd_path(char *path, size_t size)
 static int
 relay_spawn(void)
 {
-	char path[PATH_MAX], *argv[6], *envp[RELAY_ENV_MAX + 1];
+	char path[PATH_MAX], *argv[6], **argvp = argv, *envp[RELAY_ENV_MAX + 1];
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
 	sigset_t none;
 	size_t i, n = 0;
 	pid_t pid;
-	int r;
+	int r, sub;
 
-	if (relay_cmd_path(path, sizeof(path)) < 0) {
-		log_err("cannot find the proxyshim command to start the TLS "
-		        "relay (set %s)",
+	if (relay_cmd_path(path, sizeof(path), &sub) < 0) {
+		log_err("cannot find proxyshim-relay next to the library to "
+		        "start the TLS relay (or set %s to the command)",
 		        PS_ENV_CMD);
 		return -ENOENT;
 	}
@@ -114,6 +112,10 @@ relay_spawn(void)
 	argv[3] = (char *)"--table";
 	argv[4] = shim.table_name;
 	argv[5] = NULL;
+	if (!sub) {
+		argv[1] = path;
+		argvp = argv + 1;
+	}
 	sigemptyset(&none);
 	posix_spawnattr_init(&at);
 	posix_spawnattr_setflags(&at,
@@ -124,7 +126,7 @@ relay_spawn(void)
 		posix_spawn_file_actions_addopen(&fa, (int)i, "/dev/null",
 		                                 O_RDWR, 0);
 	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-	r = posix_spawn(&pid, path, &fa, &at, argv, envp);
+	r = posix_spawn(&pid, path, &fa, &at, argvp, envp);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&at);
 	if (r != 0) {

@@ -67,6 +67,11 @@ int shm_map(const char *name, const void **base, size_t *len);
  * not to be shm_unmap()ed); a larger one is mapped as by shm_map(). */
 int shm_map_into(const char *name, void *buf, size_t cap, const void **base,
                  size_t *len);
+/* Same, of an object already open (fd stays open and is not moved); st:
+ * its fstat() if the caller has it, else NULL. */
+struct stat;
+int shm_map_fd(int fd, const struct stat *st, void *buf, size_t cap,
+               const void **base, size_t *len);
 void shm_unmap(const void *base, size_t len);
 /*
  * Map read-write one of the small mutable segments beside a table (state,

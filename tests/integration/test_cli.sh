@@ -148,6 +148,59 @@ printf '  exempt: "example.com"\n' >>"$cfg2"
 new=$(ps compile -c "$cfg2")
 assert_ne "$want" "$new" "an edited file gets a new table"
 
+section "start-up: what run loads and does (counted, not timed)"
+# needed ELF: its DT_NEEDED libraries, sorted, one line (a sanitizer
+# build's runtimes left out).
+needed() {
+	readelf -d "$1" 2>/dev/null |
+		awk '/\(NEEDED\)/ { gsub(/[][]/, "", $5); print $5 }' |
+		grep -Ev '^lib(asan|ubsan|lsan|stdc\+\+|gcc_s|m)\.so' | sort | paste -sd' '
+}
+if command -v readelf >/dev/null; then
+	assert_eq "libc.so.6" "$(needed "$SHIM_CMD")" "the command links libc only"
+	assert_eq "libc.so.6 libyaml-0.so.2" "$(needed "$B/libproxyshim-compiler.so")" \
+		"the compiler library links libyaml and libc only"
+	assert_match "$(to_file "$(needed "$B/libproxyshim-tools.so")")" "libyaml" \
+		"check/explain/compile/dump live in the tools library (libyaml)"
+	assert_match "$(to_file "$(needed "$B/proxyshim-relay")")" "libssl" \
+		"OpenSSL is the relay program's"
+else
+	skip "readelf not available (binutils)"
+fi
+out=$(ps relay --help 2>&1) && rc=0 || rc=$?
+assert_eq 2 "$rc" "proxyshim relay is still there (it runs proxyshim-relay)"
+assert_match "$(to_file "$out")" "usage: proxyshim relay --table" "with the relay's usage"
+cfg3=$(write_file startup.yml <<'YAML'
+proxy:
+  http: socks5://127.0.0.1:9
+YAML
+)
+t3=$(ps compile -c "$cfg3")
+ps_rm "$t3"
+assert_exit 0 "run with no table published yet" ps run -c "$cfg3" -- true
+assert_eq 600 "$(stat -c %a "/dev/shm$t3" 2>/dev/null)" "run published the table it needed"
+if command -v strace >/dev/null; then
+	tr=$T/run.trace
+	# One process up to its exec of the command (no -f: the launcher does
+	# not fork); from its first look at the config to that exec.
+	_it_asan_env strace -qq -s 4096 -o "$tr" "$SHIM_CMD" run -q -c "$cfg3" -- true
+	# Lines may carry a pid (strace -f, padded): strip one if there.
+	sed -E 's/^ *[0-9]+ +//' "$tr" |
+		awk -v c="$cfg3" '!/^execve\(/ && index($0, "\"" c "\"") { on = 1 }
+			on && /^execve\(/ { exit } on' >"$tr.main"
+	n=$(wc -l <"$tr.main")
+	echo "# run with a published table: $n system calls from the config's stat to the exec"
+	assert_ok "run reached the config and the exec (trace has lines)" test "$n" -gt 3
+	assert_ok "run with a published table: under 40 system calls ($n)" test "$n" -lt 40
+	assert_fails "run with a published table writes nothing (no unlink/link/rename/fchmod)" \
+		grep -qE '^(unlink|unlinkat|link|linkat|rename|renameat2?|fchmod|ftruncate)\(' "$tr.main"
+	assert_fails "run with a published table reads no YAML and loads no libyaml, compiler or libssl" \
+		grep -qE 'open(at)?\([^"]*"[^"]*('"$(basename "$cfg3")"'|libyaml|libproxyshim-compiler|libssl)' "$tr"
+else
+	skip "strace not available: the system calls of run are not counted"
+fi
+ps_rm "$t3"
+
 section "broken tables fail closed"
 if is_root && command -v unshare >/dev/null; then
 	good=$(ps compile -c "$cfg")

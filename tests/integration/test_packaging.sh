@@ -50,7 +50,8 @@ if ! make "${MAKE_ARGS[@]}" install DESTDIR="$D" PREFIX=/usr/local \
 fi
 P=$D/usr/local
 for f in bin/proxyshim lib/proxyshim/libproxyshim.so \
-	lib/proxyshim/libproxyshim-compiler.so share/man/man1/proxyshim.1 \
+	lib/proxyshim/libproxyshim-compiler.so lib/proxyshim/libproxyshim-tools.so \
+	lib/proxyshim/proxyshim-relay share/man/man1/proxyshim.1 \
 	share/man/man5/proxyshim.yml.5 share/bash-completion/completions/proxyshim \
 	share/doc/proxyshim/behaviour.md share/doc/proxyshim/README.md \
 	share/doc/proxyshim/examples/tor.yml \
@@ -59,6 +60,7 @@ for f in bin/proxyshim lib/proxyshim/libproxyshim.so \
 	assert_ok "installed $f" test -f "$P/$f"
 done
 assert_ok "installed command is executable" test -x "$P/bin/proxyshim"
+assert_ok "installed relay is executable" test -x "$P/lib/proxyshim/proxyshim-relay"
 
 # The installed command finds its own library: no PROXYSHIM_LIB, no
 # LD_LIBRARY_PATH, run from elsewhere.
@@ -80,6 +82,12 @@ got=$(inst "$T/moved/bin/proxyshim" run -c "$live" -- sh -c 'printf %s "$LD_PREL
 assert_eq "$(realpath "$T/moved/lib/proxyshim/libproxyshim.so")" "${got##*[: ]}" \
 	"a relocated tree preloads its own library"
 assert_exit 0 "installed --help" inst "$P/bin/proxyshim" --help
+# The commands that read YAML come from the tools library, the relay from
+# its own program, both found in ../lib/proxyshim from the command.
+out=$(inst "$T/moved/bin/proxyshim" check -c "$live" 2>&1)
+assert_match "$(out_file "$out")" ": ok: " "a relocated tree's check loads its tools library"
+out=$(inst "$T/moved/bin/proxyshim" relay --help 2>&1)
+assert_match "$(out_file "$out")" "usage: proxyshim relay" "a relocated tree's relay alias finds proxyshim-relay"
 
 section "make uninstall"
 if make "${MAKE_ARGS[@]}" uninstall DESTDIR="$D" PREFIX=/usr/local \
@@ -108,6 +116,7 @@ else
 	dpkg-deb -c "$DEB" >"$T/deb.contents"
 	for f in ./usr/bin/proxyshim ./usr/lib/proxyshim/libproxyshim.so \
 		./usr/lib/proxyshim/libproxyshim-compiler.so \
+		./usr/lib/proxyshim/libproxyshim-tools.so ./usr/lib/proxyshim/proxyshim-relay \
 		./usr/share/man/man1/proxyshim.1.gz ./usr/share/man/man5/proxyshim.yml.5.gz \
 		./usr/share/bash-completion/completions/proxyshim \
 		./usr/share/doc/proxyshim/examples/kestra.yml; do
@@ -116,11 +125,12 @@ else
 	assert_not_contains "$T/deb.contents" "/usr/local" "deb has nothing under /usr/local"
 	assert_match "$T/deb.contents" '^-rwxr-xr-x root/root .* \./usr/bin/proxyshim$' \
 		"deb files are root's"
-	# Every library the three ELF files need comes from a package the
-	# deb depends on (and libssl only if something links it).
+	# Every library the ELF files need comes from a package the deb
+	# depends on (libssl: the relay and the tools library link it).
 	x=$T/debx
 	dpkg-deb -x "$DEB" "$x"
-	for elf in "$x"/usr/bin/proxyshim "$x"/usr/lib/proxyshim/*.so; do
+	for elf in "$x"/usr/bin/proxyshim "$x"/usr/lib/proxyshim/*.so \
+		"$x"/usr/lib/proxyshim/proxyshim-relay; do
 		for so in $(objdump -p "$elf" | awk '/NEEDED/ { print $2 }'); do
 			path=$(ldconfig -p | awk -v s="$so" '$1 == s { print $NF; exit }')
 			pkg=$(dpkg -S "$(realpath "${path:-/nonexistent}")" 2>/dev/null |

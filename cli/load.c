@@ -1,0 +1,132 @@
+/*
+ * The launcher's way to the parts it does not link: the compiler library
+ * (when run must compile), libproxyshim-tools.so (check, explain, compile,
+ * dump) and the relay program.  Each is found beside the command or in
+ * ../lib/proxyshim/ (docs/performance.md#start-up).
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "proxyshim/compiler.h"
+#include "cli.h"
+
+int
+cli_find_file(const char *file, char *out, size_t outsz)
+{
+	char exe[PATH_MAX - 64], real[PATH_MAX];
+	ssize_t n;
+	char *slash;
+
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return -1;
+	exe[n] = '\0';
+	slash = strrchr(exe, '/');
+	if (slash == NULL)
+		return -1;
+	*slash = '\0';
+	if (cli_cat(out, outsz, exe, "/", file) == 0 && access(out, R_OK) == 0)
+		return 0;
+	if (cli_cat(out, outsz, exe, "/../lib/proxyshim/", file) < 0 ||
+	    access(out, R_OK) != 0)
+		return -1;
+	if (realpath(out, real) != NULL && strlen(real) < outsz)
+		strcpy(out, real);
+	return 0;
+}
+
+int
+cli_publish(const char *lib, const struct ps_source *src, char *name,
+            size_t namesz)
+{
+	char path[PATH_MAX], err[PS_ERR_MAX];
+	ps_compiler_publish_fn fn;
+	const char *slash = strrchr(lib, '/');
+	uint8_t *priv = NULL;
+	size_t privlen = 0;
+	void *h;
+	int r;
+
+	name[0] = '\0';
+	if (slash == NULL ||
+	    (size_t)(slash - lib) + sizeof(PS_COMPILER_LIB) + 1 > sizeof(path))
+		return -1;
+	snprintf(path, sizeof(path), "%.*s/%s", (int)(slash - lib), lib,
+	         PS_COMPILER_LIB);
+	h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (h == NULL) {
+		fprintf(stderr, "proxyshim: cannot load %s: %s\n", path,
+		        dlerror());
+		return -1;
+	}
+	fn = (ps_compiler_publish_fn)dlsym(h, PS_COMPILER_SYMBOL);
+	if (fn == NULL) {
+		fprintf(stderr, "proxyshim: %s: no %s\n", path,
+		        PS_COMPILER_SYMBOL);
+		dlclose(h);
+		return -1;
+	}
+	r = fn(src, name, namesz, &priv, &privlen, err, sizeof(err));
+	dlclose(h);
+	free(priv);
+	if (r < 0) {
+		fprintf(stderr, "%s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+int
+cli_tools(int argc, char **argv)
+{
+	char path[PATH_MAX];
+	int (*fn)(int, char **);
+	void *h;
+
+	if (cli_find_file(PS_TOOLS_LIB, path, sizeof(path)) < 0) {
+		fprintf(stderr,
+		        "proxyshim %s: cannot find %s beside the command "
+		        "or in ../lib/proxyshim/\n",
+		        argv[0], PS_TOOLS_LIB);
+		return CLI_FAIL;
+	}
+	h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (h == NULL) {
+		fprintf(stderr, "proxyshim %s: cannot load %s: %s\n", argv[0],
+		        path, dlerror());
+		return CLI_FAIL;
+	}
+	fn = (int (*)(int, char **))dlsym(h, PS_TOOLS_SYMBOL);
+	if (fn == NULL) {
+		fprintf(stderr, "proxyshim %s: %s: no %s\n", argv[0], path,
+		        PS_TOOLS_SYMBOL);
+		return CLI_FAIL;
+	}
+	/* Not dlclose()d: the command exits after it, and stdio buffers
+	 * the library filled are flushed by exit(). */
+	return fn(argc, argv);
+}
+
+int
+cli_relay(int argc, char **argv)
+{
+	char path[PATH_MAX];
+
+	(void)argc;
+	if (cli_find_file(PS_RELAY_EXE, path, sizeof(path)) < 0) {
+		fprintf(stderr,
+		        "proxyshim relay: cannot find %s beside the command "
+		        "or in ../lib/proxyshim/\n",
+		        PS_RELAY_EXE);
+		return CLI_FAIL;
+	}
+	argv[0] = path;
+	execv(path, argv);
+	fprintf(stderr, "proxyshim relay: %s: %s\n", path, strerror(errno));
+	return CLI_FAIL;
+}
