@@ -176,6 +176,7 @@ cmd_run(int argc, char **argv)
 	 * minutes (docs/behaviour.md#garbage-collection-proxyshim-gc). */
 	if (name[0] != '\0' && gc_hold(&src, name, sizeof(name)) == -EINVAL)
 		return CLI_FAIL;
+	reload_on_start(&src, name); /* docs/behaviour.md#live-reload */
 	gc_auto();
 	if (run_find_lib(lib, sizeof(lib)) < 0) {
 		fprintf(stderr, "proxyshim run: cannot find %s (set %s)\n",

@@ -25,6 +25,10 @@ cli_usage(FILE *f)
 	      "print its name\n"
 	      "  dump [-c FILE]                          the compiled table, "
 	      "readable\n"
+	      "  reload [-c FILE]                        validate, publish and "
+	      "switch\n"
+	      "                                          running programs to "
+	      "the file\n"
 	      "  gc [-n] [-v] [--min-age SECONDS]        remove this user's "
 	      "segments\n"
 	      "                                          that nothing uses\n"
@@ -87,7 +91,7 @@ main(int argc, char **argv)
 	        {"run", cmd_run},         {"check", cmd_check},
 	        {"explain", cmd_explain}, {"compile", cmd_compile},
 	        {"dump", cmd_dump},       {"relay", cmd_relay},
-	        {"gc", cmd_gc},
+	        {"gc", cmd_gc},           {"reload", cmd_reload},
 	};
 	size_t i;
 

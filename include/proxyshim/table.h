@@ -138,7 +138,8 @@ struct ps_t_settings {
 	uint32_t tls_name_off; /* string: server name; 0 ("") = each proxy's
 	                          host */
 	uint32_t tls_flags;    /* PS_T_TLS_* */
-	uint32_t reserved[5];  /* 0 */
+	uint32_t reload_mode;  /* enum ps_reload_mode */
+	uint32_t reserved[4];  /* 0 */
 };
 
 #define PS_T_TLS_INSECURE 1u /* insecure_skip_verify: true */
