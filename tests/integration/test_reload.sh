@@ -360,6 +360,66 @@ assert_not_crossed ms "$WC" "and not policy A"
 touch "$T/p5.stop"
 wait "$P5" 2>/dev/null
 
+# --------------------------------------------------------- fake addresses
+section "a fake address handed out before the reload keeps its name"
+if is_root && command -v unshare >/dev/null; then
+	FN=only-the-proxies.reload.proxyshim.test
+	start_microsocks msn hosts="$FN=127.0.0.1" || it_done
+	start_tinyproxy tpn hosts="$FN=127.0.0.1" || it_done
+	cat >"$T/fake.py" <<'PYEOF'
+"""fake.py GO NAME PORT: look NAME up once (a fake address under dns:
+remote), GET /hello.txt from it; once GO exists, GET from the same address
+again.  Lines: "addr IP", "before ok|err", "after ok|err"."""
+import os, socket, sys, time
+go, name, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+ip = socket.getaddrinfo(name, port, socket.AF_INET,
+                        socket.SOCK_STREAM)[0][4][0]
+print("addr", ip, flush=True)
+def get(tag):
+    s = socket.create_connection((ip, port), timeout=15)
+    try:
+        s.sendall(b"GET /hello.txt HTTP/1.0\r\nHost: t\r\n\r\n")
+        data = b""
+        while True:
+            d = s.recv(4096)
+            if not d:
+                break
+            data += d
+        print(tag, "ok" if b"hello from" in data else "bad", flush=True)
+    except OSError as e:
+        print(tag, "err", e, flush=True)
+    finally:
+        s.close()
+get("before")
+for _ in range(1200):
+    if os.path.exists(go):
+        break
+    time.sleep(0.05)
+get("after")
+PYEOF
+	C8=$T/fake.yml
+	pcfg "$C8" "socks5h://${SRV_ADDR[msn]}" "reload: manual"
+	_it_spawn "$T/p8.out" "$SHIM_CMD" run -c "$C8" -- python3 -u "$T/fake.py" "$T/p8.go" "$FN" "$W"
+	P8=$_IT_LAST_PID
+	if wait_for_log "$T/p8.out" "^before " 60; then
+		assert_match "$T/p8.out" "^addr 198\.1[89]\." "the name got a fake address"
+		assert_match "$T/p8.out" "^before ok" "policy A reaches the name through microsocks"
+		pcfg "$C8" "${SRV_URL[tpn]}" "reload: manual"
+		"$SHIM_CMD" reload -c "$C8" >/dev/null 2>&1
+		mark tpn
+		touch "$T/p8.go"
+		wait_for_log "$T/p8.out" "^after " 60 || true
+		assert_match "$T/p8.out" "^after ok" "after the reload the old fake address still reaches the name"
+		assert_match "${SRV_LOG[tpn]}" "opening connection to $FN:$W" \
+			"routed by the new policy (tinyproxy), by name"
+	else
+		fail "fake-address program did not start: $(tail -3 "$T/p8.out")"
+	fi
+	wait "$P8" 2>/dev/null
+else
+	skip "fake address across a reload: needs root and unshare (a proxy-only name)"
+fi
+
 # --------------------------------------------------------------- Java
 section "a Java HttpURLConnection loop follows reload and automatic pickup"
 if command -v java >/dev/null && java -version >/dev/null 2>&1; then
