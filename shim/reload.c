@@ -27,6 +27,7 @@
 #include "proxyshim/relay.h"
 #include "proxyshim/shm.h"
 #include "shim.h"
+#include "state.h"
 
 #define RELOAD_SLOTS 4
 #define RELOAD_GRACE_MS 1000
@@ -40,9 +41,10 @@ struct shim_gen {
 	const void *map; /* mapped for this slot (unmapped on reuse), or NULL */
 	size_t maplen;
 	_Atomic int refs;
-	int state;
+	int use; /* SLOT_* */
 	int64_t retired_ms;
 	_Atomic(struct ps_relay_seg *) relay;
+	_Atomic(void *) seg_state; /* shim/state.c */
 	uint64_t buf[RELOAD_BUF / sizeof(uint64_t)];
 };
 
@@ -57,6 +59,7 @@ struct shim_reload_hot reload_hot = {
 static struct shim_gen gens[RELOAD_SLOTS];
 static struct shim_gen *live; /* in force; NULL before set-up */
 static _Atomic(struct ps_relay_seg *) first_relay; /* shim.view's */
+static _Atomic(void *) first_state;
 static struct ps_current_seg *cur_seg;
 static char cfg_path[PATH_MAX];
 static _Atomic int reload_busy;
@@ -107,6 +110,14 @@ reload_table_name(const struct ps_table_view *v)
 	struct shim_gen *g = reload_gen_of(v);
 
 	return g != NULL ? g->table_name : shim.table_name;
+}
+
+_Atomic(void *) *
+reload_state_slot(const struct ps_table_view *v)
+{
+	struct shim_gen *g = reload_gen_of(v);
+
+	return g != NULL ? &g->seg_state : &first_state;
 }
 
 _Atomic(struct ps_relay_seg *) *
@@ -172,7 +183,7 @@ reload_setup(void)
 	}
 	gens[0].view = shim.view;
 	memcpy(gens[0].table_name, shim.table_name, sizeof(gens[0].table_name));
-	gens[0].state = SLOT_LIVE;
+	gens[0].use = SLOT_LIVE;
 	live = &gens[0];
 	atomic_store_explicit(&reload_hot.view, &gens[0].view,
 	                      memory_order_release);
@@ -193,16 +204,17 @@ reload_free_slot(int64_t now)
 
 	for (i = 0; i < RELOAD_SLOTS; i++) {
 		g = &gens[i];
-		if (g->state == SLOT_RETIRED && atomic_load(&g->refs) == 0 &&
+		if (g->use == SLOT_RETIRED && atomic_load(&g->refs) == 0 &&
 		    now - g->retired_ms >= RELOAD_GRACE_MS) {
 			shm_unmap(g->map, g->maplen);
 			g->map = NULL;
 			rs = atomic_exchange(&g->relay, NULL);
 			if (rs != NULL)
 				munmap(rs, sizeof(*rs));
-			g->state = SLOT_FREE;
+			state_release(atomic_exchange(&g->seg_state, NULL));
+			g->use = SLOT_FREE;
 		}
-		if (g->state == SLOT_FREE)
+		if (g->use == SLOT_FREE)
 			return g;
 	}
 	return NULL;
@@ -260,8 +272,9 @@ reload_follow(int64_t now)
 		return;
 	atomic_store(&g->refs, 0);
 	atomic_store(&g->relay, NULL);
-	g->state = SLOT_LIVE;
-	live->state = SLOT_RETIRED;
+	atomic_store(&g->seg_state, NULL);
+	g->use = SLOT_LIVE;
+	live->use = SLOT_RETIRED;
 	live->retired_ms = now;
 	live = g;
 	atomic_store_explicit(&reload_hot.view, &g->view, memory_order_release);

@@ -119,6 +119,8 @@ void reload_unpin(const struct ps_table_view *v);
  * TLS relay's segment is kept (shim/relay.c). */
 struct ps_relay_seg;
 const char *reload_table_name(const struct ps_table_view *v);
+/* Where the state segment of v's table is kept (shim/state.c). */
+_Atomic(void *) *reload_state_slot(const struct ps_table_view *v);
 _Atomic(struct ps_relay_seg *) *
 reload_relay_slot(const struct ps_table_view *v);
 
