@@ -15,7 +15,9 @@
 #     failed connect (both policies allow them all), no fd leak, mappings
 #     bounded;
 #   - a child forked before the reload and a program exec'd after it
-#     follow the new policy; gc keeps the table in force.
+#     follow the new policy; gc keeps the table in force; a fake address
+#     handed out before the reload still reaches its name; each
+#     generation's https:// upstream is reached through its own TLS relay.
 # No wall-clock time decides: every wait is bounded and counts connects.
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -418,6 +420,50 @@ PYEOF
 	wait "$P8" 2>/dev/null
 else
 	skip "fake address across a reload: needs root and unshare (a proxy-only name)"
+fi
+
+# ------------------------------------------------------------ TLS relay
+section "the TLS relay follows the switch: each generation its own relay"
+if command -v openssl >/dev/null && make_test_ca "$T/pki"; then
+	start_tinyproxy tp2 || it_done
+	start_stunnel st1 "${SRV_ADDR[tp]}" "$T/pki/server.crt" "$T/pki/server.key"
+	r1=$?
+	start_stunnel st2 "${SRV_ADDR[tp2]}" "$T/pki/server.crt" "$T/pki/server.key"
+	r2=$?
+	if ((r1 == 0 && r2 == 0)); then
+		C9=$T/relay.yml
+		pcfg "$C9" "${SRV_URL[st1]}" "reload: manual" "tls: {ca_file: $T/pki/ca.crt}"
+		_it_spawn "$T/p9.out" env PROXYSHIM_RELAY_IDLE=5 "$SHIM_CMD" run -c "$C9" -- \
+			python3 -u "$T/loop.py" "$T/p9.stop" "$W"
+		P9=$_IT_LAST_PID
+		if wait_for_log_count "$T/p9.out" "main $W ok" 3; then
+			relayA=$(relay_pid "$C9")
+			mark tp
+			wait_more "$T/p9.out" "main $W ok" 3 || true
+			assert_crossed tp "$W" "policy A: through the relay and stunnel to tinyproxy" 3
+			pcfg "$C9" "${SRV_URL[st2]}" "reload: manual" "tls: {ca_file: $T/pki/ca.crt}"
+			"$SHIM_CMD" reload -c "$C9" >/dev/null 2>&1
+			wait_more "$T/p9.out" "main $W ok" 5 || true
+			mark tp
+			mark tp2
+			wait_more "$T/p9.out" "main $W ok" 5 || true
+			assert_crossed tp2 "$W" "policy B: the new generation's upstream" 5
+			assert_not_crossed tp "$W" "policy B: nothing through the old generation's upstream"
+			relayB=$(relay_pid "$C9")
+			assert_ne "" "$relayB" "the new generation has a relay"
+			assert_ne "$relayA" "$relayB" "and it is not the old generation's relay"
+			assert_eq 0 "$(lines "$T/p9.out" "main $W (err|bad)")" "no connect failed across the switch"
+		else
+			fail "python loop through the relay did not start: $(tail -3 "$T/p9.out")"
+		fi
+		touch "$T/p9.stop"
+		wait "$P9" 2>/dev/null
+		for p in ${relayA:-} ${relayB:-}; do
+			[[ $p != 0 ]] && kill -TERM "$p" 2>/dev/null
+		done
+	fi
+else
+	skip "TLS relay across a reload: openssl or the test CA unavailable"
 fi
 
 # --------------------------------------------------------------- Java
