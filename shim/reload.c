@@ -17,8 +17,10 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "proxyshim/compiler.h"
 #include "proxyshim/current.h"
@@ -62,6 +64,7 @@ static _Atomic(struct ps_relay_seg *) first_relay; /* shim.view's */
 static _Atomic(void *) first_state;
 static struct ps_current_seg *cur_seg;
 static char cfg_path[PATH_MAX];
+static char cfg_at_start[PATH_MAX]; /* a relative config, made absolute */
 static _Atomic int reload_busy;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
@@ -151,6 +154,27 @@ reload_auto_next(const struct ps_table_view *v, int64_t now)
 	                      memory_order_relaxed);
 }
 
+/* The set-up waits for the first hooked call, but a relative config path
+ * means the directory the program started in: resolve it now.  Nothing
+ * for an absolute $PROXYSHIM_CONFIG (what run exports). */
+__attribute__((constructor)) static void
+reload_constructor(void)
+{
+	const char *p = secure_getenv(PS_ENV_CONFIG);
+	int saved = errno;
+
+	if (p != NULL && *p != '\0') {
+		if (*p != '/' && realpath(p, cfg_at_start) == NULL)
+			cfg_at_start[0] = '\0';
+	} else if (secure_getenv(PS_ENV_TABLE) == NULL &&
+	           getauxval(AT_SECURE) == 0 &&
+	           access("proxyshim.yml", F_OK) == 0 &&
+	           realpath("proxyshim.yml", cfg_at_start) == NULL) {
+		cfg_at_start[0] = '\0'; /* the lookup's ./proxyshim.yml */
+	}
+	errno = saved;
+}
+
 /* Which file, which segment; the first table becomes slot 0.  0, or -1
  * when this process does not follow reloads (environment default, a
  * private table, no usable segment). */
@@ -158,18 +182,19 @@ static int
 reload_setup(void)
 {
 	const char *p = secure_getenv(PS_ENV_CONFIG);
-	struct ps_source src;
 	uint64_t key;
 	int r;
 
 	if (shim.mode != SHIM_ACTIVE || shim.table_name[0] == '\0')
 		return -1;
-	if (p == NULL || *p == '\0') {
-		if (source_find(NULL, NULL, &src) < 0 ||
-		    src.kind != PS_SOURCE_FILE)
-			return -1;
-		p = src.path;
-	}
+	/* The file this process started with: not a lookup now, which
+	 * could find another file from another directory. */
+	if (cfg_at_start[0] != '\0')
+		p = cfg_at_start; /* relative to where the program started */
+	else if (p == NULL || *p != '/')
+		p = table_str(&shim.view, shim.view.hdr->settings.source_off);
+	if (p[0] != '/')
+		return -1; /* the environment default */
 	/* Absolute: the program may change directory later. */
 	if (realpath(p, cfg_path) == NULL || current_key_of(cfg_path, &key) < 0)
 		return -1;

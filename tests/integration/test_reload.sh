@@ -47,6 +47,7 @@ pcfg() {
 
 cat >"$T/loop.py" <<'PYEOF'
 """loop.py STOP PORT [threads=N] [interval=S] [fork=PORT] [exec=FILE URL]
+[chdir=DIR]
 GET /hello.txt from 127.0.0.1:PORT over and over (new connection each
 time) until the file STOP exists (at most 20000 times per thread); one line
 per connect: "TAG PORT ok" or "TAG PORT err ERRNO".  fork=: a child forked
@@ -60,6 +61,8 @@ import errno, os, socket, subprocess, sys, threading, time
 stop, port = sys.argv[1], int(sys.argv[2])
 opt = dict(a.split("=", 1) for a in sys.argv[3:])
 nthr = int(opt.get("threads", "1"))
+if "chdir" in opt:
+    os.chdir(opt["chdir"])
 interval = float(opt.get("interval", "0.1"))
 lock = threading.Lock()
 done = [0]
@@ -257,9 +260,10 @@ pcfg "$C2" "$VIA_A"
 _it_spawn "$T/p2.out" "$SHIM_CMD" run -v -c "$C2" -- python3 -u "$T/loop.py" "$T/p2.stop" "$W"
 P2=$_IT_LAST_PID
 # A second program on the same file, preloaded by hand with only
-# PROXYSHIM_CONFIG (a relative path, from the file's directory).
+# PROXYSHIM_CONFIG (a relative path, from the file's directory), that
+# changes directory before its first connect.
 (cd "$T" && _it_spawn "$T/p2b.out" env LD_PRELOAD="$(shim_preload_value)" \
-	PROXYSHIM_CONFIG=auto.yml PROXYSHIM_LOG=info python3 -u "$T/loop.py" "$T/p2.stop" "$WB"
+	PROXYSHIM_CONFIG=auto.yml PROXYSHIM_LOG=info python3 -u "$T/loop.py" "$T/p2.stop" "$WB" chdir=/
 	echo "$_IT_LAST_PID" >"$T/p2b.pid")
 P2B=$(<"$T/p2b.pid")
 _IT_PIDS+=("$P2B")
