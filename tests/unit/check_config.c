@@ -78,7 +78,8 @@ config_file_error(const char *file, const char *want)
 }
 
 static void
-url_is(const struct ps_url *u, const char *masked, uint32_t line, uint32_t col)
+url_is(const struct ps_url *u, const char *masked, uint32_t line,
+       uint32_t col)
 {
 	char buf[600];
 
@@ -502,8 +503,7 @@ START_TEST(test_config_https_ports_forms)
 	ck_assert_uint_eq(c.https_ports[0], 8443);
 	config_free(&c);
 
-	config_buf_ok("proxy:\n  https_ports: [443, \"8443\", 9000-9002]\n",
-	              &c);
+	config_buf_ok("proxy:\n  https_ports: [443, \"8443\", 9000-9002]\n", &c);
 	ck_assert_uint_eq(c.nhttps_ports, 5);
 	ck_assert_uint_eq(c.https_ports[0], 443);
 	ck_assert_uint_eq(c.https_ports[1], 8443);
@@ -616,124 +616,108 @@ START_TEST(test_config_inline_errors_point_at_the_node)
 		const char *yaml;
 		const char *err;
 	} bad[] = {
-	        {"proxy:\n  timeouts: {connect: 0s}\n",
-	         "test.yml:2:23: proxy.timeouts.connect: timeout must be "
-	         "greater "
-	         "than zero"},
-	        {"proxy:\n  timeouts: 5s\n",
-	         "test.yml:2:13: proxy.timeouts: expected a mapping, found a "
-	         "single value"},
-	        {"proxy:\n  rules:\n    - match: []\n      via: direct\n",
-	         "test.yml:3:14: proxy.rules[0].match: no entries"},
-	        {"proxy:\n  rules:\n    - via: direct\n",
-	         "test.yml:3:7: proxy.rules[0]: rule has no match:"},
-	        {"proxy:\n  rules:\n    - match: a\n      via: []\n",
-	         "test.yml:4:12: proxy.rules[0].via: a chain has 1 to 8 "
-	         "proxies"},
-	        {"proxy:\n  rules:\n    - match: a\n      via: "
-	         "[p,p,p,p,p,p,p,p,p]\n",
-	         "test.yml:4:12: proxy.rules[0].via: a chain has 1 to 8 "
-	         "proxies"},
-	        {"proxy:\n  rules:\n    - match: a\n      via:\n",
-	         "test.yml:4:11: proxy.rules[0].via: missing value (a proxy "
-	         "URL, "
-	         "a list of them, direct or block)"},
-	        {"proxy:\n  rules:\n    - match: a\n      via: {x: y}\n",
-	         "test.yml:4:13: proxy.rules[0].via: unknown key 'x' (an "
-	         "upstream is a proxy URL, or a mapping of url: and tls:)"},
-	        {"proxy:\n  rules:\n    - match: a\n      via: {tls: {}}\n",
-	         "test.yml:4:12: proxy.rules[0].via: missing url (the proxy "
-	         "URL)"},
-	        {"proxy:\n  http: {url: http://p:1, tls: {ca_file: x}}\n",
-	         "test.yml:2:32: proxy.http.tls: only an https:// upstream has "
-	         "TLS settings"},
-	        {"proxy:\n  http: {url: https://p:1, tls: {cafile: x}}\n",
-	         "test.yml:2:34: proxy.http.tls: unknown key 'cafile'"},
-	        {"proxy:\n  http: {url: https://p:1, tls: {server_name: "
-	         "\"a b\"}}\n",
-	         "test.yml:2:47: proxy.http.tls.server_name: invalid character "
-	         "in host name"},
-	        {"proxy:\n  http: {url: [a]}\n",
-	         "test.yml:2:15: proxy.http.url: expected a proxy URL, found a "
-	         "list"},
-	        {"proxy:\n  rules:\n    - match: {a: b}\n      via: direct\n",
-	         "test.yml:3:14: proxy.rules[0].match: expected a string or a "
-	         "list, found a mapping"},
-	        {"proxy:\n  exempt: [[a]]\n",
-	         "test.yml:2:12: proxy.exempt: expected a string, found a "
-	         "list"},
-	        {"proxy:\n  rules:\n    - a.example\n",
-	         "test.yml:3:7: proxy.rules[0]: expected a mapping with match: "
-	         "and via:, found a single value"},
-	        {"proxy: [http]\n",
-	         "test.yml:1:8: proxy: expected a mapping, found a list"},
-	        {"proxy:\n  ? [a]\n  : b\n",
-	         "test.yml:2:5: proxy: expected a key name, found a list"},
-	        {"proxy:\n  fake_ipv4: 10.0.0.0/31\n",
-	         "test.yml:2:14: proxy.fake_ipv4: prefix length must be 8-30"},
-	        {"proxy:\n  fake_ipv6: 198.18.0.0/15\n",
-	         "test.yml:2:14: proxy.fake_ipv6: expected an IPv6 CIDR"},
-	        {"proxy:\n  fake_ipv6: fd00::/8\n",
-	         "test.yml:2:14: proxy.fake_ipv6: prefix length must be "
-	         "16-120"},
-	        {"proxy:\n  dns: [remote]\n",
-	         "test.yml:2:8: proxy.dns: expected remote or local, found a "
-	         "list"},
-	        {"proxy:\n  http: \"http://p\\0x:1\"\n",
-	         "test.yml:2:9: proxy.http: NUL byte in proxy URL"},
-	        {"reverseProxy:\n  headers: [PROXY, proxy]\n",
-	         "test.yml:2:20: reverseProxy.headers: duplicate header "
-	         "'PROXY'"},
-	        {"reverseProxy:\n  proxy_header_timeout: soon\n",
-	         "test.yml:2:25: reverseProxy.proxy_header_timeout: bad "
-	         "duration "
-	         "(use e.g. 250ms, 5s, 1m, 1h)"},
-	        {"reverseProxy:\n  trustedOrigins: 10.0.0.1:80\n",
-	         "test.yml:2:19: reverseProxy.trustedOrigins: not an IP "
-	         "address "
-	         "or CIDR in entry '10.0.0.1:80'"},
-	        {"coderd:\n  reverseProxy: {}\nreverseProxy: {}\n",
-	         "test.yml:3:1: reverseProxy: given twice (at the top level "
-	         "and "
-	         "under coderd:)"},
-	        {"micronaut:\n  http:\n    services: [a]\n",
-	         "test.yml:3:15: micronaut.http.services: expected a mapping, "
-	         "found a list"},
-	        {"micronaut:\n  http:\n    services:\n      a:\n"
-	         "        url: https://a.example\n        proxy-type: http\n",
-	         "test.yml:6:21: micronaut.http.services.a.proxy-type: needs "
-	         "proxy-address"},
-	        {"micronaut:\n  http:\n    services:\n      a:\n"
-	         "        proxy-type: direct\n",
-	         "test.yml:4:7: micronaut.http.services.a: proxy settings but "
-	         "no "
-	         "url"},
-	        {"micronaut:\n  http:\n    services:\n      a:\n"
-	         "        url: https://a.example\n        proxy-type: ftp\n",
-	         "test.yml:6:21: micronaut.http.services.a.proxy-type: "
-	         "expected "
-	         "http, socks or direct"},
-	        {"micronaut:\n  http:\n    services:\n      a:\n"
-	         "        url: https://a.example\n        proxy-type: http\n"
-	         "        proxy-address: http://p:3128\n",
-	         "test.yml:7:24: micronaut.http.services.a.proxy-address: "
-	         "expected host:port"},
-	        {"micronaut:\n  http:\n    services:\n      a:\n"
-	         "        url: https://a.example:0\n        proxy-type: "
-	         "direct\n",
-	         "test.yml:5:14: micronaut.http.services.a.url: port out of "
-	         "range (1-65535)"},
-	        {"micronaut:\n  http:\n    services:\n      a:\n"
-	         "        url: https://\n        proxy-type: direct\n",
-	         "test.yml:5:14: micronaut.http.services.a.url: missing or "
-	         "overlong host in url"},
-	        {"micronaut:\n  http:\n    services:\n      a: {url: "
-	         "https://a.example, proxy-type: direct}\n"
-	         "      a: {}\n",
-	         "test.yml:5:7: micronaut.http.services: duplicate key 'a'"},
-	        {"proxy:\n  exempt: \"\\xff\"\n  bad: \xff\n",
-	         "test.yml:3:8: YAML syntax error: invalid leading UTF-8 "
-	         "octet"},
+		{"proxy:\n  timeouts: {connect: 0s}\n",
+		 "test.yml:2:23: proxy.timeouts.connect: timeout must be greater "
+		 "than zero"},
+		{"proxy:\n  timeouts: 5s\n",
+		 "test.yml:2:13: proxy.timeouts: expected a mapping, found a "
+		 "single value"},
+		{"proxy:\n  rules:\n    - match: []\n      via: direct\n",
+		 "test.yml:3:14: proxy.rules[0].match: no entries"},
+		{"proxy:\n  rules:\n    - via: direct\n",
+		 "test.yml:3:7: proxy.rules[0]: rule has no match:"},
+		{"proxy:\n  rules:\n    - match: a\n      via: []\n",
+		 "test.yml:4:12: proxy.rules[0].via: a chain has 1 to 8 proxies"},
+		{"proxy:\n  rules:\n    - match: a\n      via: [p,p,p,p,p,p,p,p,p]\n",
+		 "test.yml:4:12: proxy.rules[0].via: a chain has 1 to 8 proxies"},
+		{"proxy:\n  rules:\n    - match: a\n      via:\n",
+		 "test.yml:4:11: proxy.rules[0].via: missing value (a proxy URL, "
+		 "a list of them, direct or block)"},
+		{"proxy:\n  rules:\n    - match: a\n      via: {x: y}\n",
+		 "test.yml:4:13: proxy.rules[0].via: unknown key 'x' (an "
+		 "upstream is a proxy URL, or a mapping of url: and tls:)"},
+		{"proxy:\n  rules:\n    - match: a\n      via: {tls: {}}\n",
+		 "test.yml:4:12: proxy.rules[0].via: missing url (the proxy "
+		 "URL)"},
+		{"proxy:\n  http: {url: http://p:1, tls: {ca_file: x}}\n",
+		 "test.yml:2:32: proxy.http.tls: only an https:// upstream has "
+		 "TLS settings"},
+		{"proxy:\n  http: {url: https://p:1, tls: {cafile: x}}\n",
+		 "test.yml:2:34: proxy.http.tls: unknown key 'cafile'"},
+		{"proxy:\n  http: {url: https://p:1, tls: {server_name: "
+		 "\"a b\"}}\n",
+		 "test.yml:2:47: proxy.http.tls.server_name: invalid character "
+		 "in host name"},
+		{"proxy:\n  http: {url: [a]}\n",
+		 "test.yml:2:15: proxy.http.url: expected a proxy URL, found a "
+		 "list"},
+		{"proxy:\n  rules:\n    - match: {a: b}\n      via: direct\n",
+		 "test.yml:3:14: proxy.rules[0].match: expected a string or a "
+		 "list, found a mapping"},
+		{"proxy:\n  exempt: [[a]]\n",
+		 "test.yml:2:12: proxy.exempt: expected a string, found a list"},
+		{"proxy:\n  rules:\n    - a.example\n",
+		 "test.yml:3:7: proxy.rules[0]: expected a mapping with match: "
+		 "and via:, found a single value"},
+		{"proxy: [http]\n",
+		 "test.yml:1:8: proxy: expected a mapping, found a list"},
+		{"proxy:\n  ? [a]\n  : b\n",
+		 "test.yml:2:5: proxy: expected a key name, found a list"},
+		{"proxy:\n  fake_ipv4: 10.0.0.0/31\n",
+		 "test.yml:2:14: proxy.fake_ipv4: prefix length must be 8-30"},
+		{"proxy:\n  fake_ipv6: 198.18.0.0/15\n",
+		 "test.yml:2:14: proxy.fake_ipv6: expected an IPv6 CIDR"},
+		{"proxy:\n  fake_ipv6: fd00::/8\n",
+		 "test.yml:2:14: proxy.fake_ipv6: prefix length must be 16-120"},
+		{"proxy:\n  dns: [remote]\n",
+		 "test.yml:2:8: proxy.dns: expected remote or local, found a list"},
+		{"proxy:\n  http: \"http://p\\0x:1\"\n",
+		 "test.yml:2:9: proxy.http: NUL byte in proxy URL"},
+		{"reverseProxy:\n  headers: [PROXY, proxy]\n",
+		 "test.yml:2:20: reverseProxy.headers: duplicate header 'PROXY'"},
+		{"reverseProxy:\n  proxy_header_timeout: soon\n",
+		 "test.yml:2:25: reverseProxy.proxy_header_timeout: bad duration "
+		 "(use e.g. 250ms, 5s, 1m, 1h)"},
+		{"reverseProxy:\n  trustedOrigins: 10.0.0.1:80\n",
+		 "test.yml:2:19: reverseProxy.trustedOrigins: not an IP address "
+		 "or CIDR in entry '10.0.0.1:80'"},
+		{"coderd:\n  reverseProxy: {}\nreverseProxy: {}\n",
+		 "test.yml:3:1: reverseProxy: given twice (at the top level and "
+		 "under coderd:)"},
+		{"micronaut:\n  http:\n    services: [a]\n",
+		 "test.yml:3:15: micronaut.http.services: expected a mapping, "
+		 "found a list"},
+		{"micronaut:\n  http:\n    services:\n      a:\n"
+		 "        url: https://a.example\n        proxy-type: http\n",
+		 "test.yml:6:21: micronaut.http.services.a.proxy-type: needs "
+		 "proxy-address"},
+		{"micronaut:\n  http:\n    services:\n      a:\n"
+		 "        proxy-type: direct\n",
+		 "test.yml:4:7: micronaut.http.services.a: proxy settings but no "
+		 "url"},
+		{"micronaut:\n  http:\n    services:\n      a:\n"
+		 "        url: https://a.example\n        proxy-type: ftp\n",
+		 "test.yml:6:21: micronaut.http.services.a.proxy-type: expected "
+		 "http, socks or direct"},
+		{"micronaut:\n  http:\n    services:\n      a:\n"
+		 "        url: https://a.example\n        proxy-type: http\n"
+		 "        proxy-address: http://p:3128\n",
+		 "test.yml:7:24: micronaut.http.services.a.proxy-address: "
+		 "expected host:port"},
+		{"micronaut:\n  http:\n    services:\n      a:\n"
+		 "        url: https://a.example:0\n        proxy-type: direct\n",
+		 "test.yml:5:14: micronaut.http.services.a.url: port out of "
+		 "range (1-65535)"},
+		{"micronaut:\n  http:\n    services:\n      a:\n"
+		 "        url: https://\n        proxy-type: direct\n",
+		 "test.yml:5:14: micronaut.http.services.a.url: missing or "
+		 "overlong host in url"},
+		{"micronaut:\n  http:\n    services:\n      a: {url: "
+		 "https://a.example, proxy-type: direct}\n"
+		 "      a: {}\n",
+		 "test.yml:5:7: micronaut.http.services: duplicate key 'a'"},
+		{"proxy:\n  exempt: \"\\xff\"\n  bad: \xff\n",
+		 "test.yml:3:8: YAML syntax error: invalid leading UTF-8 octet"},
 	};
 	size_t i;
 
@@ -745,14 +729,13 @@ END_TEST
 START_TEST(test_config_errors_never_show_the_password)
 {
 	static const char *const bad[] = {
-	        "proxy:\n  http: http://alice:hunter2@proxy:0\n",
-	        "proxy:\n  https: https://alice:hunter2%g@proxy\n",
-	        "proxy:\n  rules:\n    - match: a\n"
-	        "      via: [socks5://alice:hunter2@p, "
-	        "socks5://alice:hunter2@p/x]\n",
-	        "micronaut:\n  http:\n    services:\n      a:\n"
-	        "        url: https://alice:hunter2@a.example:99999\n"
-	        "        proxy-type: direct\n",
+		"proxy:\n  http: http://alice:hunter2@proxy:0\n",
+		"proxy:\n  https: https://alice:hunter2%g@proxy\n",
+		"proxy:\n  rules:\n    - match: a\n"
+		"      via: [socks5://alice:hunter2@p, socks5://alice:hunter2@p/x]\n",
+		"micronaut:\n  http:\n    services:\n      a:\n"
+		"        url: https://alice:hunter2@a.example:99999\n"
+		"        proxy-type: direct\n",
 	};
 	char err[PS_ERR_MAX];
 	struct ps_config c;
@@ -777,18 +760,17 @@ START_TEST(test_config_missing_file_is_reported_with_its_path)
 	char err[PS_ERR_MAX];
 	struct ps_config c;
 
-	ck_assert_int_eq(
-	        config_load_file(CFX("no_such_file.yml"), &c, err, sizeof(err)),
-	        -1);
-	ck_assert_str_eq(err,
-	                 CFX("no_such_file.yml") ":0:0: cannot read: "
-	                                         "No such file or directory");
+	ck_assert_int_eq(config_load_file(CFX("no_such_file.yml"), &c, err,
+	                                  sizeof(err)),
+	                 -1);
+	ck_assert_str_eq(err, CFX("no_such_file.yml") ":0:0: cannot read: "
+	                                              "No such file or directory");
 	config_assert_empty(&c);
 	config_free(&c);
-	ck_assert_int_eq(
-	        config_load_file("tests/fixtures", &c, err, sizeof(err)), -1);
-	ck_assert_str_eq(err,
-	                 "tests/fixtures:0:0: cannot read: Is a directory");
+	ck_assert_int_eq(config_load_file("tests/fixtures", &c, err,
+	                                  sizeof(err)),
+	                 -1);
+	ck_assert_str_eq(err, "tests/fixtures:0:0: cannot read: Is a directory");
 }
 END_TEST
 
@@ -865,11 +847,11 @@ START_TEST(test_config_loads_a_million_exempt_entries_in_linear_work)
 END_TEST
 
 /* One fixture per error path: tests/fixtures/config/err_*.yml. */
-#define CONFIG_ERROR_TEST(name, file, want)                                    \
-	START_TEST(name)                                                       \
-	{                                                                      \
-		config_file_error(CFX(file), want);                            \
-	}                                                                      \
+#define CONFIG_ERROR_TEST(name, file, want)                                  \
+	START_TEST(name)                                                     \
+	{                                                                    \
+		config_file_error(CFX(file), want);                          \
+	}                                                                    \
 	END_TEST
 
 CONFIG_ERROR_TEST(test_config_unknown_key_in_proxy_is_an_error,
@@ -888,7 +870,8 @@ CONFIG_ERROR_TEST(test_config_unknown_kestra_proxy_key_is_an_error,
                   "8:9: micronaut.http.services.api: unknown key "
                   "'proxy-user'")
 CONFIG_ERROR_TEST(test_config_duplicate_key_is_an_error,
-                  "err_duplicate_key.yml", "4:3: proxy: duplicate key 'http'")
+                  "err_duplicate_key.yml",
+                  "4:3: proxy: duplicate key 'http'")
 CONFIG_ERROR_TEST(test_config_duplicate_top_level_key_is_an_error,
                   "err_duplicate_top_level_key.yml",
                   "4:1: top level: duplicate key 'proxy'")
@@ -904,7 +887,8 @@ CONFIG_ERROR_TEST(test_config_mapping_where_url_expected_is_an_error,
                   "err_map_where_url_expected.yml",
                   "3:5: proxy.http: unknown key 'host' (an upstream is a "
                   "proxy URL, or a mapping of url: and tls:)")
-CONFIG_ERROR_TEST(test_config_bad_url_port_is_an_error, "err_url_bad_port.yml",
+CONFIG_ERROR_TEST(test_config_bad_url_port_is_an_error,
+                  "err_url_bad_port.yml",
                   "2:9: proxy.http: port out of range (1-65535)")
 CONFIG_ERROR_TEST(test_config_bad_url_scheme_is_an_error,
                   "err_url_bad_scheme.yml",
@@ -989,7 +973,8 @@ CONFIG_ERROR_TEST(test_config_tls_ca_file_list_is_an_error,
 CONFIG_ERROR_TEST(test_config_tls_empty_ca_file_is_an_error,
                   "err_tls_ca_file_empty.yml",
                   "4:14: proxy.tls.ca_file: must not be empty")
-CONFIG_ERROR_TEST(test_config_tls_bad_bool_is_an_error, "err_tls_bad_bool.yml",
+CONFIG_ERROR_TEST(test_config_tls_bad_bool_is_an_error,
+                  "err_tls_bad_bool.yml",
                   "2:31: proxy.tls.insecure_skip_verify: expected true or "
                   "false")
 CONFIG_ERROR_TEST(test_config_tls_not_a_mapping_is_an_error,
@@ -1051,24 +1036,19 @@ config_suite(void)
 	tcase_add_test(tc, test_config_tls_defaults_and_relative_ca_file);
 	tcase_add_test(tc, test_config_exempt_list_items_and_empty_entries);
 	tcase_add_test(tc, test_config_yaml_aliases_are_followed);
-	tcase_add_test(tc,
-	               test_config_booleans_and_enums_accept_common_spellings);
+	tcase_add_test(tc, test_config_booleans_and_enums_accept_common_spellings);
 	tcase_add_test(tc, test_config_reload_is_auto_or_manual);
 	tcase_add_test(tc, test_config_other_top_level_sections_are_ignored);
 	tcase_add_test(tc, test_config_missing_file_is_reported_with_its_path);
-	tcase_add_test(
-	        tc,
-	        test_config_free_is_idempotent_and_init_load_free_does_not_leak);
-	tcase_add_test(
-	        tc, test_config_loads_a_million_exempt_entries_in_linear_work);
+	tcase_add_test(tc, test_config_free_is_idempotent_and_init_load_free_does_not_leak);
+	tcase_add_test(tc, test_config_loads_a_million_exempt_entries_in_linear_work);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("errors");
 	tcase_add_test(tc, test_config_inline_errors_point_at_the_node);
 	tcase_add_test(tc, test_config_errors_never_show_the_password);
 	tcase_add_test(tc, test_config_unknown_key_in_proxy_is_an_error);
-	tcase_add_test(tc,
-	               test_config_unknown_key_in_reverse_proxy_is_an_error);
+	tcase_add_test(tc, test_config_unknown_key_in_reverse_proxy_is_an_error);
 	tcase_add_test(tc, test_config_unknown_key_in_a_rule_is_an_error);
 	tcase_add_test(tc, test_config_unknown_key_in_timeouts_is_an_error);
 	tcase_add_test(tc, test_config_unknown_kestra_proxy_key_is_an_error);
@@ -1093,14 +1073,12 @@ config_suite(void)
 	tcase_add_test(tc, test_config_rules_must_be_a_list);
 	tcase_add_test(tc, test_config_direct_inside_a_chain_is_an_error);
 	tcase_add_test(tc, test_config_unknown_header_is_an_error);
-	tcase_add_test(tc,
-	               test_config_proxy_both_top_level_and_coderd_is_an_error);
+	tcase_add_test(tc, test_config_proxy_both_top_level_and_coderd_is_an_error);
 	tcase_add_test(tc, test_config_second_yaml_document_is_an_error);
 	tcase_add_test(tc, test_config_top_level_list_is_an_error);
 	tcase_add_test(tc, test_config_kestra_address_without_type_is_an_error);
 	tcase_add_test(tc, test_config_kestra_non_http_url_is_an_error);
-	tcase_add_test(
-	        tc, test_config_kestra_password_without_username_is_an_error);
+	tcase_add_test(tc, test_config_kestra_password_without_username_is_an_error);
 	tcase_add_test(tc, test_config_bad_percent_encoding_is_an_error);
 	tcase_add_test(tc, test_config_unknown_tls_key_is_an_error);
 	tcase_add_test(tc, test_config_tls_ca_file_list_is_an_error);
@@ -1109,9 +1087,8 @@ config_suite(void)
 	tcase_add_test(tc, test_config_tls_not_a_mapping_is_an_error);
 	tcase_add_test(tc, test_config_tls_bad_server_name_is_an_error);
 	tcase_add_test(tc, test_config_tls_server_name_mapping_is_an_error);
-	tcase_add_test(
-	        tc,
-	        test_config_https_after_https_in_a_strict_chain_is_an_error);
+	tcase_add_test(tc,
+	               test_config_https_after_https_in_a_strict_chain_is_an_error);
 	tcase_add_test(tc, test_config_two_https_upstreams_under_failover_load);
 	suite_add_tcase(s, tc);
 	return s;

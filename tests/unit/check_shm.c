@@ -38,8 +38,7 @@ START_TEST(test_shm_publish_then_map_round_trips)
 	size_t len;
 	int existed = -1;
 
-	ck_assert_int_eq(shm_publish(test_name, data, sizeof(data), &existed),
-	                 0);
+	ck_assert_int_eq(shm_publish(test_name, data, sizeof(data), &existed), 0);
 	ck_assert_int_eq(existed, 0);
 	ck_assert_int_eq(shm_map(test_name, &base, &len), 0);
 	ck_assert_uint_eq(len, sizeof(data));
@@ -56,8 +55,7 @@ START_TEST(test_shm_map_into_reads_small_table_into_buffer)
 	size_t len;
 	int existed, fd;
 
-	ck_assert_int_eq(shm_publish(test_name, data, sizeof(data), &existed),
-	                 0);
+	ck_assert_int_eq(shm_publish(test_name, data, sizeof(data), &existed), 0);
 	memset(buf, 0, sizeof(buf));
 	ck_assert_int_eq(shm_map_into(test_name, buf, sizeof(buf), &base, &len),
 	                 0);
@@ -243,9 +241,9 @@ START_TEST(test_source_explicit_missing_file_is_error)
 	struct ps_source src;
 
 	memset(fake_env, 0, sizeof(fake_env));
-	ck_assert_int_eq(
-	        source_find("/nonexistent/proxyshim.yml", fake_getenv, &src),
-	        -ENOENT);
+	ck_assert_int_eq(source_find("/nonexistent/proxyshim.yml", fake_getenv,
+	                             &src),
+	                 -ENOENT);
 }
 END_TEST
 
@@ -427,8 +425,7 @@ shm_suite(void)
 	                      geteuid() != 0, "not root, cannot chown");
 	tcase_add_test(tc, test_shm_map_refuses_empty_and_bad_names);
 	tcase_add_test(tc, test_shm_map_is_immune_to_truncation_and_rewrites);
-	tcase_add_test(tc,
-	               test_shm_racing_publishers_never_expose_partial_table);
+	tcase_add_test(tc, test_shm_racing_publishers_never_expose_partial_table);
 	tcase_add_test(tc, test_shm_table_name_is_per_user_and_identity);
 	tcase_add_test(tc, test_current_key_is_the_files_absolute_path);
 	tcase_add_test(tc,

@@ -976,11 +976,10 @@ START_TEST(test_dump_lists_rules_and_never_passwords)
 	ck_assert_ptr_nonnull(strstr(out, "192.168.0.0 - 192.168.255.255: "
 	                                  "rules[0]"));
 	ck_assert_ptr_nonnull(strstr(out, "::1 - ::1"));
-	ck_assert_ptr_nonnull(strstr(out,
-	                             "tls: ca_file /etc/proxyshim/corp-ca.pem, "
-	                             "server_name proxy.corp.example, "
-	                             "insecure_skip_verify true "
-	                             "(certificates NOT verified)"));
+	ck_assert_ptr_nonnull(strstr(out, "tls: ca_file /etc/proxyshim/corp-ca.pem, "
+	                                  "server_name proxy.corp.example, "
+	                                  "insecure_skip_verify true "
+	                                  "(certificates NOT verified)"));
 	free(out);
 	free(buf);
 	config_free(&c);
@@ -1037,10 +1036,9 @@ START_TEST(test_table_tls_per_upstream)
 	uint8_t *buf;
 	size_t len, i, n_https = 0;
 
-	ck_assert_msg(
-	        config_load_file(FIXTURE("config", "tls_per_upstream.yml"), &c,
-	                         err, sizeof(err)) == 0,
-	        "%s", err);
+	ck_assert_msg(config_load_file(FIXTURE("config", "tls_per_upstream.yml"),
+	                               &c, err, sizeof(err)) == 0,
+	              "%s", err);
 	compile_ok(&c, &buf, &len);
 	ck_assert_int_eq(table_view_open(buf, len, &v, &why), 0);
 	/* a (proxy.http), b, the socks5 hop, c, a again with another CA. */
@@ -1066,8 +1064,7 @@ START_TEST(test_table_tls_per_upstream)
 			continue;
 		}
 		n_https++;
-		if (strcmp(table_str(&v, u->host_off), "c.proxy.example") ==
-		    0) {
+		if (strcmp(table_str(&v, u->host_off), "c.proxy.example") == 0) {
 			ck_assert_uint_eq(u->tls_flags, PS_T_TLS_INSECURE);
 			ck_assert_str_eq(table_str(&v, u->tls_ca_off),
 			                 "/etc/ssl/corp.pem");
@@ -1108,8 +1105,8 @@ START_TEST(test_table_https_port_ranges)
 	size_t len;
 	unsigned p;
 
-	ck_assert_msg(config_load_buffer("t.yml", yaml, sizeof(yaml) - 1, &c,
-	                                 err, sizeof(err)) == 0,
+	ck_assert_msg(config_load_buffer("t.yml", yaml, sizeof(yaml) - 1, &c, err,
+	                                 sizeof(err)) == 0,
 	              "%s", err);
 	compile_ok(&c, &buf, &len);
 	ck_assert_int_eq(table_view_open(buf, len, &v, &why), 0);
@@ -1120,8 +1117,7 @@ START_TEST(test_table_https_port_ranges)
 	ck_assert_uint_eq(v.https_ports[2].lo, 8000);
 	ck_assert_uint_eq(v.https_ports[2].hi, 8011);
 	for (p = 1; p < 65536; p++) {
-		struct ps_dest d = {.name = "x.example",
-		                    .name_len = 9,
+		struct ps_dest d = {.name = "x.example", .name_len = 9,
 		                    .port = (uint16_t)p};
 		struct ps_route r;
 		bool https = p == 1 || p == 443 || p == 444 ||
