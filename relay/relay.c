@@ -406,7 +406,7 @@ relay_run_again(void)
 	}
 }
 
-/* Only our own uid is served (docs/behaviour.md#https-upstreams-the-relay):
+/* Only our own uid is served (docs/behaviour.md#https-upstreams-the-tls-relay):
  * the kernel says who owns the connecting socket, before a thread or a
  * byte of buffer is spent on it.  Refusals are logged at most once a
  * second, with how many there were. */

@@ -189,7 +189,7 @@ relay_forget(struct ps_relay_seg *s, uint32_t port)
 /*
  * fd is connected to the relay's recorded port: is that our relay?  The
  * kernel must say that the socket we reached is owned by our uid before
- * anything is sent (docs/behaviour.md#https-upstreams-the-relay); then
+ * anything is sent (docs/behaviour.md#https-upstreams-the-tls-relay); then
  * the secret, read together with the port it belongs to.  0; -EPERM
  * (someone else holds the port); -EAGAIN (the record changed meanwhile);
  * -ECONNREFUSED (cannot tell).

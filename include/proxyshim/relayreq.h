@@ -1,7 +1,7 @@
 /*
  * proxyshim: the request the library sends the TLS relay, encoded (the
  * library) and decoded (the relay) here, next to each other, as pure
- * code over buffers (docs/behaviour.md#https-upstreams-the-relay):
+ * code over buffers (docs/behaviour.md#https-upstreams-the-tls-relay):
  *
  *   CONNECT host:port HTTP/1.1\r\n
  *   Host: host:port\r\n

@@ -3,7 +3,7 @@
  * connection, as the kernel reports it (NETLINK_SOCK_DIAG, the interface
  * ss(8) reads).  The library asks it of the TLS relay before it sends the
  * relay's secret, and the relay asks it of every connection it accepts
- * (docs/behaviour.md#https-upstreams-the-relay): another local user can
+ * (docs/behaviour.md#https-upstreams-the-tls-relay): another local user can
  * bind a port we recorded, or connect to ours, but cannot make the kernel
  * say that its socket is ours.
  */

@@ -2,7 +2,7 @@
 # The TLS relay's trust boundary, tried as another local user (nobody):
 # squatting the port a killed relay left in its record, replaying its
 # secret to the next relay, and holding half-sent requests open against
-# it.  The design: docs/behaviour.md#https-upstreams-the-relay; the
+# it.  The design: docs/behaviour.md#https-upstreams-the-tls-relay; the
 # attacks and their results: docs/robustness.md.
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
