@@ -39,7 +39,8 @@ CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubu
 # --- explicit source lists ----------------------------------------------
 # Shared by everything: logging, table view + lookup, shared memory.
 CORE_SRCS := resolver/log.c resolver/table.c resolver/route.c resolver/shm.c \
-	resolver/source.c resolver/names.c resolver/relayseg.c
+	resolver/source.c resolver/names.c resolver/relayseg.c \
+	resolver/current.c
 # Config reading (libyaml) and compilation; never linked into the shim.
 CONFIG_SRCS := resolver/url.c resolver/match.c resolver/config.c \
 	resolver/config_yaml.c resolver/config_kestra.c resolver/config_file.c \
@@ -59,6 +60,8 @@ SHIM_SRCS := shim/init.c shim/state.c shim/tunnel.c shim/connect.c \
 SHIM_SRCS += shim/addrinfo.c shim/namemap.c shim/dest.c
 # https:// upstreams: finding and starting the TLS relay (no libssl here).
 SHIM_SRCS += shim/relay.c
+# Live reload: following the config file's table in force.
+SHIM_SRCS += shim/reload.c
 # Sanitizer builds: lets a preloaded ASan runtime start inside curl and
 # wget (shim/asan_compat.c says why).
 ifeq ($(SAN),1)
@@ -69,9 +72,10 @@ COMPILER_SRCS := resolver/compiler_entry.c
 # The command links libc only (docs/performance.md#start-up): run and gc
 # are in it; check, explain, compile and dump are in a library it loads
 # when one of them runs; the relay is its own program.
-CLI_SRCS := cli/main.c cli/opts.c cli/load.c cli/cmd_run.c cli/cmd_gc.c
+CLI_SRCS := cli/main.c cli/opts.c cli/load.c cli/cmd_run.c cli/cmd_gc.c \
+	cli/reload_start.c
 TOOLS_SRCS := cli/tools.c cli/opts.c cli/cmd_table.c cli/cmd_probe.c \
-	cli/cmd_gc.c
+	cli/cmd_gc.c cli/cmd_reload.c
 # The TLS relay for https:// upstreams: its own program, the one part that
 # loads libssl (never a wrapped program, never the command).
 RELAY_SRCS := relay/relay.c relay/dial.c relay/tls.c

@@ -3,6 +3,7 @@
 #define PROXYSHIM_CLI_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 /* Exit statuses. */
@@ -20,7 +21,8 @@ int cmd_explain(int argc, char **argv);
 int cmd_compile(int argc, char **argv);
 int cmd_dump(int argc, char **argv);
 int cmd_run(int argc, char **argv);
-int cmd_gc(int argc, char **argv); /* cli/cmd_gc.c */
+int cmd_gc(int argc, char **argv);     /* cli/cmd_gc.c */
+int cmd_reload(int argc, char **argv); /* cli/cmd_reload.c */
 
 /* gc from run and compile: at most every 10 minutes (a stamp in
  * /dev/shm), its lines on stderr; see
@@ -50,6 +52,15 @@ int cli_relay(int argc, char **argv);
 #define PS_TOOLS_LIB "libproxyshim-tools.so"
 #define PS_TOOLS_SYMBOL "proxyshim_tools_main"
 #define PS_RELAY_EXE "proxyshim-relay"
+
+/* Live reload (cli/cmd_reload.c, docs/behaviour.md#live-reload).  run:
+ * make the table it starts its command with the one in force when no
+ * other is, or when the file changed and reload is automatic.  explain
+ * and dump: one line, the generation in force for the config file and
+ * whether it is the table shown (identity shown). */
+struct cli_opts;
+void reload_on_start(const struct ps_source *src, const char *name);
+void reload_print_generation(const struct cli_opts *o, uint64_t shown);
 
 /* check --probe [--target HOST:PORT] (cmd_probe.c). */
 struct ps_table_view;

@@ -15,9 +15,12 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "proxyshim/compiler.h"
+#include "proxyshim/current.h"
 #include "proxyshim/env.h"
 #include "proxyshim/relay.h"
 #include "proxyshim/shm.h"
@@ -26,7 +29,7 @@
 
 #define GC_MIN_AGE_S 600   /* default --min-age, and run's interval */
 #define GC_MAX_GROUPS 4096 /* groups looked at in one run */
-#define GC_MAX_MEMBERS 8   /* table, -names, -state, -relay, temps */
+#define GC_MAX_MEMBERS 8   /* table, -names, -state, -relay, -current, temps */
 #define GC_MAX_PROCS 65536 /* processes remembered by one scan */
 #define GC_EXEC_TRIES 100  /* 10 ms apart: a process in execve() */
 #define GC_SCAN_ROUNDS 10  /* rescans for processes born meanwhile */
@@ -34,6 +37,7 @@
 
 struct gc_member {
 	char name[PS_SHM_NAME_MAX + 16]; /* without the leading '/' */
+	dev_t dev; /* the object is dev:ino (maps name both) */
 	ino_t ino;
 	off_t size;
 	int temp; /* NAME.<pid>.<ns>: a publisher's temporary */
@@ -128,7 +132,8 @@ gc_add_entry(struct gc *c, int dfd, const char *name)
 		temp = 1;
 	} else if (*rest != '\0' && strcmp(rest, "-names") != 0 &&
 	           strcmp(rest, "-state") != 0 &&
-	           strcmp(rest, PS_RELAY_SUFFIX) != 0) {
+	           strcmp(rest, PS_RELAY_SUFFIX) != 0 &&
+	           strcmp(rest, PS_CURRENT_SUFFIX) != 0) {
 		return; /* not a kind we know: never ours to remove */
 	}
 	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
@@ -140,6 +145,7 @@ gc_add_entry(struct gc *c, int dfd, const char *name)
 		return;
 	m = &g->m[g->n++];
 	strcpy(m->name, name);
+	m->dev = st.st_dev;
 	m->ino = st.st_ino;
 	m->size = st.st_size;
 	m->temp = temp;
@@ -273,8 +279,10 @@ gc_mark_strings(struct gc *c, const char *buf, size_t len)
 	}
 }
 
-/* /proc/PID/maps: every mapping of one of our segments, by inode (a
- * mapped object may have been unlinked or replaced since). */
+/* /proc/PID/maps: every mapping of one of our segments, by device and
+ * inode (a mapped object may have been unlinked or replaced since; and an
+ * inode number alone is shared by objects of other tmpfs mounts, such as
+ * another mount namespace's /dev/shm). */
 static void
 gc_mark_maps(struct gc *c, const char *buf)
 {
@@ -287,12 +295,16 @@ gc_mark_maps(struct gc *c, const char *buf)
 	while (line != NULL && *line != '\0') {
 		const char *nl = strchr(line, '\n'), *p = strstr(line, shm);
 		unsigned long long ino;
+		unsigned maj, min;
 
 		if (p != NULL && (nl == NULL || p < nl) &&
-		    sscanf(line, "%*s %*s %*s %*s %llu", &ino) == 1)
+		    sscanf(line, "%*s %*s %*s %x:%x %llu", &maj, &min, &ino) ==
+		            3)
 			for (i = 0; i < c->ng; i++)
 				for (k = 0; k < c->g[i].n; k++)
-					if (c->g[i].m[k].ino == (ino_t)ino)
+					if (c->g[i].m[k].ino == (ino_t)ino &&
+					    c->g[i].m[k].dev ==
+					            makedev(maj, min))
 						c->g[i].used = 1;
 		line = nl != NULL ? nl + 1 : NULL;
 	}
@@ -457,6 +469,41 @@ gc_scan(struct gc *c)
 	return r < 0 ? r : 0;
 }
 
+/* A config file's current segment in use keeps the table it names, which
+ * its processes switch to at their next call (docs/behaviour.md#live-reload).
+ * Read before the groups are swept; a reload that publishes meanwhile
+ * publishes a young table, which this run does not remove anyway. */
+static void
+gc_keep_current(struct gc *c)
+{
+	char name[PS_SHM_NAME_MAX];
+	struct ps_current_seg *s;
+	uint64_t gen, table;
+	size_t i, n = c->ng;
+	void *p;
+	int k;
+
+	for (i = 0; i < n; i++) {
+		if (!c->g[i].used && !c->unknown)
+			continue;
+		for (k = 0; k < c->g[i].n; k++) {
+			size_t bl = strlen(c->g[i].base);
+
+			if (c->g[i].m[k].temp ||
+			    strcmp(c->g[i].m[k].name + bl, PS_CURRENT_SUFFIX))
+				continue;
+			snprintf(name, sizeof(name), "/%s", c->g[i].m[k].name);
+			if (shm_map_rw(name, sizeof(*s), 0, &p) < 0)
+				continue;
+			s = p;
+			current_read(s, &gen, &table);
+			munmap(p, sizeof(*s));
+			shm_table_name(table, name, sizeof(name));
+			gc_mark_name(c, name, strlen(name));
+		}
+	}
+}
+
 static int
 gc_pid_alive(long pid)
 {
@@ -543,6 +590,7 @@ gc_run(time_t min_age, int dry, int verbose, int quiet)
 	if (r == 0 && old > 0) {
 		gc_lock(&c);
 		r = gc_scan(&c);
+		gc_keep_current(&c);
 	}
 	if (r == 0) {
 		if (c.unknown && !quiet && c.unknown_pid > 0)

@@ -237,6 +237,8 @@ cmd_run(int argc, char **argv)
 		fd = gc_hold(name);
 	}
 	(void)fd; /* closed by exec */
+	if (name[0] != '\0')
+		reload_on_start(&src, name); /* docs/behaviour.md#live-reload */
 	gc_auto();
 	run_env_init();
 	if (name[0] != '\0')

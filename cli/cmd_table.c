@@ -377,6 +377,7 @@ cmd_explain(int argc, char **argv)
 		       how == NAMES_FAKE ? "fake address" : "resolved locally",
 		       names_why_text(why));
 	}
+	reload_print_generation(&o, v.hdr->source_hash);
 	if (peer != NULL && explain_peer(&v, peer) < 0) {
 		fprintf(stderr, "proxyshim explain: bad peer address '%s'\n",
 		        peer);
@@ -452,6 +453,7 @@ cmd_dump(int argc, char **argv)
 	if (cli_build_view(&o, &tbl, &len, &v) < 0)
 		return CLI_FAIL;
 	table_dump(&v, stdout);
+	reload_print_generation(&o, v.hdr->source_hash);
 	free(tbl);
 	return CLI_OK;
 }

@@ -28,6 +28,10 @@ cli_usage(FILE *f)
 	      "print its name\n"
 	      "  dump [-c FILE]                          the compiled table, "
 	      "readable\n"
+	      "  reload [-c FILE]                        validate, publish and "
+	      "switch\n"
+	      "                                          running programs to "
+	      "the file\n"
 	      "  gc [-n] [-v] [--min-age SECONDS]        remove this user's "
 	      "segments\n"
 	      "                                          that nothing uses\n"
@@ -55,7 +59,7 @@ main(int argc, char **argv)
 	        {"run", cmd_run},       {"gc", cmd_gc},
 	        {"relay", cli_relay},   {"check", cli_tools},
 	        {"explain", cli_tools}, {"compile", cli_tools},
-	        {"dump", cli_tools},
+	        {"dump", cli_tools},    {"reload", cli_tools},
 	};
 	size_t i;
 

@@ -1,7 +1,7 @@
 /*
  * libproxyshim-tools.so: the subcommands that read YAML (check with
- * --probe, explain, compile, dump), loaded by the command only when one of
- * them runs, so that run and gc load libc alone
+ * --probe, explain, compile, dump, reload), loaded by the command only when one
+ * of them runs, so that run and gc load libc alone
  * (docs/performance.md#start-up).
  */
 #include <stdio.h>
@@ -20,10 +20,9 @@ proxyshim_tools_main(int argc, char **argv)
 		const char *name;
 		int (*fn)(int, char **);
 	} cmds[] = {
-	        {"check", cmd_check},
-	        {"explain", cmd_explain},
-	        {"compile", cmd_compile},
-	        {"dump", cmd_dump},
+	        {"check", cmd_check},     {"explain", cmd_explain},
+	        {"compile", cmd_compile}, {"dump", cmd_dump},
+	        {"reload", cmd_reload},
 	};
 	size_t i;
 

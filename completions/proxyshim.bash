@@ -13,7 +13,7 @@ _proxyshim() {
 		cword=$COMP_CWORD
 	fi
 
-	local cmds="run check explain compile dump gc help"
+	local cmds="run check explain compile dump reload gc help"
 	local cmd="" i
 	for ((i = 1; i < cword; i++)); do
 		case ${words[i]} in
@@ -81,6 +81,9 @@ _proxyshim() {
 		;;
 	compile | dump)
 		[[ $cur == -* ]] && COMPREPLY=($(compgen -W "-c --config" -- "$cur"))
+		;;
+	reload)
+		[[ $cur == -* ]] && COMPREPLY=($(compgen -W "-c --config -q" -- "$cur"))
 		;;
 	gc)
 		[[ $prev == --min-age ]] && return

@@ -1023,6 +1023,7 @@ settings_fill(struct table_build *tb, struct ps_t_settings *s,
 	s->on_failure = (uint8_t)c->on_failure;
 	s->udp_mode = (uint8_t)c->udp;
 	s->proxy_loopback = c->proxy_loopback ? 1 : 0;
+	s->reload_mode = (uint32_t)c->reload;
 	s->fake4_prefix = (uint8_t)c->fake4_prefix;
 	s->fake6_prefix = (uint8_t)c->fake6_prefix;
 	s->nheaders = (uint8_t)c->nheaders;
@@ -1050,9 +1051,9 @@ settings_check(struct table_build *tb)
 		            c->nrules, PS_PRIO_MAX - 1);
 	if (c->chain > PS_CHAIN_ROUND_ROBIN || c->dns > PS_DNS_LOCAL ||
 	    c->on_failure > PS_FAIL_DIRECT || c->udp > PS_UDP_BLOCK ||
-	    c->fake4_prefix < 0 || c->fake4_prefix > 32 ||
-	    c->fake6_prefix < 0 || c->fake6_prefix > 128 ||
-	    c->nheaders > PS_RP_MAX_HEADERS)
+	    c->reload > PS_RELOAD_MANUAL || c->fake4_prefix < 0 ||
+	    c->fake4_prefix > 32 || c->fake6_prefix < 0 ||
+	    c->fake6_prefix > 128 || c->nheaders > PS_RP_MAX_HEADERS)
 		build_error(tb, -EINVAL, "bad settings in the configuration");
 	for (i = 0; i < c->nheaders && i < PS_RP_MAX_HEADERS; i++)
 		if (c->headers[i] < PS_RP_PROXY ||

@@ -627,13 +627,14 @@ enum {
 	K_UDP,
 	K_LOOPBACK,
 	K_TLS,
+	K_RELOAD,
 	K_NPROXY
 };
 
 static const char *const cfg_proxy_keys[K_NPROXY] = {
         "http",       "https", "exempt",         "https_ports", "rules",
         "chain",      "dns",   "fake_ipv4",      "fake_ipv6",   "timeouts",
-        "on_failure", "udp",   "proxy_loopback", "tls",
+        "on_failure", "udp",   "proxy_loopback", "tls",         "reload",
 };
 
 static const struct cfg_enum cfg_chain_tab[] = {
@@ -654,6 +655,11 @@ static const struct cfg_enum cfg_udp_tab[] = {
         {"direct", PS_UDP_DIRECT},
         {"block", PS_UDP_BLOCK},
 };
+static const struct cfg_enum cfg_reload_tab[] = {
+        {"auto", PS_RELOAD_AUTO},
+        {"manual", PS_RELOAD_MANUAL},
+};
+
 static int
 cfg_proxy_enum(struct cfg_ctx *x, int key, const yaml_node_t *v,
                const char *path)
@@ -679,6 +685,12 @@ cfg_proxy_enum(struct cfg_ctx *x, int key, const yaml_node_t *v,
 		             "error or direct", &e);
 		if (r == 0)
 			c->on_failure = (enum ps_on_failure)e;
+		return r;
+	case K_RELOAD:
+		r = cfg_enum(x, v, path, cfg_reload_tab, CFG_N(cfg_reload_tab),
+		             "auto or manual", &e);
+		if (r == 0)
+			c->reload = (enum ps_reload_mode)e;
 		return r;
 	default:
 		r = cfg_enum(x, v, path, cfg_udp_tab, CFG_N(cfg_udp_tab),

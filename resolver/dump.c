@@ -65,12 +65,13 @@ dump_header(const struct ps_table_view *v, FILE *f)
 	fprintf(f, "settings:\n");
 	fprintf(f,
 	        "  chain: %s\n  dns: %s\n  on_failure: %s\n  udp: %s\n"
-	        "  proxy_loopback: %s\n",
+	        "  proxy_loopback: %s\n  reload: %s\n",
 	        dump_enum(s->chain_mode, chain, 3),
 	        dump_enum(s->dns_mode, dns, 2),
 	        dump_enum(s->on_failure, fail, 2),
 	        dump_enum(s->udp_mode, udp, 2),
-	        s->proxy_loopback ? "true" : "false");
+	        s->proxy_loopback ? "true" : "false",
+	        s->reload_mode == PS_RELOAD_MANUAL ? "manual" : "auto");
 	fprintf(f, "  fake_ipv4: %s/%u\n  fake_ipv6: %s/%u\n", a4,
 	        s->fake4_prefix, a6, s->fake6_prefix);
 	fprintf(f,

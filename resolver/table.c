@@ -347,7 +347,8 @@ check_settings(const struct ps_table_view *v, const char **why)
 		BAD("settings: bad \"*\" entry");
 	if (s->chain_mode > PS_CHAIN_ROUND_ROBIN ||
 	    s->dns_mode > PS_DNS_LOCAL || s->on_failure > PS_FAIL_DIRECT ||
-	    s->udp_mode > PS_UDP_BLOCK || s->proxy_loopback > 1)
+	    s->udp_mode > PS_UDP_BLOCK || s->proxy_loopback > 1 ||
+	    s->reload_mode > PS_RELOAD_MANUAL)
 		BAD("settings: enum out of range");
 	if (s->fake4_prefix > 32 || s->fake6_prefix > 128)
 		BAD("settings: bad fake address prefix");

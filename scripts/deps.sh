@@ -20,6 +20,8 @@ PKGS=(
 	# real proxies and servers for the integration tests and benchmarks
 	microsocks dante-server tinyproxy squid-openssl haproxy nginx stunnel4
 	proxychains4 hyperfine
+	# a long-running JVM client (live reload test)
+	openjdk-17-jdk-headless
 	# analysis
 	valgrind cppcheck shellcheck strace
 	# packaging: man page lint, dpkg-shlibdeps for make deb

@@ -55,9 +55,9 @@ connect_format(const struct ps_dest *d, char *buf, size_t size)
 /* One info line per decision: destination, action, first upstream (masked
  * URL) and the rule that decided. */
 static void
-connect_log_route(int fd, const struct ps_dest *d, const struct ps_route *rt)
+connect_log_route(const struct ps_table_view *v, int fd,
+                  const struct ps_dest *d, const struct ps_route *rt)
 {
-	const struct ps_table_view *v = &shim.view;
 	char where[PS_MAX_HOST + 8];
 	const char *up = "", *rule = "";
 
@@ -88,7 +88,7 @@ connect_log_route(int fd, const struct ps_dest *d, const struct ps_route *rt)
 static int
 connect_route(int fd, const struct sockaddr *sa, socklen_t len)
 {
-	const struct ps_table_view *v = &shim.view;
+	const struct ps_table_view *v = NULL;
 	struct ps_target dst;
 	const uint8_t *a;
 	struct ps_route rt;
@@ -100,6 +100,9 @@ connect_route(int fd, const struct sockaddr *sa, socklen_t len)
 	if (shim.mode == SHIM_PASS || dest_from_sockaddr(sa, len, &d) != 0)
 		return CONNECT_PASS;
 	if (shim.mode == SHIM_ACTIVE) {
+		/* One table for the whole decision, even across a reload
+		 * (docs/behaviour.md#live-reload). */
+		v = shim_policy();
 		/* The name map: a fake address becomes its name
 		 * alone (fake = 1), a recorded real address gains its name,
 		 * so hostname rules apply (shim/getaddrinfo.c). */
@@ -132,7 +135,7 @@ connect_route(int fd, const struct sockaddr *sa, socklen_t len)
 	if (shim.mode == SHIM_BROKEN)
 		return dest_is_loopback(&d) ? CONNECT_PASS : -ECONNREFUSED;
 	if (ps_log_level >= PS_LOG_INFO)
-		connect_log_route(fd, &d, &rt);
+		connect_log_route(v, fd, &d, &rt);
 	if (rt.action == PS_ROUTE_DIRECT)
 		return fake ? namemap_connect_direct(fd, domain, &d)
 		            : CONNECT_PASS;
@@ -147,6 +150,7 @@ connect_route(int fd, const struct sockaddr *sa, socklen_t len)
 	dst.family = d.family;
 	a = ps_addr_unmap(&dst.family, d.addr);
 	memcpy(dst.addr, a, dst.family == AF_INET ? 4 : sizeof(dst.addr));
+	reload_pin(v);
 	r = tunnel_open(fd, domain, v, rt.chain_first, rt.chain_len, &dst);
 	if (r < 0 && r != -EISCONN && r != -EINTR &&
 	    v->hdr->settings.on_failure == PS_FAIL_DIRECT) {
@@ -154,9 +158,10 @@ connect_route(int fd, const struct sockaddr *sa, socklen_t len)
 		log_warn("fd %d %s: proxy failed (%s), on_failure: direct", fd,
 		         where, strerror(-r));
 		io_disconnect(fd);
-		return fake ? namemap_connect_direct(fd, domain, &d)
-		            : CONNECT_PASS;
+		r = fake ? namemap_connect_direct(fd, domain, &d)
+		         : CONNECT_PASS;
 	}
+	reload_unpin(v);
 	return r;
 }
 

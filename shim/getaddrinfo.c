@@ -153,7 +153,7 @@ getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
 		return EAI_FAIL;
 	if (!gai_ours(node, hints))
 		return real.getaddrinfo(node, service, hints, res);
-	if (names_decide(&shim.view, node, strlen(node),
+	if (names_decide(shim_policy(), node, strlen(node),
 	                 shim_service_port(service), &why) == NAMES_FAKE)
 		return gai_fake(node, service, hints, res);
 	r = real.getaddrinfo(node, service, hints, res);

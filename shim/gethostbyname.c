@@ -64,7 +64,7 @@ hb_fake(const char *name, int af, uint8_t addr[16])
 	if (shim.mode != SHIM_ACTIVE || !names_is_name(name) ||
 	    (af != AF_INET && af != AF_INET6))
 		return 0;
-	if (names_decide(&shim.view, name, strlen(name), 80, &why) !=
+	if (names_decide(shim_policy(), name, strlen(name), 80, &why) !=
 	    NAMES_FAKE)
 		return 0;
 	if (namemap_fake_slot(name, &slot) < 0 || (m = namemap_get()) == NULL)

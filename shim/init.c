@@ -28,8 +28,8 @@ static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
 /* A published table of the usual size (a KiB or two) is read into here
  * rather than into pages of its own; pages never touched cost nothing.
- * Filled once, at start.  Live reload (later) must read a new table
- * elsewhere: threads may still be looking routes up in this one. */
+ * Filled once, at start.  Live reload reads a new table elsewhere
+ * (shim/reload.c): threads may still be looking routes up in this one. */
 static uint64_t table_buf[64 * 1024 / sizeof(uint64_t)];
 
 struct shim_sym {
@@ -143,19 +143,19 @@ shim_map_named(const char *name)
 }
 
 /* dlopen the compiler next to this library, compile and publish. */
-static int
-shim_compile(const struct ps_source *src)
+int
+shim_compiler_publish(const struct ps_source *src, char *name, size_t namesz,
+                      uint8_t **priv, size_t *privlen, char *err, size_t errsz)
 {
-	char path[PATH_MAX], name[PS_SHM_NAME_MAX], err[PS_ERR_MAX];
+	char path[PATH_MAX];
 	ps_compiler_publish_fn fn;
-	uint8_t *priv = NULL;
-	size_t privlen = 0;
 	Dl_info self;
 	void *h;
 	char *slash;
 	int r;
 
-	if (dladdr((void *)shim_compile, &self) == 0 || self.dli_fname == NULL)
+	if (dladdr((void *)shim_compiler_publish, &self) == 0 ||
+	    self.dli_fname == NULL)
 		return -ENOENT;
 	snprintf(path, sizeof(path), "%s", self.dli_fname);
 	slash = strrchr(path, '/');
@@ -174,10 +174,26 @@ shim_compile(const struct ps_source *src)
 		dlclose(h);
 		return -ENOENT;
 	}
-	r = fn(src, name, sizeof(name), &priv, &privlen, err, sizeof(err));
+	r = fn(src, name, namesz, priv, privlen, err, errsz);
 	/* The compiler's code is no longer needed; libyaml leaves with it. */
 	dlclose(h);
+	return r;
+}
+
+static int
+shim_compile(const struct ps_source *src)
+{
+	char name[PS_SHM_NAME_MAX], err[PS_ERR_MAX];
+	uint8_t *priv = NULL;
+	size_t privlen = 0;
+	int r;
+
+	err[0] = '\0';
+	r = shim_compiler_publish(src, name, sizeof(name), &priv, &privlen, err,
+	                          sizeof(err));
 	if (r < 0) {
+		if (err[0] == '\0')
+			return -ENOENT; /* no compiler (logged) */
 		log_err("%s", err);
 		return -EINVAL;
 	}

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -39,19 +40,28 @@ extern char **environ;
 
 #define RELAY_ENV_MAX 1024 /* environment entries passed on */
 
-static struct ps_relay_seg *relay_seg;
-static pthread_once_t relay_once = PTHREAD_ONCE_INIT;
-static uint64_t relay_identity;
-
-static void
-relay_map_once(void)
+/* The relay segment of v's table, mapped on first use.  Each generation
+ * of a reloaded policy has its own table, so its own relay, which reads
+ * that generation's upstreams (docs/behaviour.md#live-reload). */
+static struct ps_relay_seg *
+relay_seg_of(const struct ps_table_view *v)
 {
-	int r = relayseg_open(relay_identity, &relay_seg);
+	_Atomic(struct ps_relay_seg *) *slot = reload_relay_slot(v);
+	struct ps_relay_seg *s = atomic_load(slot), *none = NULL;
+	int r;
 
+	if (s != NULL)
+		return s;
+	r = relayseg_open(v->hdr->source_hash, &s);
 	if (r < 0) {
 		log_err("cannot open the relay segment: %s", strerror(-r));
-		relay_seg = NULL;
+		return NULL;
 	}
+	if (!atomic_compare_exchange_strong(slot, &none, s)) {
+		munmap(s, sizeof(*s)); /* another thread was first */
+		s = none;
+	}
+	return s;
 }
 
 /* The relay program next to this library; or $PROXYSHIM_CMD (*sub = 1:
@@ -84,7 +94,7 @@ relay_cmd_path(char *path, size_t size, int *sub)
 /* Spawn the relay with the program's environment minus LD_PRELOAD, stdio
  * on /dev/null and no inherited descriptors. */
 static int
-relay_spawn(void)
+relay_spawn(const char *table)
 {
 	char path[PATH_MAX], *argv[6], **argvp = argv, *envp[RELAY_ENV_MAX + 1];
 	posix_spawn_file_actions_t fa;
@@ -110,7 +120,7 @@ relay_spawn(void)
 	argv[1] = (char *)"relay";
 	argv[2] = (char *)"--detach";
 	argv[3] = (char *)"--table";
-	argv[4] = shim.table_name;
+	argv[4] = (char *)table;
 	argv[5] = NULL;
 	if (!sub) {
 		argv[1] = path;
@@ -143,7 +153,7 @@ relay_spawn(void)
 /* The port of a live relay, starting one when there is none; waits at
  * most until deadline_ms (CLOCK_MONOTONIC).  0 when none came up. */
 static uint32_t
-relay_port(struct ps_relay_seg *s, int64_t deadline_ms)
+relay_port(struct ps_relay_seg *s, const char *table, int64_t deadline_ms)
 {
 	uint32_t port;
 	int64_t last, now;
@@ -158,7 +168,7 @@ relay_port(struct ps_relay_seg *s, int64_t deadline_ms)
 		last = atomic_load(&s->spawn_ms);
 		if ((last == 0 || now - last >= PS_RELAY_START_MS) &&
 		    atomic_compare_exchange_strong(&s->spawn_ms, &last, now) &&
-		    relay_spawn() < 0)
+		    relay_spawn(table) < 0)
 			return 0;
 		poll(NULL, 0, 10);
 	}
@@ -187,7 +197,7 @@ relay_forget(struct ps_relay_seg *s, uint32_t port)
  * -ECONNREFUSED (cannot tell).
  */
 static int
-relay_verify(int fd, uint32_t port, char *pass)
+relay_verify(struct ps_relay_seg *seg, int fd, uint32_t port, char *pass)
 {
 	uid_t who = 0;
 	uint32_t now;
@@ -214,7 +224,7 @@ relay_verify(int fd, uint32_t port, char *pass)
 		return -ECONNREFUSED;
 	}
 	for (i = 0; i < 100; i++) {
-		r = relayseg_read(relay_seg, &now, pass);
+		r = relayseg_read(seg, &now, pass);
 		if (r == 0)
 			return now == port ? 0 : -EAGAIN;
 		poll(NULL, 0, 1);
@@ -227,6 +237,8 @@ relay_tunnel(int fd, int sockfam, const struct ps_table_view *v,
              const uint32_t *ups, size_t n, const struct ps_target *dst)
 {
 	const struct ps_t_settings *st = &v->hdr->settings;
+	const char *table = reload_table_name(v);
+	struct ps_relay_seg *seg;
 	char user[12 * PS_MAX_HOPS], pass[PS_RELAY_SECRET_HEX + 1];
 	/* 127.0.0.1, mapped for an IPv6 socket. */
 	struct ps_target lo = {.family = AF_INET, .addr = {127, 0, 0, 1}};
@@ -237,14 +249,13 @@ relay_tunnel(int fd, int sockfam, const struct ps_table_view *v,
 	uint32_t port = 0;
 	int r = -ECONNREFUSED, tries, wait_ms;
 
-	if (shim.table_name[0] == '\0') {
+	if (table[0] == '\0') {
 		log_err("https:// upstreams need a published table (the TLS "
 		        "relay maps it)");
 		return -ECONNREFUSED;
 	}
-	relay_identity = v->hdr->source_hash;
-	pthread_once(&relay_once, relay_map_once);
-	if (relay_seg == NULL)
+	seg = relay_seg_of(v);
+	if (seg == NULL)
 		return -ECONNREFUSED;
 	r = relayreq_user(user, sizeof(user), ups, n);
 	if (r < 0)
@@ -252,7 +263,7 @@ relay_tunnel(int fd, int sockfam, const struct ps_table_view *v,
 	wait_ms = (int)st->connect_timeout_ms;
 	deadline = relayseg_now_ms() + (wait_ms > 5000 ? wait_ms : 5000);
 	for (tries = 0; tries < 4; tries++) {
-		port = relay_port(relay_seg, deadline);
+		port = relay_port(seg, table, deadline);
 		if (port == 0) {
 			log_err("the TLS relay did not start");
 			return -ECONNREFUSED;
@@ -263,19 +274,19 @@ relay_tunnel(int fd, int sockfam, const struct ps_table_view *v,
 			r = io_connect(fd, (struct sockaddr *)&ss, sslen,
 			               wait_ms);
 		if (r == -ECONNREFUSED) {
-			relay_forget(relay_seg, port);
+			relay_forget(seg, port);
 			continue;
 		}
 		if (r < 0)
 			return r;
-		r = relay_verify(fd, port, pass);
+		r = relay_verify(seg, fd, port, pass);
 		if (r == 0)
 			break;
 		/* Nothing was sent: drop the connection (a reset), and try
 		 * again; after a new relay when this port is not ours. */
 		io_disconnect(fd);
 		if (r == -EPERM)
-			relay_forget(relay_seg, port);
+			relay_forget(seg, port);
 		else if (r != -EAGAIN)
 			return r;
 	}

@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,6 +16,7 @@
 
 #include "proxyshim/log.h"
 #include "proxyshim/shm.h"
+#include "shim.h"
 #include "state.h"
 
 #define STATE_MAGIC 0x54535350u /* "PSST" */
@@ -29,9 +29,7 @@ struct state_seg {
 };
 
 static struct state_seg local_state; /* fallback: this process only */
-static struct state_seg *state;
-static pthread_once_t state_once = PTHREAD_ONCE_INIT;
-static const struct ps_table_view *state_view;
+static atomic_int state_warned;
 
 static int64_t
 state_now_ms(void)
@@ -44,13 +42,13 @@ state_now_ms(void)
 }
 
 static struct state_seg *
-state_map(void)
+state_map(const struct ps_table_view *v)
 {
 	char name[PS_SHM_NAME_MAX + 8];
 	void *p;
 	int r;
 
-	shm_table_name(state_view->hdr->source_hash, name, PS_SHM_NAME_MAX);
+	shm_table_name(v->hdr->source_hash, name, PS_SHM_NAME_MAX);
 	strcat(name, "-state");
 	r = shm_map_rw(name, sizeof(struct state_seg), 1, &p);
 	if (r < 0) {
@@ -60,24 +58,36 @@ state_map(void)
 	return p;
 }
 
-static void
-state_init_once(void)
-{
-	state = state_map();
-	if (state == NULL) {
-		log_warn("shared state unavailable (%s): failover and "
-		         "round-robin are per process",
-		         strerror(errno));
-		state = &local_state;
-	}
-}
-
+/* The state of v's table: each generation of a reloaded policy has its
+ * own, as its upstreams are numbered anew (docs/behaviour.md#live-reload). */
 static struct state_seg *
 state_get(const struct ps_table_view *v)
 {
-	state_view = v;
-	pthread_once(&state_once, state_init_once);
-	return state;
+	_Atomic(void *) *slot = reload_state_slot(v);
+	void *s = atomic_load(slot), *none = NULL;
+
+	if (s != NULL)
+		return s;
+	s = state_map(v);
+	if (s == NULL) {
+		if (atomic_exchange(&state_warned, 1) == 0)
+			log_warn("shared state unavailable (%s): failover "
+			         "and round-robin are per process",
+			         strerror(errno));
+		s = &local_state;
+	}
+	if (!atomic_compare_exchange_strong(slot, &none, s)) {
+		state_release(s); /* another thread was first */
+		s = none;
+	}
+	return s;
+}
+
+void
+state_release(void *s)
+{
+	if (s != NULL && s != (void *)&local_state)
+		munmap(s, sizeof(struct state_seg));
 }
 
 int

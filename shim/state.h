@@ -19,5 +19,8 @@ int state_is_dead(const struct ps_table_view *v, uint32_t up);
 void state_mark_dead(const struct ps_table_view *v, uint32_t up);
 void state_mark_alive(const struct ps_table_view *v, uint32_t up);
 uint64_t state_rr_next(const struct ps_table_view *v);
+/* Unmap a table's state (shim/reload.c, when its generation's slot is
+ * reused). */
+void state_release(void *s);
 
 #endif

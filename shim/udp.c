@@ -31,7 +31,7 @@ udp_check(int fd, const struct sockaddr *sa, socklen_t len)
 	socklen_t optlen = sizeof(type);
 
 	if (shim.mode != SHIM_ACTIVE ||
-	    shim.view.hdr->settings.udp_mode != PS_UDP_BLOCK || sa == NULL)
+	    shim_view()->hdr->settings.udp_mode != PS_UDP_BLOCK || sa == NULL)
 		return 0;
 	if (dest_from_sockaddr(sa, len, &d) != 0)
 		return 0; /* AF_UNSPEC (disconnect), AF_UNIX, ... */
@@ -42,7 +42,7 @@ udp_check(int fd, const struct sockaddr *sa, socklen_t len)
 		return 0;
 	if (namemap_dest(&d, name, sizeof(name)) != 0)
 		goto refuse; /* a fake address: nothing to send to */
-	route_lookup(&shim.view, &d, &rt);
+	route_lookup(shim_view(), &d, &rt);
 	if (rt.action == PS_ROUTE_DIRECT &&
 	    (rt.why == PS_WHY_EXEMPT || rt.why == PS_WHY_RULE ||
 	     rt.why == PS_WHY_LOOPBACK))
@@ -62,7 +62,7 @@ sendmmsg(int fd, struct mmsghdr *vec, unsigned int n, int flags)
 
 	shim_init();
 	if (shim.mode != SHIM_ACTIVE ||
-	    shim.view.hdr->settings.udp_mode != PS_UDP_BLOCK || vec == NULL)
+	    shim_view()->hdr->settings.udp_mode != PS_UDP_BLOCK || vec == NULL)
 		return real.sendmmsg(fd, vec, n, flags);
 	for (i = 0; i < n; i++)
 		if (udp_check(fd, vec[i].msg_hdr.msg_name,

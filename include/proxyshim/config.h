@@ -115,6 +115,9 @@ enum ps_chain_mode {
 enum ps_dns_mode { PS_DNS_REMOTE = 0, PS_DNS_LOCAL };
 enum ps_on_failure { PS_FAIL_ERROR = 0, PS_FAIL_DIRECT };
 enum ps_udp_mode { PS_UDP_DIRECT = 0, PS_UDP_BLOCK };
+/* proxy.reload: whether running programs pick up edits of the file by
+ * themselves (docs/behaviour.md#live-reload). */
+enum ps_reload_mode { PS_RELOAD_AUTO = 0, PS_RELOAD_MANUAL };
 
 /* Reverse-proxy header sources, in the order configured. */
 enum ps_rp_header {
@@ -157,6 +160,7 @@ struct ps_config {
 	enum ps_on_failure on_failure;
 	enum ps_udp_mode udp;
 	bool proxy_loopback;
+	enum ps_reload_mode reload;
 
 	struct ps_match *trusted; /* reverseProxy.trustedOrigins (ADDR/CIDR) */
 	size_t ntrusted;

@@ -138,7 +138,8 @@ struct ps_t_settings {
 	uint32_t tls_name_off; /* string: server name; 0 ("") = each proxy's
 	                          host */
 	uint32_t tls_flags;    /* PS_T_TLS_* */
-	uint32_t reserved[5];  /* 0 */
+	uint32_t reload_mode;  /* enum ps_reload_mode */
+	uint32_t reserved[4];  /* 0 */
 };
 
 #define PS_T_TLS_INSECURE 1u /* insecure_skip_verify: true */
@@ -163,7 +164,9 @@ struct ps_t_header {
 	uint16_t header_size; /* sizeof(struct ps_t_header) */
 	uint32_t total_size;  /* bytes, header included */
 	uint32_t checksum;    /* CRC-32C, see above */
-	uint64_t generation;  /* bumped by live reload (later); 1 for now */
+	uint64_t generation;  /* 1: the generation in force for a config file
+	                         is kept in its current segment
+	                         (include/proxyshim/current.h) */
 	uint64_t source_hash; /* identity of what it was compiled from */
 	struct ps_t_settings settings;
 	struct ps_t_section sec[PS_SEC_COUNT];

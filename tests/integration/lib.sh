@@ -525,6 +525,24 @@ _it_shm_cleanup() {
 			rm -f -- "$f" "$f"-*
 		fi
 	done
+	# The current segments of live reload are named after a config
+	# file's path (docs/behaviour.md#live-reload): those of files in $T.
+	local h
+	while read -r h; do
+		for f in /dev/shm/proxyshim-"$EUID"-v*-"$h"-current; do
+			[[ -f $f && -z ${_IT_SHM_BEFORE[${f##*/}]:-} ]] || continue
+			rm -f -- "$f"
+		done
+	done < <(find "$T" -type f -print0 2>/dev/null | python3 -c '
+import os, sys
+for p in sys.stdin.buffer.read().split(b"\0"):
+    if not p:
+        continue
+    h = 0xcbf29ce484222325
+    for b in b"current:" + os.path.realpath(p):
+        h = ((h ^ b) * 0x100000001b3) & 0xffffffffffffffff
+    print("%016x" % h)
+' 2>/dev/null)
 	return 0
 }
 

@@ -573,6 +573,25 @@ START_TEST(test_config_booleans_and_enums_accept_common_spellings)
 }
 END_TEST
 
+START_TEST(test_config_reload_is_auto_or_manual)
+{
+	struct ps_config c;
+
+	config_buf_ok("proxy:\n  http: p:1\n", &c);
+	ck_assert_int_eq(c.reload, PS_RELOAD_AUTO);
+	config_free(&c);
+	config_buf_ok("proxy:\n  reload: Manual\n", &c);
+	ck_assert_int_eq(c.reload, PS_RELOAD_MANUAL);
+	config_free(&c);
+	config_buf_ok("proxy:\n  reload: auto\n", &c);
+	ck_assert_int_eq(c.reload, PS_RELOAD_AUTO);
+	config_free(&c);
+	config_buf_error("proxy:\n  reload: sometimes\n",
+	                 "test.yml:2:11: proxy.reload: expected auto or "
+	                 "manual");
+}
+END_TEST
+
 START_TEST(test_config_other_top_level_sections_are_ignored)
 {
 	struct ps_config c;
@@ -1018,6 +1037,7 @@ config_suite(void)
 	tcase_add_test(tc, test_config_exempt_list_items_and_empty_entries);
 	tcase_add_test(tc, test_config_yaml_aliases_are_followed);
 	tcase_add_test(tc, test_config_booleans_and_enums_accept_common_spellings);
+	tcase_add_test(tc, test_config_reload_is_auto_or_manual);
 	tcase_add_test(tc, test_config_other_top_level_sections_are_ignored);
 	tcase_add_test(tc, test_config_missing_file_is_reported_with_its_path);
 	tcase_add_test(tc, test_config_free_is_idempotent_and_init_load_free_does_not_leak);

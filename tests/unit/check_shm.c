@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "proxyshim/current.h"
 #include "proxyshim/shm.h"
 #include "helpers.h"
 
@@ -336,6 +337,75 @@ START_TEST(test_shm_table_name_is_per_user_and_identity)
 }
 END_TEST
 
+/* The current segment of live reload (resolver/current.c). */
+START_TEST(test_current_key_is_the_files_absolute_path)
+{
+	char dir[] = "/tmp/pscurXXXXXX", path[64], rel[80], cwd[4096];
+	uint64_t a, b, c;
+	int fd;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/a.yml", dir);
+	fd = open(path, O_CREAT | O_WRONLY, 0600);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	ck_assert_int_eq(current_key_of(path, &a), 0);
+	/* Another spelling of the same file: the same key. */
+	ck_assert_ptr_nonnull(getcwd(cwd, sizeof(cwd)));
+	ck_assert_int_eq(chdir(dir), 0);
+	snprintf(rel, sizeof(rel), "./../%s/a.yml", strrchr(dir, '/') + 1);
+	ck_assert_int_eq(current_key_of(rel, &b), 0);
+	ck_assert_int_eq(chdir(cwd), 0);
+	ck_assert_uint_eq(a, b);
+	/* Rewritten (a new inode, new contents): still the same key. */
+	unlink(path);
+	fd = open(path, O_CREAT | O_WRONLY, 0600);
+	ck_assert_int_eq(write(fd, "proxy: {}\n", 10), 10);
+	close(fd);
+	ck_assert_int_eq(current_key_of(path, &c), 0);
+	ck_assert_uint_eq(a, c);
+	ck_assert_int_eq(current_key_of("/nonexistent/x.yml", &c), -ENOENT);
+	unlink(path);
+	rmdir(dir);
+}
+END_TEST
+
+START_TEST(test_current_publish_bumps_generation_and_names_table)
+{
+	struct ps_current_seg *s, *t;
+	char name[PS_SHM_NAME_MAX + 16];
+	uint64_t key = ((uint64_t)getpid() << 20) ^ (uint64_t)rand();
+	uint64_t gen, table;
+
+	current_name(key, name, sizeof(name));
+	shm_unlink(name);
+	ck_assert_int_eq(current_open(key, 0, &s), -ENOENT);
+	ck_assert_int_eq(current_open(key, 1, &s), 0);
+	current_read(s, &gen, &table);
+	ck_assert_uint_eq(gen, 0);
+	/* The first process decides generation 1; a later one does not
+	 * replace it. */
+	ck_assert_uint_eq(current_init(s, 0x1111), 1);
+	ck_assert_uint_eq(current_init(s, 0x2222), 1);
+	current_read(s, &gen, &table);
+	ck_assert_uint_eq(table, 0x1111);
+	/* A second mapping (another process) sees each publication. */
+	ck_assert_int_eq(current_open(key, 0, &t), 0);
+	ck_assert_uint_eq(current_publish(s, 0x3333), 2);
+	current_read(t, &gen, &table);
+	ck_assert_uint_eq(gen, 2);
+	ck_assert_uint_eq(table, 0x3333);
+	/* One look at the file per PS_CURRENT_CHECK_MS, whoever asks. */
+	ck_assert_int_eq(current_claim_check(s, 100000), 1);
+	ck_assert_int_eq(current_claim_check(t, 100000 + 10), 0);
+	ck_assert_int_eq(current_claim_check(t, 100000 + PS_CURRENT_CHECK_MS),
+	                 1);
+	current_close(s);
+	current_close(t);
+	shm_unlink(name);
+}
+END_TEST
+
 Suite *shm_suite(void);
 
 Suite *
@@ -357,6 +427,9 @@ shm_suite(void)
 	tcase_add_test(tc, test_shm_map_is_immune_to_truncation_and_rewrites);
 	tcase_add_test(tc, test_shm_racing_publishers_never_expose_partial_table);
 	tcase_add_test(tc, test_shm_table_name_is_per_user_and_identity);
+	tcase_add_test(tc, test_current_key_is_the_files_absolute_path);
+	tcase_add_test(tc,
+	               test_current_publish_bumps_generation_and_names_table);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("source");
 	tcase_add_test(tc, test_source_explicit_missing_file_is_error);

@@ -767,6 +767,9 @@ START_TEST(test_table_refuses_sections_and_offsets_out_of_range)
 	h->settings.dns_mode = 7;
 	expect_refused(buf, len, "settings: enum out of range");
 	FRESH();
+	h->settings.reload_mode = PS_RELOAD_MANUAL + 1;
+	expect_refused(buf, len, "settings: enum out of range");
+	FRESH();
 	h->settings.headers[3] = PS_RP_PROXY; /* past nheaders */
 	expect_refused(buf, len, "settings: bad reverse proxy header");
 #undef FRESH
