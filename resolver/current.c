@@ -29,13 +29,7 @@ current_key_of(const char *path, uint64_t *key)
 void
 current_name(uint64_t key, char *buf, size_t size)
 {
-	size_t n;
-
-	if (size < sizeof(PS_CURRENT_SUFFIX))
-		return;
-	shm_table_name(key, buf, size - sizeof(PS_CURRENT_SUFFIX) + 1);
-	n = strlen(buf);
-	memcpy(buf + n, PS_CURRENT_SUFFIX, sizeof(PS_CURRENT_SUFFIX));
+	shm_companion_name(key, PS_CURRENT_SUFFIX, buf, size);
 }
 
 int

@@ -20,13 +20,7 @@
 void
 relayseg_name(uint64_t identity, char *buf, size_t size)
 {
-	size_t n;
-
-	if (size < sizeof(PS_RELAY_SUFFIX))
-		return;
-	shm_table_name(identity, buf, size - sizeof(PS_RELAY_SUFFIX) + 1);
-	n = strlen(buf);
-	memcpy(buf + n, PS_RELAY_SUFFIX, sizeof(PS_RELAY_SUFFIX));
+	shm_companion_name(identity, PS_RELAY_SUFFIX, buf, size);
 }
 
 int64_t

@@ -31,6 +31,19 @@ shm_put_uint(char *p, unsigned v)
 }
 
 void
+shm_companion_name(uint64_t identity, const char *suffix, char *buf,
+                   size_t bufsz)
+{
+	size_t n, slen = strlen(suffix);
+
+	if (bufsz < slen + 1)
+		return;
+	shm_table_name(identity, buf, bufsz - slen);
+	n = strlen(buf);
+	memcpy(buf + n, suffix, slen + 1);
+}
+
+void
 shm_table_name(uint64_t identity, char *buf, size_t bufsz)
 {
 	static const char hex[] = "0123456789abcdef";

@@ -47,6 +47,11 @@ int source_identity_file(const char *path, uint64_t *id);
 uint64_t source_identity_env(ps_getenv_fn env);
 /* "/proxyshim-<uid>-<16 hex>" */
 void shm_table_name(uint64_t identity, char *buf, size_t bufsz);
+/* A companion segment's name: the table name of identity with suffix
+ * ("-relay", "-current") after it; nothing when bufsz cannot hold the
+ * suffix. */
+void shm_companion_name(uint64_t identity, const char *suffix, char *buf,
+                        size_t bufsz);
 
 /*
  * Publish len bytes under name, atomically.  When an object of that name
