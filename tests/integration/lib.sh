@@ -253,16 +253,22 @@ assert_sha256() {
 	assert_eq "$2" "$got" "$msg"
 }
 
-# wait_for_log FILE ERE [TIMEOUT_S]: poll (every 50 ms, bounded) until a
-# line of FILE matches; 0 if it did.  TIMEOUT_S may be fractional (0.5).
-wait_for_log() {
-	local file=$1 re=$2 deadline
-	deadline=$(($(_it_ms) + $(_it_sec2ms "${3:-3}")))
+# wait_for_log_count FILE ERE N [TIMEOUT_S]: poll (every 50 ms) until N
+# lines of FILE match; 0 if they did.  TIMEOUT_S (fractional allowed; by
+# default 60 s, scaled by IT_SLOW) only bounds a hang.
+wait_for_log_count() {
+	local file=$1 re=$2 n=$3 deadline
+	deadline=$(($(_it_ms) + $(_it_sec2ms "${4:-$((60 * IT_SLOW))}")))
 	while :; do
-		[[ -f $file ]] && grep -qE -- "$re" "$file" && return 0
+		[[ -f $file ]] && (($(grep -cE -- "$re" "$file" || true) >= n)) && return 0
 		(($(_it_ms) >= deadline)) && return 1
 		sleep 0.05
 	done
+}
+
+# wait_for_log FILE ERE [TIMEOUT_S]: the same for one line (default 3 s).
+wait_for_log() {
+	wait_for_log_count "$1" "$2" 1 "${3:-3}"
 }
 
 # it_done: print this file's `N passed, N failed` line and exit (1 when

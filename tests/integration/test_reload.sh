@@ -154,17 +154,6 @@ wait_more() {
 	wait_for_log_count "$1" "$2" $((have + $3))
 }
 
-# wait_for_log_count OUT RE N: until OUT has N lines matching RE (bounded
-# by 60 s: only a hang).
-wait_for_log_count() {
-	local deadline
-	deadline=$(($(_it_ms) + 60000 * IT_SLOW))
-	while (($(lines "$1" "$2") < $3)); do
-		(($(_it_ms) >= deadline)) && return 1
-		sleep 0.05
-	done
-}
-
 # switched_to_b PROG_OUT MSG: after a change to policy B, within a few
 # connects every connection goes through tinyproxy: skip 10 connects (the
 # switch happens at the next hooked call; at most ~1 s of auto pickup for
