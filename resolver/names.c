@@ -108,12 +108,7 @@ names_seg_size(const struct names_params *p)
 void
 names_shm_name(uint64_t identity, char *buf, size_t bufsz)
 {
-	size_t n;
-
-	shm_table_name(identity, buf, bufsz);
-	n = strlen(buf);
-	if (n + sizeof("-names") <= bufsz)
-		memcpy(buf + n, "-names", sizeof("-names"));
+	shm_companion_name(identity, "-names", buf, bufsz);
 }
 
 void

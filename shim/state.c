@@ -44,12 +44,11 @@ state_now_ms(void)
 static struct state_seg *
 state_map(const struct ps_table_view *v)
 {
-	char name[PS_SHM_NAME_MAX + 8];
+	char name[PS_SHM_NAME_MAX + sizeof("-state")];
 	void *p;
 	int r;
 
-	shm_table_name(v->hdr->source_hash, name, PS_SHM_NAME_MAX);
-	strcat(name, "-state");
+	shm_companion_name(v->hdr->source_hash, "-state", name, sizeof(name));
 	r = shm_map_rw(name, sizeof(struct state_seg), 1, &p);
 	if (r < 0) {
 		errno = -r; /* for the caller's log line */
