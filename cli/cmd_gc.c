@@ -628,18 +628,11 @@ void
 gc_auto(void)
 {
 	char path[sizeof(PS_SHM_DIR) + 32], uid[16];
-	unsigned u = (unsigned)geteuid();
-	size_t n = sizeof(uid) - 1;
 	struct stat st;
 
 	/* The uid in decimal, without printf (cli_cat says why). */
-	uid[n] = '\0';
-	do {
-		uid[--n] = (char)('0' + u % 10);
-		u /= 10;
-	} while (u != 0 && n > 0);
-	cli_cat(path, sizeof(path), PS_SHM_DIR "/proxyshim-", uid + n,
-	        GC_STAMP);
+	*shm_put_uint(uid, (unsigned)geteuid()) = '\0';
+	cli_cat(path, sizeof(path), PS_SHM_DIR "/proxyshim-", uid, GC_STAMP);
 	if (stat(path, &st) == 0 && time(NULL) - st.st_mtime < GC_MIN_AGE_S)
 		return;
 	fflush(stdout);

@@ -14,8 +14,7 @@
 #include "proxyshim/shm.h"
 #include "proxyshim/table.h"
 
-/* Decimal digits of v at p; returns the end. */
-static char *
+char *
 shm_put_uint(char *p, unsigned v)
 {
 	char tmp[16];

@@ -47,6 +47,9 @@ int source_identity_file(const char *path, uint64_t *id);
 uint64_t source_identity_env(ps_getenv_fn env);
 /* "/proxyshim-<uid>-<16 hex>" */
 void shm_table_name(uint64_t identity, char *buf, size_t bufsz);
+/* Decimal digits of v at p, without printf and without a '\0'; returns
+ * the end.  Room for 10 digits is the caller's. */
+char *shm_put_uint(char *p, unsigned v);
 /* A companion segment's name: the table name of identity with suffix
  * ("-relay", "-current") after it; nothing when bufsz cannot hold the
  * suffix. */
