@@ -19,7 +19,8 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wconversion -Wstrict-prototypes \
 	-Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral
 CPPFLAGS += -Iinclude -D_GNU_SOURCE -DPS_VERSION='"$(VERSION)"' -MMD -MP
 CFLAGS ?= -O2 -g
-CFLAGS += -std=c11 $(WARN) -fPIC -fvisibility=hidden -fno-strict-aliasing
+CFLAGS += -std=c11 $(WARN) -fPIC -fvisibility=hidden -fno-strict-aliasing \
+	-ffunction-sections -fdata-sections
 LDFLAGS += -Wl,-z,relro,-z,now
 
 ifeq ($(SAN),1)
@@ -51,6 +52,9 @@ PROTO_SRCS := proto/socks5.c proto/socks4.c proto/httpc.c proto/io.c \
 	proto/dial.c
 # The relay's request codec and the kernel's word on a socket's owner.
 PROTO_SRCS += proto/relayreq.c proto/sockdiag.c
+# libc's connect() and getaddrinfo() for proto/io.c, in every link unit but
+# the library (which sets its own: shim/init.c).
+PROTO_LIBC_SRCS := proto/io_libc.c
 # The interposed families and the library's own init.
 SHIM_SRCS := shim/init.c shim/state.c shim/tunnel.c shim/connect.c \
 	shim/getaddrinfo.c shim/gethostbyname.c shim/getnameinfo.c shim/udp.c \
@@ -130,15 +134,17 @@ $(COMPILER_LIB): $(call obj,$(COMPILER_SRCS) $(CONFIG_SRCS) $(CORE_SRCS))
 # --as-needed: on a C library with dlopen() in libc, -ldl adds nothing.
 # Two segments like the library's: run's start (bench/startup).
 $(CLI): $(call obj,$(CLI_SRCS) $(CORE_SRCS))
-	$(CC) $(LDFLAGS) $(LIB_LDFLAGS) -o $@ $^ -Wl,--as-needed -ldl
+	$(CC) $(LDFLAGS) $(LIB_LDFLAGS) -Wl,--gc-sections -o $@ $^ -Wl,--as-needed -ldl
 
-$(TOOLS_LIB): $(call obj,$(TOOLS_SRCS) $(RELAY_SRCS) $(COMPILER_SRCS) $(CONFIG_SRCS) $(CORE_SRCS) $(PROTO_SRCS))
+$(TOOLS_LIB): $(call obj,$(TOOLS_SRCS) $(RELAY_SRCS) $(COMPILER_SRCS) $(CONFIG_SRCS) $(CORE_SRCS) $(PROTO_SRCS) $(PROTO_LIBC_SRCS))
 	$(CC) -shared $(LDFLAGS) -o $@ $^ $(YAML_LIBS) $(SSL_LIBS) -lpthread
 
-$(RELAY): $(call obj,relay/main.c $(RELAY_SRCS) $(CORE_SRCS) $(PROTO_SRCS))
+$(RELAY): $(call obj,relay/main.c $(RELAY_SRCS) $(CORE_SRCS) $(PROTO_SRCS) \
+	$(PROTO_LIBC_SRCS))
 	$(CC) $(LDFLAGS) -o $@ $^ $(SSL_LIBS) -lpthread
 
-$(UNIT): $(call obj,$(UNIT_SRCS) $(COMPILER_SRCS) $(CONFIG_SRCS) $(CORE_SRCS) $(PROTO_SRCS))
+$(UNIT): $(call obj,$(UNIT_SRCS) $(COMPILER_SRCS) $(CONFIG_SRCS) $(CORE_SRCS) $(PROTO_SRCS) \
+	$(PROTO_LIBC_SRCS))
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(YAML_LIBS) $(CHECK_LIBS)
 
@@ -302,7 +308,7 @@ deb: all
 
 style:
 	clang-format --dry-run --Werror $(wildcard include/proxyshim/*.h) \
-		$(CORE_SRCS) $(CONFIG_SRCS) $(PROTO_SRCS) $(SHIM_SRCS) $(CLI_SRCS) \
+		$(CORE_SRCS) $(CONFIG_SRCS) $(PROTO_SRCS) $(PROTO_LIBC_SRCS) $(SHIM_SRCS) $(CLI_SRCS) \
 		$(TOOLS_SRCS) $(RELAY_SRCS) relay/main.c \
 		$(wildcard relay/*.h shim/*.h)
 

@@ -24,11 +24,6 @@
 #include "proxyshim/log.h"
 #include "proxyshim/proto.h"
 
-int (*io_real_connect)(int, const struct sockaddr *, socklen_t) = connect;
-int (*io_real_getaddrinfo)(const char *, const char *, const struct addrinfo *,
-                           struct addrinfo **) = getaddrinfo;
-void (*io_real_freeaddrinfo)(struct addrinfo *) = freeaddrinfo;
-
 int
 io_resolve(const char *name, int family, struct ps_target *t, int *gai)
 {

@@ -23,6 +23,11 @@
 
 struct shim_state shim;
 struct shim_real real;
+/* proto/io.c's calls to libc (include/proxyshim/proto.h): set at init. */
+int (*io_real_connect)(int, const struct sockaddr *, socklen_t);
+int (*io_real_getaddrinfo)(const char *, const char *, const struct addrinfo *,
+                           struct addrinfo **);
+void (*io_real_freeaddrinfo)(struct addrinfo *);
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
@@ -35,40 +40,33 @@ static uint64_t table_buf[64 * 1024 / sizeof(uint64_t)];
 struct shim_sym {
 	const char *name;
 	void **slot;
-	int required;
-	const void *hook; /* our own definition of name; NULL if we have none */
 };
 
 static const struct shim_sym shim_syms[] = {
-        {"connect", (void **)&real.connect, 1, (const void *)connect},
-        {"sendto", (void **)&real.sendto, 1, (const void *)sendto},
-        {"sendmsg", (void **)&real.sendmsg, 1, (const void *)sendmsg},
-        {"getaddrinfo", (void **)&real.getaddrinfo, 1,
-         (const void *)getaddrinfo},
-        {"freeaddrinfo", (void **)&real.freeaddrinfo, 1,
-         (const void *)freeaddrinfo},
-        /* The resolver's hooks: required, glibc has them all. */
-        {"getnameinfo", (void **)&real.getnameinfo, 1,
-         (const void *)getnameinfo},
-        {"gethostbyname", (void **)&real.gethostbyname, 1,
-         (const void *)gethostbyname},
-        {"gethostbyname2", (void **)&real.gethostbyname2, 1,
-         (const void *)gethostbyname2},
-        {"gethostbyname_r", (void **)&real.gethostbyname_r, 1,
-         (const void *)gethostbyname_r},
-        {"gethostbyname2_r", (void **)&real.gethostbyname2_r, 1,
-         (const void *)gethostbyname2_r},
-        {"gethostbyaddr", (void **)&real.gethostbyaddr, 1,
-         (const void *)gethostbyaddr},
-        {"gethostbyaddr_r", (void **)&real.gethostbyaddr_r, 1,
-         (const void *)gethostbyaddr_r},
-        {"sendmmsg", (void **)&real.sendmmsg, 1, (const void *)sendmmsg},
+        {"connect", (void **)&real.connect},
+        {"sendto", (void **)&real.sendto},
+        {"sendmsg", (void **)&real.sendmsg},
+        {"getaddrinfo", (void **)&real.getaddrinfo},
+        {"freeaddrinfo", (void **)&real.freeaddrinfo},
+        /* The resolver's hooks (glibc has them all). */
+        {"getnameinfo", (void **)&real.getnameinfo},
+        {"gethostbyname", (void **)&real.gethostbyname},
+        {"gethostbyname2", (void **)&real.gethostbyname2},
+        {"gethostbyname_r", (void **)&real.gethostbyname_r},
+        {"gethostbyname2_r", (void **)&real.gethostbyname2_r},
+        {"gethostbyaddr", (void **)&real.gethostbyaddr},
+        {"gethostbyaddr_r", (void **)&real.gethostbyaddr_r},
+        {"sendmmsg", (void **)&real.sendmmsg},
         /* The reverse-proxy side (shim/accept.c). */
-        {"accept", (void **)&real.accept, 1, (const void *)accept},
-        {"accept4", (void **)&real.accept4, 1, (const void *)accept4},
-        {"getpeername", (void **)&real.getpeername, 1,
-         (const void *)getpeername},
+        {"accept", (void **)&real.accept},
+        {"accept4", (void **)&real.accept4},
+        {"getpeername", (void **)&real.getpeername},
 };
+
+/* This library's first and last byte, from the linker: hidden, so that
+ * no other object's symbols of those names stand in for them. */
+extern const char __ehdr_start[] __attribute__((visibility("hidden")));
+extern const char _end[] __attribute__((visibility("hidden")));
 
 static void
 shim_resolve_symbols(void)
@@ -76,24 +74,22 @@ shim_resolve_symbols(void)
 	size_t i;
 
 	for (i = 0; i < sizeof(shim_syms) / sizeof(shim_syms[0]); i++) {
-		void *p = dlsym(RTLD_NEXT, shim_syms[i].name);
+		const char *p = dlsym(RTLD_NEXT, shim_syms[i].name);
 
 		/* Resolving to ourselves would recurse forever: the only
 		 * unrecoverable set-up error (proxychains-ng does the same).
-		 * Compared with our own hook's address, not with dladdr():
-		 * dladdr() scans libc's whole symbol table on every call,
-		 * which cost ~80 us of every process start (bench/startup). */
-		if (p != NULL && p == shim_syms[i].hook) {
-			log_err("%s resolves to the shim itself",
-			        shim_syms[i].name);
-			abort();
-		}
-		if (p == NULL && shim_syms[i].required) {
+		 * Checked against this library's address range: dladdr()
+		 * scans libc's whole symbol table on every call (~80 us of
+		 * every process start), and naming our own hooks here would
+		 * cost a symbol lookup each at load
+		 * (docs/performance.md#what-a-preloaded-start-costs). */
+		if (p == NULL || (p >= __ehdr_start && p < _end)) {
 			log_err("cannot resolve %s: %s", shim_syms[i].name,
-			        dlerror());
+			        p == NULL ? dlerror()
+			                  : "it resolves to the shim itself");
 			abort();
 		}
-		*shim_syms[i].slot = p;
+		*shim_syms[i].slot = (void *)p;
 	}
 }
 

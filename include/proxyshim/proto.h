@@ -214,9 +214,9 @@ proto_name_ok(const char *name, size_t len)
 
 /* --- I/O --------------------------------------------------------------- */
 
-/* The connect() that io_connect() calls.  Defaults to libc's connect; the
- * preloaded shim MUST set it to dlsym(RTLD_NEXT, "connect") before use, or
- * io_connect() would call the shim's own hook. */
+/* The connect() that io_connect() calls: libc's in the programs that link
+ * proto/io_libc.c; the preloaded shim defines it and sets it to
+ * dlsym(RTLD_NEXT, "connect") before use (shim/init.c). */
 extern int (*io_real_connect)(int, const struct sockaddr *, socklen_t);
 /* The resolver io_resolve() calls, likewise: libc's by default, the real
  * (next) ones in the shim. */
