@@ -73,13 +73,14 @@ SHIM_SRCS += shim/asan_compat.c
 endif
 # The loadable compiler the shim dlopen()s when no table is published yet.
 COMPILER_SRCS := resolver/compiler_entry.c
-# The command links libc only (docs/performance.md#start-up): run and gc
-# are in it; check, explain, compile and dump are in a library it loads
-# when one of them runs; the relay is its own program.
-CLI_SRCS := cli/main.c cli/opts.c cli/load.c cli/cmd_run.c cli/cmd_gc.c \
+# The command links libc only (docs/performance.md#start-up): run is in
+# it; check, explain, compile, dump, reload and gc are in a library it
+# loads when one of them runs (or run's gc is due); the relay is its own
+# program.
+CLI_SRCS := cli/main.c cli/opts.c cli/load.c cli/cmd_run.c cli/gc_hold.c \
 	cli/reload_start.c
 TOOLS_SRCS := cli/tools.c cli/opts.c cli/cmd_table.c cli/cmd_probe.c \
-	cli/cmd_gc.c cli/cmd_reload.c
+	cli/cmd_gc.c cli/gc_hold.c cli/cmd_reload.c
 # The TLS relay for https:// upstreams: its own program, the one part that
 # loads libssl (never a wrapped program, never the command).
 RELAY_SRCS := relay/relay.c relay/dial.c relay/tls.c

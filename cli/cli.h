@@ -2,6 +2,7 @@
 #ifndef PROXYSHIM_CLI_H
 #define PROXYSHIM_CLI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -21,12 +22,17 @@ int cmd_explain(int argc, char **argv);
 int cmd_compile(int argc, char **argv);
 int cmd_dump(int argc, char **argv);
 int cmd_run(int argc, char **argv);
-int cmd_gc(int argc, char **argv);     /* cli/cmd_gc.c */
+int cmd_gc(int argc, char **argv);     /* cli/cmd_gc.c (tools) */
 int cmd_reload(int argc, char **argv); /* cli/cmd_reload.c */
 
+#define GC_MIN_AGE_S 600 /* default --min-age, and run's interval */
+#define GC_STAMP "-gc"   /* /proxyshim-<uid>-gc: when gc last ran */
 /* gc from run and compile: at most every 10 minutes (a stamp in
  * /dev/shm), its lines on stderr; see
- * docs/behaviour.md#garbage-collection-proxyshim-gc */
+ * docs/behaviour.md#garbage-collection-proxyshim-gc.  gc_due() says
+ * whether one is due (cli/gc_hold.c, in the launcher too); gc_auto() runs
+ * it then (cli/cmd_gc.c, tools library: run calls it as `gc --auto`). */
+bool gc_due(void);
 void gc_auto(void);
 /* Open the published table name, lock it (LOCK_SH, O_CLOEXEC: held until
  * exec) so that gc cannot remove it before the command's environment
@@ -45,8 +51,11 @@ int cli_find_file(const char *file, char *out, size_t outsz);
  * compiler_publish(); a private copy is dropped (name[0] == '\0'). */
 int cli_publish(const char *lib, const struct ps_source *src, char *name,
                 size_t namesz);
-/* check, explain, compile, dump: run in libproxyshim-tools.so. */
+/* check, explain, compile, dump, reload, gc: run in
+ * libproxyshim-tools.so. */
 int cli_tools(int argc, char **argv);
+/* run's gc, when gc_due(): `gc --auto` in the tools library. */
+void cli_gc_auto(void);
 /* relay: exec proxyshim-relay. */
 int cli_relay(int argc, char **argv);
 #define PS_TOOLS_LIB "libproxyshim-tools.so"

@@ -27,13 +27,11 @@
 #include "proxyshim/table.h"
 #include "cli.h"
 
-#define GC_MIN_AGE_S 600   /* default --min-age, and run's interval */
 #define GC_MAX_GROUPS 4096 /* groups looked at in one run */
 #define GC_MAX_MEMBERS 8   /* table, -names, -state, -relay, -current, temps */
 #define GC_MAX_PROCS 65536 /* processes remembered by one scan */
 #define GC_EXEC_TRIES 100  /* 10 ms apart: a process in execve() */
 #define GC_SCAN_ROUNDS 10  /* rescans for processes born meanwhile */
-#define GC_STAMP "-gc"     /* /proxyshim-<uid>-gc: when gc last ran */
 
 struct gc_member {
 	char name[PS_SHM_NAME_MAX + 16]; /* without the leading '/' */
@@ -627,13 +625,7 @@ gc_run(time_t min_age, int dry, int verbose, int quiet)
 void
 gc_auto(void)
 {
-	char path[sizeof(PS_SHM_DIR) + 32], uid[16];
-	struct stat st;
-
-	/* The uid in decimal, without printf (cli_cat says why). */
-	*shm_put_uint(uid, (unsigned)geteuid()) = '\0';
-	cli_cat(path, sizeof(path), PS_SHM_DIR "/proxyshim-", uid, GC_STAMP);
-	if (stat(path, &st) == 0 && time(NULL) - st.st_mtime < GC_MIN_AGE_S)
+	if (!gc_due())
 		return;
 	fflush(stdout);
 	/* Its lines go to stderr: run's and compile's stdout is the
@@ -652,54 +644,6 @@ gc_auto(void)
 }
 
 int
-gc_hold(const char *name)
-{
-	/* A table of the usual size is read here, not into pages of its
-	 * own (the library does the same); untouched pages cost nothing. */
-	static uint64_t buf[64 * 1024 / sizeof(uint64_t)];
-	char path[sizeof(PS_SHM_DIR) + PS_SHM_NAME_MAX];
-	struct ps_table_view v;
-	const void *base;
-	const char *why;
-	struct stat a, b;
-	size_t len;
-	int fd, r;
-
-	if (strlen(name) >= PS_SHM_NAME_MAX || name[0] != '/')
-		return -EINVAL;
-	cli_cat(path, sizeof(path), PS_SHM_DIR, name, "");
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? -ENOENT : -EINVAL;
-	/* Kept until exec (O_CLOEXEC): from there on the command's
-	 * environment names the table.  gc removes a name only under
-	 * LOCK_EX, so once the name still leads to what we locked, it
-	 * stays. */
-	if (flock(fd, LOCK_SH) != 0 || fstat(fd, &a) != 0 ||
-	    stat(path, &b) != 0 || a.st_ino != b.st_ino ||
-	    a.st_dev != b.st_dev) {
-		r = -ENOENT;
-		goto fail;
-	}
-	r = shm_map_fd(fd, &a, buf, sizeof(buf), &base, &len);
-	if (r < 0) {
-		r = -EINVAL;
-		goto fail;
-	}
-	r = table_view_open(base, len, &v, &why);
-	if (base != (const void *)buf)
-		shm_unmap(base, len);
-	if (r < 0) {
-		r = -EINVAL;
-		goto fail;
-	}
-	return fd;
-fail:
-	close(fd);
-	return r;
-}
-
-int
 cmd_gc(int argc, char **argv)
 {
 	long min_age = GC_MIN_AGE_S;
@@ -712,6 +656,9 @@ cmd_gc(int argc, char **argv)
 			dry = 1;
 		} else if (strcmp(argv[i], "-v") == 0) {
 			verbose = 1;
+		} else if (strcmp(argv[i], "--auto") == 0 && argc == 2) {
+			gc_auto(); /* run's, when gc_due() */
+			return CLI_OK;
 		} else if (strcmp(argv[i], "--min-age") == 0 && i + 1 < argc) {
 			min_age = strtol(argv[++i], &end, 10);
 			if (*argv[i] == '\0' || *end != '\0' || min_age < 0) {

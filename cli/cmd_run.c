@@ -243,7 +243,8 @@ cmd_run(int argc, char **argv)
 	(void)fd; /* closed by exec */
 	if (name[0] != '\0')
 		reload_on_start(&src, name); /* docs/behaviour.md#live-reload */
-	gc_auto();
+	if (gc_due())
+		cli_gc_auto();
 	run_env_init();
 	if (name[0] != '\0')
 		run_setenv(PS_ENV_TABLE, name);

@@ -112,6 +112,15 @@ cli_tools(int argc, char **argv)
 	return fn(argc, argv);
 }
 
+void
+cli_gc_auto(void)
+{
+	char gc[] = "gc", opt[] = "--auto";
+	char *argv[] = {gc, opt, NULL};
+
+	(void)cli_tools(2, argv);
+}
+
 int
 cli_relay(int argc, char **argv)
 {

@@ -1,7 +1,7 @@
 /*
- * proxyshim: the command.  It links libc only: run and gc are here, the
- * commands that read YAML live in libproxyshim-tools.so (loaded when one
- * of them runs) and the TLS relay is its own program, proxyshim-relay
+ * proxyshim: the command.  It links libc only: run is here, the other
+ * commands live in libproxyshim-tools.so (loaded when one of them runs, or
+ * when run's gc is due) and the TLS relay is its own program, proxyshim-relay
  * (docs/performance.md#start-up).
  */
 #include <stdio.h>
@@ -56,7 +56,7 @@ main(int argc, char **argv)
 		const char *name;
 		int (*fn)(int, char **);
 	} cmds[] = {
-	        {"run", cmd_run},       {"gc", cmd_gc},
+	        {"run", cmd_run},       {"gc", cli_tools},
 	        {"relay", cli_relay},   {"check", cli_tools},
 	        {"explain", cli_tools}, {"compile", cli_tools},
 	        {"dump", cli_tools},    {"reload", cli_tools},

@@ -22,7 +22,7 @@ proxyshim_tools_main(int argc, char **argv)
 	} cmds[] = {
 	        {"check", cmd_check},     {"explain", cmd_explain},
 	        {"compile", cmd_compile}, {"dump", cmd_dump},
-	        {"reload", cmd_reload},
+	        {"reload", cmd_reload},   {"gc", cmd_gc},
 	};
 	size_t i;
 
