@@ -369,6 +369,61 @@ fi
 
 # -------------------------------------------------------------- startup
 
+# The user-space instructions of one start of each variant, counted by
+# callgrind: the same on every machine and under any load, so a change's
+# effect shows where the timings above drown in noise.  A launcher's count
+# stops at its execve() (--dump-before); what it starts is counted as the
+# preloaded or bare /bin/true.  The kernel's share of a start (exec, mmap,
+# page faults), most of the time above, is not in these counts.
+startup_ir() { # VAR [NAME=VALUE...] CMD...: the count into VAR
+	local -n ir_out=$1
+	local envs=()
+	shift
+	while [[ $1 == *=* ]]; do
+		envs+=("$1")
+		shift
+	done
+	rm -f "$T"/cg.out*
+	(cd "$T" && env "${envs[@]}" valgrind --tool=callgrind \
+		--dump-before=execve --callgrind-out-file="$T/cg.out" "$@" \
+		>/dev/null 2>&1) || true
+	ir_out=$(cat "$T"/cg.out* 2>/dev/null | sed -n 's/^summary: \([0-9]*\)$/\1/p' |
+		head -n1)
+	[[ -n $ir_out ]] || die "callgrind counted nothing for: $*"
+}
+
+startup_work() {
+	local bare null nread table table_b tramp run
+	if ! command -v valgrind >/dev/null; then
+		note "valgrind not installed: no instruction counts of start-up"
+		return 0
+	fi
+	startup_ir bare /bin/true
+	startup_ir null LD_PRELOAD="$NULL_LIB" /bin/true
+	startup_ir nread LD_PRELOAD="$NULLREAD_LIB" \
+		PROXYSHIM_TABLE="$startup_table" /bin/true
+	startup_ir table LD_PRELOAD="$LIB" PROXYSHIM_TABLE="$startup_table" \
+		/bin/true
+	[[ -n $LIB_B ]] && startup_ir table_b LD_PRELOAD="$LIB_B" \
+		PROXYSHIM_TABLE="$startup_table" /bin/true
+	startup_ir tramp "$B/bench/trampoline" /bin/true
+	startup_ir run "$PS" run -q -c "$T/startup.yml" -- /bin/true
+	out "User-space instructions of one start (\`valgrind --tool=callgrind\`;" \
+		"launchers up to their execve(), the same on any machine; not the" \
+		"kernel's share of a start, which is most of its time):"
+	out ""
+	out "| variant | instructions | over its floor |"
+	out "|---|---:|---:|"
+	out "| bare \`/bin/true\` | $bare | |"
+	out "| null-preload | $null | floor |"
+	out "| null-read | $nread | +$((nread - null)) |"
+	out "| table | $table | +$((table - null)) |"
+	[[ -n $LIB_B ]] && out "| B table | $table_b | +$((table_b - null)) |"
+	out "| exec-floor launcher, to its exec | $tramp | floor |"
+	out "| run, to its exec | $run | +$((run - tramp)) |"
+	out ""
+}
+
 if section_on startup; then
 	# A config of the usual size: two upstreams, an exempt list, a few rules.
 	cat >"$T/startup.yml" <<'EOF'
@@ -421,6 +476,7 @@ EOF
 		"× floor: preloads to null-preload, launchers to exec-floor." \
 		"Targets: run ≤ 1.15× exec-floor, table ≤ 1.06× null-preload."
 	out ""
+	startup_work
 fi
 
 # -------------------------------------------------------------- connect
