@@ -51,6 +51,10 @@ PROTO_SRCS := proto/socks5.c proto/socks4.c proto/httpc.c proto/io.c \
 	proto/dial.c
 # The relay's request codec and the kernel's word on a socket's owner.
 PROTO_SRCS += proto/relayreq.c proto/sockdiag.c
+# The DNS stub the supervisor runs for static and Go programs: the
+# message codec (pure), the server, and its answer over the name map.
+# Not in the library: wrapped programs never serve DNS.
+DNS_SRCS := proto/dnsmsg.c
 # The interposed families and the library's own init.
 SHIM_SRCS := shim/init.c shim/state.c shim/tunnel.c shim/connect.c \
 	shim/getaddrinfo.c shim/gethostbyname.c shim/getnameinfo.c shim/udp.c \
@@ -89,6 +93,7 @@ UNIT_SRCS := tests/unit/check_main.c tests/unit/check_url.c \
 	tests/unit/check_addrinfo.c \
 	shim/proxyproto.c shim/xff.c shim/addrinfo.c
 UNIT_SRCS += tests/unit/check_relayreq.c tests/unit/check_sockdiag.c
+UNIT_SRCS += tests/unit/check_dnsmsg.c
 BENCH_SRCS := bench/lookup.c
 # Start-up and connection benchmarks (bench/run.sh); the origin and the two
 # clients share nothing with the library.
@@ -138,7 +143,7 @@ $(TOOLS_LIB): $(call obj,$(TOOLS_SRCS) $(RELAY_SRCS) $(COMPILER_SRCS) $(CONFIG_S
 $(RELAY): $(call obj,relay/main.c $(RELAY_SRCS) $(CORE_SRCS) $(PROTO_SRCS))
 	$(CC) $(LDFLAGS) -o $@ $^ $(SSL_LIBS) -lpthread
 
-$(UNIT): $(call obj,$(UNIT_SRCS) $(COMPILER_SRCS) $(CONFIG_SRCS) $(CORE_SRCS) $(PROTO_SRCS))
+$(UNIT): $(call obj,$(UNIT_SRCS) $(COMPILER_SRCS) $(CONFIG_SRCS) $(CORE_SRCS) $(PROTO_SRCS) $(DNS_SRCS))
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(YAML_LIBS) $(CHECK_LIBS)
 
@@ -303,7 +308,7 @@ deb: all
 style:
 	clang-format --dry-run --Werror $(wildcard include/proxyshim/*.h) \
 		$(CORE_SRCS) $(CONFIG_SRCS) $(PROTO_SRCS) $(SHIM_SRCS) $(CLI_SRCS) \
-		$(TOOLS_SRCS) $(RELAY_SRCS) relay/main.c \
+		$(DNS_SRCS) $(TOOLS_SRCS) $(RELAY_SRCS) relay/main.c \
 		$(wildcard relay/*.h shim/*.h)
 
 clean:
