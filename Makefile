@@ -53,8 +53,9 @@ PROTO_SRCS := proto/socks5.c proto/socks4.c proto/httpc.c proto/io.c \
 PROTO_SRCS += proto/relayreq.c proto/sockdiag.c
 # The DNS stub the supervisor runs for static and Go programs: the
 # message codec (pure), the server, and its answer over the name map.
-# Not in the library: wrapped programs never serve DNS.
-DNS_SRCS := proto/dnsmsg.c
+# Links with CORE_SRCS and PROTO_SRCS (io_now_ns); not in the library:
+# wrapped programs never serve DNS.
+DNS_SRCS := proto/dnsmsg.c dns/stub.c dns/answer.c
 # The interposed families and the library's own init.
 SHIM_SRCS := shim/init.c shim/state.c shim/tunnel.c shim/connect.c \
 	shim/getaddrinfo.c shim/gethostbyname.c shim/getnameinfo.c shim/udp.c \
@@ -93,7 +94,7 @@ UNIT_SRCS := tests/unit/check_main.c tests/unit/check_url.c \
 	tests/unit/check_addrinfo.c \
 	shim/proxyproto.c shim/xff.c shim/addrinfo.c
 UNIT_SRCS += tests/unit/check_relayreq.c tests/unit/check_sockdiag.c
-UNIT_SRCS += tests/unit/check_dnsmsg.c
+UNIT_SRCS += tests/unit/check_dnsmsg.c tests/unit/check_dnsstub.c
 BENCH_SRCS := bench/lookup.c
 # Start-up and connection benchmarks (bench/run.sh); the origin and the two
 # clients share nothing with the library.
@@ -173,7 +174,7 @@ lint:
 	cppcheck --quiet --error-exitcode=1 --std=c11 \
 		--enable=warning,portability,performance -D_GNU_SOURCE \
 		-D__BYTE_ORDER__=1234 -D__ORDER_LITTLE_ENDIAN__=1234 \
-		-D__x86_64__ -Iinclude resolver proto shim cli
+		-D__x86_64__ -Iinclude resolver proto shim cli dns
 
 test-unit: $(UNIT)
 	CK_DEFAULT_TIMEOUT=60 $(UNIT)
