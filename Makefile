@@ -148,6 +148,12 @@ $(UNIT): $(call obj,$(UNIT_SRCS) $(COMPILER_SRCS) $(CONFIG_SRCS) $(CORE_SRCS) $(
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(YAML_LIBS) $(CHECK_LIBS)
 
+# The DNS stub as the supervisor runs it, for test_dnsstub.sh.
+DNSSTUB_SERVE := $(B)/tests/dnsstub_serve
+$(DNSSTUB_SERVE): $(call obj,tests/integration/dnsstub_serve.c $(DNS_SRCS) $(CORE_SRCS) $(PROTO_SRCS))
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -lpthread
+
 $(B)/bench/lookup: $(call obj,$(BENCH_SRCS) $(CONFIG_SRCS) $(CORE_SRCS))
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(YAML_LIBS)
@@ -179,14 +185,15 @@ lint:
 test-unit: $(UNIT)
 	CK_DEFAULT_TIMEOUT=60 $(UNIT)
 
-test-integration: all
+test-integration: all $(DNSSTUB_SERVE)
 	B=$(B) bash tests/integration/run.sh
 
 # Under ASan+UBSan: every unit suite and every integration file, the
 # library preloaded (after the ASan runtime) into the real clients; the
 # harness turns any sanitizer report into a failure (docs/robustness.md).
 test-asan: deps
-	$(MAKE) B=build/asan SAN=1 CC=gcc all build/asan/tests/check_unit
+	$(MAKE) B=build/asan SAN=1 CC=gcc all build/asan/tests/check_unit \
+		build/asan/tests/dnsstub_serve
 	$(MAKE) B=build/asan SAN=1 CC=gcc test-unit
 	B=build/asan bash tests/integration/run.sh
 

@@ -1,0 +1,140 @@
+/*
+ * The DNS stub as the supervisor runs it, for test_dnsstub.sh: the
+ * published table TABLE (a shared-memory name, as `proxyshim compile`
+ * prints it), the run's shared name map beside it, UDP and TCP on
+ * 127.0.0.1 (ephemeral ports, "UDP TCP" written to PORTFILE once both
+ * listen), two serving threads, dnsstub_answer_names.
+ *
+ *   dnsstub_serve TABLE PORTFILE CTL
+ *
+ * CTL is a FIFO: each line written to it is an address, and the program
+ * prints "map ADDR NAME" (the name the map holds for it, fake or
+ * recorded) or "map ADDR -".  End of CTL stops the stub; exit 0.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "proxyshim/dnsstub.h"
+#include "proxyshim/names.h"
+#include "proxyshim/shm.h"
+#include "proxyshim/table.h"
+
+static struct ps_table_view view;
+
+static const struct ps_table_view *
+policy(void *ctx)
+{
+	(void)ctx;
+	return &view;
+}
+
+static void *
+serve(void *arg)
+{
+	int r = dnsstub_serve(arg);
+
+	if (r != 0)
+		fprintf(stderr, "dnsstub_serve: %s\n", strerror(-r));
+	return NULL;
+}
+
+static int
+listen_on(int type, uint16_t *port)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET};
+	socklen_t len = sizeof(sin);
+	int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
+	    (type == SOCK_STREAM && listen(fd, 64) < 0) ||
+	    getsockname(fd, (struct sockaddr *)&sin, &len) < 0) {
+		perror("socket");
+		return -1;
+	}
+	*port = ntohs(sin.sin_port);
+	return fd;
+}
+
+/* "map ADDR NAME" for one address line. */
+static void
+map_line(struct names_map *m, char *line)
+{
+	char name[PS_MAX_HOST + 1];
+	uint8_t addr[16];
+	uint32_t slot;
+	int fam, n = -1;
+
+	line[strcspn(line, "\r\n")] = '\0';
+	fam = strchr(line, ':') ? AF_INET6 : AF_INET;
+	if (inet_pton(fam, line, addr) != 1) {
+		printf("map %s ?\n", line);
+	} else {
+		if (names_fake_slot(m, fam, addr, &slot))
+			n = names_fake_name(m, slot, name, sizeof(name));
+		else
+			n = names_real_name(m, fam, addr, name, sizeof(name));
+		printf("map %s %s\n", line, n > 0 ? name : "-");
+	}
+	fflush(stdout);
+}
+
+int
+main(int argc, char **argv)
+{
+	char seg[PS_SHM_NAME_MAX + 8], line[256];
+	struct names_params p;
+	struct names_map m;
+	struct dnsstub_names dn = {.map = &m, .policy = policy};
+	struct dnsstub s = {.answer = dnsstub_answer_names, .arg = &dn};
+	uint16_t uport, tport;
+	const void *base;
+	const char *why = "";
+	pthread_t th[2];
+	int stop[2], i;
+	size_t len;
+	FILE *f;
+
+	if (argc != 4) {
+		fprintf(stderr, "usage: dnsstub_serve TABLE PORTFILE CTL\n");
+		return 2;
+	}
+	if (shm_map(argv[1], &base, &len) < 0 ||
+	    table_view_open(base, len, &view, &why) < 0) {
+		fprintf(stderr, "table %s: unusable %s\n", argv[1], why);
+		return 1;
+	}
+	names_params_from_table(&view, &p);
+	names_shm_name(view.hdr->source_hash, seg, sizeof(seg));
+	if (names_open(&m, seg, &p) < 0) {
+		fprintf(stderr, "name map %s: cannot open\n", seg);
+		return 1;
+	}
+	s.udp_fd = listen_on(SOCK_DGRAM, &uport);
+	s.tcp_fd = listen_on(SOCK_STREAM, &tport);
+	if (s.udp_fd < 0 || s.tcp_fd < 0 || pipe(stop) < 0)
+		return 1;
+	s.stop_fd = stop[0];
+	for (i = 0; i < 2; i++)
+		pthread_create(&th[i], NULL, serve, &s);
+	f = fopen(argv[2], "w");
+	if (f == NULL)
+		return 1;
+	fprintf(f, "%u %u\n", uport, tport);
+	fclose(f);
+	f = fopen(argv[3], "r");
+	while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+		map_line(&m, line);
+	if (write(stop[1], "x", 1) != 1)
+		return 1;
+	for (i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	printf("stopped\n");
+	return 0;
+}
