@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stddef.h>
@@ -318,4 +319,54 @@ dnsstub_serve(const struct dnsstub *s)
 	if (r < 0)
 		log_err("dns stub: poll: %s", strerror(-r));
 	return r;
+}
+
+/* A loopback socket of type on port (0: any); the fd or -errno. */
+static int
+stub_bind(int type, uint16_t port)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET};
+	int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0), r;
+
+	if (fd < 0)
+		return -errno;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons(port);
+	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
+	    (type == SOCK_STREAM && listen(fd, SOMAXCONN) < 0)) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+/* The TCP listener's port is the kernel's choice; the UDP port beside it
+ * may be taken: a few tries, then the error. */
+int
+dnsstub_listen(struct dnsstub *s)
+{
+	struct sockaddr_in sin;
+	socklen_t len;
+	int tries, tcp, udp = -EADDRINUSE;
+
+	for (tries = 0; tries < 16 && udp == -EADDRINUSE; tries++) {
+		tcp = stub_bind(SOCK_STREAM, 0);
+		if (tcp < 0)
+			return tcp;
+		len = sizeof(sin);
+		if (getsockname(tcp, (struct sockaddr *)&sin, &len) < 0) {
+			udp = -errno;
+			close(tcp);
+			return udp;
+		}
+		udp = stub_bind(SOCK_DGRAM, ntohs(sin.sin_port));
+		if (udp >= 0) {
+			s->tcp_fd = tcp;
+			s->udp_fd = udp;
+			return ntohs(sin.sin_port);
+		}
+		close(tcp);
+	}
+	return udp;
 }

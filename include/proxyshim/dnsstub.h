@@ -6,16 +6,17 @@
  *
  * API (stable):
  *
+ *   int dnsstub_listen(struct dnsstub *s);
  *   int dnsstub_serve(const struct dnsstub *s);
  *   int dnsstub_answer_names(const char *name, int qtype,
  *                            struct dnsmsg_answer *out, void *arg);
  *
  * How a caller uses it: bind a UDP socket and a listening TCP socket on
- * loopback (any port; non-blocking or not, the stub sets O_NONBLOCK on
- * both), fill a struct dnsstub_names with the name map and a function that
- * returns the table in force, and run dnsstub_serve() in one thread or
- * more (each serves both sockets, so a slow real lookup in one does not
- * stall the others) with answer = dnsstub_answer_names and arg = that
+ * loopback (dnsstub_listen() does, on one port; non-blocking or not, the
+ * stub sets O_NONBLOCK on both), fill a struct dnsstub_names with the name map
+ * and a function that returns the table in force, and run dnsstub_serve() in
+ * one thread or more (each serves both sockets, so a slow real lookup in one
+ * does not stall the others) with answer = dnsstub_answer_names and arg = that
  * struct.  Write a byte to stop_fd's other end (or close it) to end every
  * dnsstub_serve() on it.  The threads must not themselves be under the
  * filter that sends DNS to the stub: the real lookups of direct names go
@@ -59,6 +60,11 @@ struct dnsstub {
 	               socklen_t len, void *arg);
 	int tcp_timeout_ms; /* 0 = DNSSTUB_TCP_TIMEOUT_MS */
 };
+
+/* A UDP socket and a listening TCP socket on 127.0.0.1, both on one
+ * ephemeral port (close-on-exec), into s->udp_fd and s->tcp_fd: the port
+ * (host order), or -errno (nothing left open). */
+int dnsstub_listen(struct dnsstub *s);
 
 /* Serve queries until stop_fd says stop: 0, or -errno when poll() fails
  * for good.  Several threads may serve one struct dnsstub at once.  Every

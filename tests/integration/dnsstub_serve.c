@@ -44,24 +44,6 @@ serve(void *arg)
 	return NULL;
 }
 
-static int
-listen_on(int type, uint16_t *port)
-{
-	struct sockaddr_in sin = {.sin_family = AF_INET};
-	socklen_t len = sizeof(sin);
-	int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
-
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
-	    (type == SOCK_STREAM && listen(fd, 64) < 0) ||
-	    getsockname(fd, (struct sockaddr *)&sin, &len) < 0) {
-		perror("socket");
-		return -1;
-	}
-	*port = ntohs(sin.sin_port);
-	return fd;
-}
-
 /* "map ADDR NAME" for one address line. */
 static void
 map_line(struct names_map *m, char *line)
@@ -93,11 +75,10 @@ main(int argc, char **argv)
 	struct names_map m;
 	struct dnsstub_names dn = {.map = &m, .policy = policy};
 	struct dnsstub s = {.answer = dnsstub_answer_names, .arg = &dn};
-	uint16_t uport, tport;
 	const void *base;
 	const char *why = "";
 	pthread_t th[2];
-	int stop[2], i;
+	int stop[2], i, port;
 	size_t len;
 	FILE *f;
 
@@ -116,17 +97,19 @@ main(int argc, char **argv)
 		fprintf(stderr, "name map %s: cannot open\n", seg);
 		return 1;
 	}
-	s.udp_fd = listen_on(SOCK_DGRAM, &uport);
-	s.tcp_fd = listen_on(SOCK_STREAM, &tport);
-	if (s.udp_fd < 0 || s.tcp_fd < 0 || pipe(stop) < 0)
+	port = dnsstub_listen(&s);
+	if (port < 0 || pipe(stop) < 0) {
+		fprintf(stderr, "listen: %s\n",
+		        strerror(port < 0 ? -port : errno));
 		return 1;
+	}
 	s.stop_fd = stop[0];
 	for (i = 0; i < 2; i++)
 		pthread_create(&th[i], NULL, serve, &s);
 	f = fopen(argv[2], "w");
 	if (f == NULL)
 		return 1;
-	fprintf(f, "%u %u\n", uport, tport);
+	fprintf(f, "%d\n", port);
 	fclose(f);
 	f = fopen(argv[3], "r");
 	while (f != NULL && fgets(line, sizeof(line), f) != NULL)

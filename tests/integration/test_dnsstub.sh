@@ -69,7 +69,8 @@ if ! ports=$(_it_wait_portfile "$STUB_PID" "$T/stub.ports"); then
 	sed 's/^/#   /' "$T/stub.log"
 	it_done
 fi
-read -r UDP TCP <<<"$ports"
+read -r UDP <<<"$ports"
+TCP=$UDP # one port for both
 exec 7>"$T/ctl" # the stub's control line: an address in, "map ADDR NAME" out
 
 q() { python3 -B "$IT_DIR/dns_query.py" "$@" 2>&1; }

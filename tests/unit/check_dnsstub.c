@@ -257,27 +257,21 @@ bound_port(int fd)
 	return ntohs(sin.sin_port);
 }
 
+/* The stub on one loopback port for UDP and TCP (dnsstub_listen). */
 static void
 srv_start(int nthreads, int timeout_ms)
 {
-	struct sockaddr_in sin = {.sin_family = AF_INET};
-	int i;
+	int i, port;
 
 	memset(&srv, 0, sizeof(srv));
 	atomic_store(&calls, 0);
 	atomic_store(&peer_drops, 0);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	srv.s.udp_fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	srv.s.tcp_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	ck_assert_int_ge(srv.s.udp_fd, 0);
-	ck_assert_int_ge(srv.s.tcp_fd, 0);
-	ck_assert_int_eq(
-	        bind(srv.s.udp_fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	ck_assert_int_eq(
-	        bind(srv.s.tcp_fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	ck_assert_int_eq(listen(srv.s.tcp_fd, 64), 0);
+	port = dnsstub_listen(&srv.s);
+	ck_assert_int_gt(port, 0);
 	srv.udp_port = bound_port(srv.s.udp_fd);
 	srv.tcp_port = bound_port(srv.s.tcp_fd);
+	ck_assert_int_eq(srv.udp_port, port);
+	ck_assert_int_eq(srv.tcp_port, port);
 	ck_assert_int_eq(pipe2(srv.stop, O_CLOEXEC), 0);
 	srv.s.stop_fd = srv.stop[0];
 	srv.s.answer = scripted;
