@@ -5,8 +5,10 @@
  * 127.0.0.1 (ephemeral ports, "UDP TCP" written to PORTFILE once both
  * listen), two serving threads, dnsstub_answer_names.
  *
- *   dnsstub_serve TABLE PORTFILE CTL
+ *   dnsstub_serve TABLE PORTFILE CTL [ADDR]
  *
+ * With ADDR (an IPv4 loopback address) the stub listens on ADDR port 53
+ * instead, where a resolv.conf can name it (it takes no port).
  * CTL is a FIFO: each line written to it is an address, and the program
  * prints "map ADDR NAME" (the name the map holds for it, fake or
  * recorded) or "map ADDR -".  End of CTL stops the stub; exit 0.
@@ -42,6 +44,27 @@ serve(void *arg)
 	if (r != 0)
 		fprintf(stderr, "dnsstub_serve: %s\n", strerror(-r));
 	return NULL;
+}
+
+/* UDP and TCP on addr:53. */
+static int
+listen_53(struct dnsstub *s, const char *addr)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(53)};
+	int type[2] = {SOCK_DGRAM, SOCK_STREAM}, fd[2], i;
+
+	if (inet_pton(AF_INET, addr, &sin.sin_addr) != 1)
+		return -EINVAL;
+	for (i = 0; i < 2; i++) {
+		fd[i] = socket(AF_INET, type[i] | SOCK_CLOEXEC, 0);
+		if (fd[i] < 0 ||
+		    bind(fd[i], (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
+		    (i == 1 && listen(fd[i], 64) < 0))
+			return -errno;
+	}
+	s->udp_fd = fd[0];
+	s->tcp_fd = fd[1];
+	return 53;
 }
 
 /* "map ADDR NAME" for one address line. */
@@ -82,8 +105,9 @@ main(int argc, char **argv)
 	size_t len;
 	FILE *f;
 
-	if (argc != 4) {
-		fprintf(stderr, "usage: dnsstub_serve TABLE PORTFILE CTL\n");
+	if (argc != 4 && argc != 5) {
+		fprintf(stderr,
+		        "usage: dnsstub_serve TABLE PORTFILE CTL [ADDR]\n");
 		return 2;
 	}
 	if (shm_map(argv[1], &base, &len) < 0 ||
@@ -97,7 +121,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "name map %s: cannot open\n", seg);
 		return 1;
 	}
-	port = dnsstub_listen(&s);
+	port = argc == 5 ? listen_53(&s, argv[4]) : dnsstub_listen(&s);
 	if (port < 0 || pipe(stop) < 0) {
 		fprintf(stderr, "listen: %s\n",
 		        strerror(port < 0 ? -port : errno));
