@@ -55,6 +55,11 @@ PROTO_SRCS += proto/relayreq.c proto/sockdiag.c
 # libc's connect() and getaddrinfo() for proto/io.c, in every link unit but
 # the library (which sets its own: shim/init.c).
 PROTO_LIBC_SRCS := proto/io_libc.c
+# The DNS stub the supervisor runs for static and Go programs: the
+# message codec (pure), the server, and its answer over the name map.
+# Links with CORE_SRCS and PROTO_SRCS (io_now_ns); not in the library:
+# wrapped programs never serve DNS.
+DNS_SRCS := proto/dnsmsg.c dns/stub.c dns/answer.c
 # The interposed families and the library's own init.
 SHIM_SRCS := shim/init.c shim/state.c shim/tunnel.c shim/connect.c \
 	shim/getaddrinfo.c shim/gethostbyname.c shim/getnameinfo.c shim/udp.c \
@@ -94,6 +99,7 @@ UNIT_SRCS := tests/unit/check_main.c tests/unit/check_url.c \
 	tests/unit/check_addrinfo.c \
 	shim/proxyproto.c shim/xff.c shim/addrinfo.c
 UNIT_SRCS += tests/unit/check_relayreq.c tests/unit/check_sockdiag.c
+UNIT_SRCS += tests/unit/check_dnsmsg.c tests/unit/check_dnsstub.c
 BENCH_SRCS := bench/lookup.c
 # Start-up and connection benchmarks (bench/run.sh); the origin and the two
 # clients share nothing with the library.
@@ -145,9 +151,16 @@ $(RELAY): $(call obj,relay/main.c $(RELAY_SRCS) $(CORE_SRCS) $(PROTO_SRCS) \
 	$(CC) $(LDFLAGS) -o $@ $^ $(SSL_LIBS) -lpthread
 
 $(UNIT): $(call obj,$(UNIT_SRCS) $(COMPILER_SRCS) $(CONFIG_SRCS) $(CORE_SRCS) $(PROTO_SRCS) \
-	$(PROTO_LIBC_SRCS))
+	$(PROTO_LIBC_SRCS) $(DNS_SRCS))
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(YAML_LIBS) $(CHECK_LIBS)
+
+# The DNS stub as the supervisor runs it, for test_dnsstub.sh.
+DNSSTUB_SERVE := $(B)/tests/dnsstub_serve
+$(DNSSTUB_SERVE): $(call obj,tests/integration/dnsstub_serve.c $(DNS_SRCS) $(CORE_SRCS) $(PROTO_SRCS) \
+	$(PROTO_LIBC_SRCS))
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -lpthread
 
 $(B)/bench/lookup: $(call obj,$(BENCH_SRCS) $(CONFIG_SRCS) $(CORE_SRCS))
 	@mkdir -p $(dir $@)
@@ -175,19 +188,20 @@ lint:
 	cppcheck --quiet --error-exitcode=1 --std=c11 \
 		--enable=warning,portability,performance -D_GNU_SOURCE \
 		-D__BYTE_ORDER__=1234 -D__ORDER_LITTLE_ENDIAN__=1234 \
-		-D__x86_64__ -Iinclude resolver proto shim cli
+		-D__x86_64__ -Iinclude resolver proto shim cli dns
 
 test-unit: $(UNIT)
 	CK_DEFAULT_TIMEOUT=60 $(UNIT)
 
-test-integration: all
+test-integration: all $(DNSSTUB_SERVE)
 	B=$(B) bash tests/integration/run.sh
 
 # Under ASan+UBSan: every unit suite and every integration file, the
 # library preloaded (after the ASan runtime) into the real clients; the
 # harness turns any sanitizer report into a failure (docs/robustness.md).
 test-asan: deps
-	$(MAKE) B=build/asan SAN=1 CC=gcc all build/asan/tests/check_unit
+	$(MAKE) B=build/asan SAN=1 CC=gcc all build/asan/tests/check_unit \
+		build/asan/tests/dnsstub_serve
 	$(MAKE) B=build/asan SAN=1 CC=gcc test-unit
 	B=build/asan bash tests/integration/run.sh
 
@@ -310,7 +324,7 @@ deb: all
 style:
 	clang-format --dry-run --Werror $(wildcard include/proxyshim/*.h) \
 		$(CORE_SRCS) $(CONFIG_SRCS) $(PROTO_SRCS) $(PROTO_LIBC_SRCS) $(SHIM_SRCS) $(CLI_SRCS) \
-		$(TOOLS_SRCS) $(RELAY_SRCS) relay/main.c \
+		$(DNS_SRCS) $(TOOLS_SRCS) $(RELAY_SRCS) relay/main.c \
 		$(wildcard relay/*.h shim/*.h)
 
 clean:

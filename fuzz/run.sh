@@ -42,6 +42,7 @@ sources() {
 	proxyproto) echo "shim/proxyproto.c resolver/table.c resolver/log.c" ;;
 	xff) echo "shim/xff.c" ;;
 	relayreq) echo "proto/relayreq.c proto/httpc.c" ;;
+	dnsmsg) echo "proto/dnsmsg.c" ;;
 	*) return 1 ;;
 	esac
 }
@@ -62,6 +63,7 @@ max_len() {
 	proxyproto) echo 1024 ;;
 	xff) echo 8192 ;;
 	relayreq) echo 4200 ;;
+	dnsmsg) echo 1300 ;;
 	*) echo 600 ;;
 	esac
 }

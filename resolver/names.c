@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -20,6 +21,7 @@
 
 #include "proxyshim/addr.h"
 #include "proxyshim/config.h"
+#include "proxyshim/log.h"
 #include "proxyshim/names.h"
 #include "proxyshim/shm.h"
 
@@ -497,6 +499,25 @@ names_fake_addr(const struct names_map *m, uint32_t slot, int family,
 	return -EAFNOSUPPORT;
 }
 
+int
+names_fake_lookup(struct names_map *m, const char *name, size_t len,
+                  struct names_fake *f)
+{
+	uint8_t a4[16] = {0};
+	int r = names_fake_get(m, name, len, &f->slot);
+
+	if (r < 0) {
+		log_warn("%.*s: no fake address (%s): name map full of names "
+		         "used in the last %u s",
+		         (int)len, name, strerror(-r), m->p.ttl_ms / 1000);
+		return r;
+	}
+	f->has4 = names_fake_addr(m, f->slot, AF_INET, a4) == 0;
+	memcpy(f->v4, a4, 4);
+	f->has6 = names_fake_addr(m, f->slot, AF_INET6, f->v6) == 0;
+	return 0;
+}
+
 /* addr's first bits bits equal base's. */
 static int
 names_prefix_eq(const uint8_t *addr, const uint8_t *base, unsigned bits)
@@ -611,6 +632,34 @@ names_real_record(struct names_map *m, int family, const uint8_t *addr,
 	atomic_store_explicit(&e->seq, (s | 1u) + 1u, memory_order_release);
 	names_unlock(m);
 	return 0;
+}
+
+size_t
+names_real_record_ai(struct names_map *m, const char *name, size_t len,
+                     const struct addrinfo *ai)
+{
+	const void *prev = NULL, *a;
+	size_t n = 0;
+
+	for (; ai != NULL; ai = ai->ai_next) {
+		if (ai->ai_family == AF_INET)
+			a = &((const struct sockaddr_in *)(const void *)
+			              ai->ai_addr)
+			             ->sin_addr;
+		else if (ai->ai_family == AF_INET6)
+			a = &((const struct sockaddr_in6 *)(const void *)
+			              ai->ai_addr)
+			             ->sin6_addr;
+		else
+			continue;
+		if (prev != NULL &&
+		    memcmp(prev, a, ai->ai_family == AF_INET ? 4 : 16) == 0)
+			continue;
+		if (names_real_record(m, ai->ai_family, a, name, len) == 0)
+			n++;
+		prev = a;
+	}
+	return n;
 }
 
 int

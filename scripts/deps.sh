@@ -22,6 +22,8 @@ PKGS=(
 	proxychains4 hyperfine
 	# a long-running JVM client (live reload test)
 	openjdk-17-jdk-headless
+	# Go's own resolver against the DNS stub (test_dnsstub)
+	golang-go
 	# analysis
 	valgrind cppcheck shellcheck strace
 	# packaging: man page lint, dpkg-shlibdeps for make deb

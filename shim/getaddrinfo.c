@@ -68,75 +68,56 @@ static int
 gai_fake(const char *node, const char *service, const struct addrinfo *hints,
          struct addrinfo **res)
 {
-	struct names_map *m;
 	struct addrinfo_addr a[3];
-	uint8_t v4[16];
+	struct names_fake f;
 	size_t n = 0;
-	uint32_t slot;
 	int fam = hints ? hints->ai_family : AF_UNSPEC;
 	int flags = hints ? hints->ai_flags : AI_V4MAPPED | AI_ADDRCONFIG;
-	int has4, has6;
 
-	if (namemap_fake_slot(node, &slot) < 0 || (m = namemap_get()) == NULL)
+	if (namemap_fake(node, &f) < 0)
 		return EAI_AGAIN;
-	has4 = names_fake_addr(m, slot, AF_INET, v4) == 0;
-	has6 = names_fake_addr(m, slot, AF_INET6, a[n].addr) == 0;
 	if (fam == AF_INET6) {
-		if (has6)
+		if (f.has6) {
+			memcpy(a[n].addr, f.v6, 16);
 			a[n++].family = AF_INET6;
+		}
 		/* glibc: mapped IPv4 when there is no IPv6, or with AI_ALL */
-		if (has4 && (flags & AI_V4MAPPED) &&
+		if (f.has4 && (flags & AI_V4MAPPED) &&
 		    (n == 0 || (flags & AI_ALL))) {
 			memset(a[n].addr, 0, 16);
 			a[n].addr[10] = a[n].addr[11] = 0xff;
-			memcpy(a[n].addr + 12, v4, 4);
+			memcpy(a[n].addr + 12, f.v4, 4);
 			a[n++].family = AF_INET6;
 		}
 	} else {
-		if (has4) {
+		if (f.has4) {
 			a[0].family = AF_INET;
-			memcpy(a[0].addr, v4, 4);
+			memcpy(a[0].addr, f.v4, 4);
 			n = 1;
 		}
 		/* AF_UNSPEC: the IPv6 fake too, unless AI_ADDRCONFIG asks
 		 * for only what is useful: one family reaches every name. */
-		if (fam == AF_UNSPEC && has6 &&
+		if (fam == AF_UNSPEC && f.has6 &&
 		    (n == 0 || !(flags & AI_ADDRCONFIG))) {
-			names_fake_addr(m, slot, AF_INET6, a[n].addr);
+			memcpy(a[n].addr, f.v6, 16);
 			a[n++].family = AF_INET6;
 		}
 	}
 	if (n == 0)
 		return EAI_NONAME;
-	log_debug("%s -> fake slot %u", node, slot);
+	log_debug("%s -> fake slot %u", node, f.slot);
 	return addrinfo_build(node, a, n, service, hints, res);
 }
 
 static void
 gai_record(const char *node, const struct addrinfo *ai)
 {
-	const void *prev = NULL, *a;
-	size_t n = 0;
+	struct names_map *m = namemap_get();
+	size_t n;
 
-	for (; ai != NULL; ai = ai->ai_next) {
-		if (ai->ai_family == AF_INET)
-			a = &((const struct sockaddr_in *)(const void *)
-			              ai->ai_addr)
-			             ->sin_addr;
-		else if (ai->ai_family == AF_INET6)
-			a = &((const struct sockaddr_in6 *)(const void *)
-			              ai->ai_addr)
-			             ->sin6_addr;
-		else
-			continue;
-		/* glibc repeats each address once per socket type. */
-		if (prev != NULL &&
-		    memcmp(prev, a, ai->ai_family == AF_INET ? 4 : 16) == 0)
-			continue;
-		namemap_record(node, ai->ai_family, a);
-		prev = a;
-		n++;
-	}
+	if (m == NULL)
+		return;
+	n = names_real_record_ai(m, node, strlen(node), ai);
 	log_debug("%s: %zu address(es) recorded", node, n);
 }
 

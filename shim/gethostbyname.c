@@ -58,8 +58,7 @@ static int
 hb_fake(const char *name, int af, uint8_t addr[16])
 {
 	enum names_why why;
-	struct names_map *m;
-	uint32_t slot;
+	struct names_fake f;
 
 	if (shim.mode != SHIM_ACTIVE || !names_is_name(name) ||
 	    (af != AF_INET && af != AF_INET6))
@@ -67,9 +66,12 @@ hb_fake(const char *name, int af, uint8_t addr[16])
 	if (names_decide(shim_policy(), name, strlen(name), 80, &why) !=
 	    NAMES_FAKE)
 		return 0;
-	if (namemap_fake_slot(name, &slot) < 0 || (m = namemap_get()) == NULL)
+	if (namemap_fake(name, &f) < 0)
 		return -1;
-	return names_fake_addr(m, slot, af, addr) == 0 ? 1 : 0;
+	if (af == AF_INET ? !f.has4 : !f.has6)
+		return 0;
+	memcpy(addr, af == AF_INET ? f.v4 : f.v6, af == AF_INET ? 4 : 16);
+	return 1;
 }
 
 static void

@@ -116,19 +116,13 @@ namemap_connect_direct(int fd, int sockfam, const struct ps_dest *d)
 }
 
 int
-namemap_fake_slot(const char *name, uint32_t *slot)
+namemap_fake(const char *name, struct names_fake *f)
 {
 	struct names_map *m = namemap_get();
-	int r;
 
 	if (m == NULL)
 		return -ENOMEM;
-	r = names_fake_get(m, name, strlen(name), slot);
-	if (r < 0)
-		log_warn("%s: no fake address (%s): name map full of names "
-		         "used in the last %u s",
-		         name, strerror(-r), m->p.ttl_ms / 1000);
-	return r;
+	return names_fake_lookup(m, name, strlen(name), f);
 }
 
 void

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct names_fake;
 struct names_map;
 struct ps_dest;
 
@@ -24,8 +25,9 @@ int namemap_dest(struct ps_dest *d, char *buf, size_t size);
 int namemap_connect_direct(int fd, int sockfam, const struct ps_dest *d);
 /* Record a locally resolved address of name. */
 void namemap_record(const char *name, int family, const void *addr);
-/* A fake slot for name: 0, or -errno (logged when the map is full). */
-int namemap_fake_slot(const char *name, uint32_t *slot);
+/* name's fake slot and addresses (names_fake_lookup()): 0, or -errno
+ * (logged when the map is full). */
+int namemap_fake(const char *name, struct names_fake *f);
 /* 1 when name must not be looked up at all: the table was asked for but
  * is unusable (SHIM_BROKEN), so which names are dns: remote is unknown;
  * fail closed like connect() does.  localhost and numeric hosts pass. */

@@ -106,9 +106,28 @@ int names_fake_slot(const struct names_map *m, int family, const uint8_t *addr,
  * Marks the slot used.  Lock-free, no allocation. */
 int names_fake_name(struct names_map *m, uint32_t slot, char *buf, size_t size);
 
+/* What the name hooks and the DNS stub hand out for a name that gets fake
+ * addresses (docs/behaviour.md#name-lookups): its slot (names_fake_get())
+ * and the slot's address in each family that has a fake range.  A full
+ * map is logged here.  0, or names_fake_get()'s -errno. */
+struct names_fake {
+	uint32_t slot;
+	int has4, has6;
+	uint8_t v4[4];
+	uint8_t v6[16];
+};
+int names_fake_lookup(struct names_map *m, const char *name, size_t len,
+                      struct names_fake *f);
+
 /* Record addr (4 or 16 bytes) as resolved from name.  0 or -errno. */
 int names_real_record(struct names_map *m, int family, const uint8_t *addr,
                       const char *name, size_t len);
+/* Record each address of a getaddrinfo() result against name, once
+ * (glibc repeats an address per socket type): how many were recorded.
+ * The name hooks and the DNS stub both record this way. */
+struct addrinfo;
+size_t names_real_record_ai(struct names_map *m, const char *name, size_t len,
+                            const struct addrinfo *ai);
 /* The name last recorded for addr: its length, -ENOENT or -ERANGE. */
 int names_real_name(const struct names_map *m, int family, const uint8_t *addr,
                     char *buf, size_t size);
