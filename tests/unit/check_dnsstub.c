@@ -53,26 +53,11 @@ answer_setup(void)
 	                           "  rules:\n"
 	                           "    - match: [\"blocked.test\"]\n"
 	                           "      via: block\n";
-	char path[] = "/tmp/proxyshim-dnsstub-XXXXXX", err[PS_ERR_MAX];
 	struct names_params p;
-	struct ps_source src;
 	const char *why = "";
 	size_t len;
-	FILE *f;
-	int fd;
 
-	fd = mkstemp(path);
-	ck_assert_int_ge(fd, 0);
-	f = fdopen(fd, "w");
-	fputs(yaml, f);
-	fclose(f);
-	memset(&src, 0, sizeof(src));
-	src.kind = PS_SOURCE_FILE;
-	snprintf(src.path, sizeof(src.path), "%s", path);
-	ck_assert_int_eq(source_identity_file(path, &src.identity), 0);
-	ck_assert_msg(compiler_build(&src, &tbl, &len, err, sizeof(err)) == 0,
-	              "%s", err);
-	unlink(path);
+	unit_compile_yaml(yaml, &tbl, &len);
 	ck_assert_int_eq(table_view_open(tbl, len, &view, &why), 0);
 	names_params_from_table(&view, &p);
 	ck_assert_int_eq(names_open(&map, NULL, &p), 0);
@@ -328,27 +313,15 @@ mkq(uint8_t *b, uint16_t id, const char *name, int qtype, int qd)
 	return off;
 }
 
+/* A socket of type connected to the stub's port of that type. */
 static int
-udp_client(void)
+loop_client(int type)
 {
 	struct sockaddr_in sin = {.sin_family = AF_INET};
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
 
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sin.sin_port = htons(srv.udp_port);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	return fd;
-}
-
-static int
-tcp_client(void)
-{
-	struct sockaddr_in sin = {.sin_family = AF_INET};
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sin.sin_port = htons(srv.tcp_port);
+	sin.sin_port = htons(type == SOCK_DGRAM ? srv.udp_port : srv.tcp_port);
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
 	return fd;
@@ -413,7 +386,7 @@ START_TEST(test_dnsstub_udp_answers_a_and_nxdomain)
 	int fd;
 
 	srv_start(1, 0);
-	fd = udp_client();
+	fd = loop_client(SOCK_DGRAM);
 	n = mkq(q, 0x4242, "a.test", DNSMSG_TYPE_A, 1);
 	ck_assert_int_eq(send(fd, q, n, 0), (ssize_t)n);
 	got = recv_wait(fd, r, sizeof(r));
@@ -452,14 +425,14 @@ START_TEST(test_dnsstub_udp_truncates_tcp_answers_in_full)
 	int fd;
 
 	srv_start(1, 0);
-	fd = udp_client();
+	fd = loop_client(SOCK_DGRAM);
 	n = mkq(q, 1, name, DNSMSG_TYPE_AAAA, 1);
 	ck_assert_uint_gt(n + DNSMSG_MAX_ADDRS * 28, DNSMSG_UDP_MAX);
 	ck_assert_int_eq(send(fd, q, n, 0), (ssize_t)n);
 	ck_assert_int_eq(recv_wait(fd, r, sizeof(r)), (ssize_t)n);
 	ck_assert_uint_eq(r[2], 0x83); /* QR TC RD */
 	close(fd);
-	fd = tcp_client();
+	fd = loop_client(SOCK_STREAM);
 	send_framed(fd, q, n);
 	ck_assert_uint_eq(tcp_reply(fd, r, sizeof(r)),
 	                  n + DNSMSG_MAX_ADDRS * 28);
@@ -477,7 +450,7 @@ START_TEST(test_dnsstub_udp_malformed_formerr_response_dropped)
 	int fd;
 
 	srv_start(1, 0);
-	fd = udp_client();
+	fd = loop_client(SOCK_DGRAM);
 	n = mkq(q, 0x0a0b, "a.test", DNSMSG_TYPE_A, 2);
 	ck_assert_int_eq(send(fd, q, n, 0), (ssize_t)n);
 	ck_assert_int_eq(recv_wait(fd, r, sizeof(r)), 12);
@@ -506,7 +479,7 @@ START_TEST(test_dnsstub_peer_ok_refused_datagram_is_dropped)
 
 	srv_start(1, 0);
 	atomic_store(&peer_drops, 1);
-	fd = udp_client();
+	fd = loop_client(SOCK_DGRAM);
 	n = mkq(q, 1, "a.test", DNSMSG_TYPE_A, 1);
 	ck_assert_int_eq(send(fd, q, n, 0), (ssize_t)n);
 	n = mkq(q, 2, "a.test", DNSMSG_TYPE_A, 1);
@@ -516,7 +489,7 @@ START_TEST(test_dnsstub_peer_ok_refused_datagram_is_dropped)
 	close(fd);
 	/* a refused TCP connection is closed unanswered */
 	atomic_store(&peer_drops, 1);
-	fd = tcp_client();
+	fd = loop_client(SOCK_STREAM);
 	send_framed(fd, q, n);
 	ck_assert_uint_eq(tcp_reply(fd, r, sizeof(r)), 0);
 	close(fd);
@@ -532,7 +505,7 @@ START_TEST(test_dnsstub_tcp_pipelined_then_formerr_closes)
 	int fd;
 
 	srv_start(1, 0);
-	fd = tcp_client();
+	fd = loop_client(SOCK_STREAM);
 	n = mkq(q, 1, "a.test", DNSMSG_TYPE_A, 1);
 	dnsmsg_tcp_put_len(two, n);
 	memcpy(two + 2, q, n);
@@ -561,7 +534,7 @@ START_TEST(test_dnsstub_tcp_query_cap_oversize_and_idle_timeout)
 	int fd;
 
 	srv_start(1, 300);
-	fd = tcp_client();
+	fd = loop_client(SOCK_STREAM);
 	n = mkq(q, 9, "a.test", DNSMSG_TYPE_A, 1);
 	all = malloc((DNSSTUB_TCP_QUERIES + 1) * (n + 2));
 	for (i = 0; i <= DNSSTUB_TCP_QUERIES; i++) {
@@ -577,13 +550,13 @@ START_TEST(test_dnsstub_tcp_query_cap_oversize_and_idle_timeout)
 	ck_assert_uint_eq(got, DNSSTUB_TCP_QUERIES);
 	close(fd);
 	/* a message over DNSMSG_QUERY_MAX: closed unanswered */
-	fd = tcp_client();
+	fd = loop_client(SOCK_STREAM);
 	dnsmsg_tcp_put_len(q, DNSMSG_QUERY_MAX + 1);
 	ck_assert_int_eq(send(fd, q, 2, 0), 2);
 	ck_assert_uint_eq(tcp_reply(fd, r, sizeof(r)), 0);
 	close(fd);
 	/* half a query, then nothing: closed at the timeout */
-	fd = tcp_client();
+	fd = loop_client(SOCK_STREAM);
 	ck_assert_int_eq(send(fd, q, 1, 0), 1);
 	ck_assert_uint_eq(tcp_reply(fd, r, sizeof(r)), 0);
 	close(fd);
@@ -602,7 +575,7 @@ START_TEST(test_dnsstub_two_threads_answer_every_query)
 
 	srv_start(2, 0);
 	for (k = 0; k < 4; k++)
-		fd[k] = udp_client();
+		fd[k] = loop_client(SOCK_DGRAM);
 	for (i = 0; i < 50; i++) {
 		for (k = 0; k < 4; k++) {
 			n = mkq(q, (uint16_t)(i * 4 + k), "a.test",

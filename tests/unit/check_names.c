@@ -18,6 +18,7 @@
 #include "proxyshim/compiler.h"
 #include "proxyshim/names.h"
 #include "proxyshim/shm.h"
+#include "helpers.h"
 
 static void
 params_default(struct names_params *p, const char *cidr4, const char *cidr6)
@@ -503,27 +504,11 @@ static struct ps_table_view dec_view;
 static void
 decide_load(const char *yaml)
 {
-	char path[] = "/tmp/proxyshim-names-XXXXXX", err[PS_ERR_MAX];
-	struct ps_source src;
 	const char *why = "";
 	size_t len;
-	int fd;
-	FILE *f;
 
-	fd = mkstemp(path);
-	ck_assert_int_ge(fd, 0);
-	f = fdopen(fd, "w");
-	fputs(yaml, f);
-	fclose(f);
-	memset(&src, 0, sizeof(src));
-	src.kind = PS_SOURCE_FILE;
-	snprintf(src.path, sizeof(src.path), "%s", path);
-	ck_assert_int_eq(source_identity_file(path, &src.identity), 0);
 	free(dec_tbl);
-	dec_tbl = NULL;
-	ck_assert_msg(compiler_build(&src, &dec_tbl, &len, err, sizeof(err)) == 0,
-	              "%s", err);
-	unlink(path);
+	unit_compile_yaml(yaml, &dec_tbl, &len);
 	ck_assert_int_eq(table_view_open(dec_tbl, len, &dec_view, &why), 0);
 }
 

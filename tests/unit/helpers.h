@@ -17,4 +17,11 @@ void unit_skip(const char *test, const char *why);
 			tcase_add_test(tc, test);                            \
 	} while (0)
 
+/* Compile yaml (a config file's text) into a table, as `proxyshim compile`
+ * would from a file: *tbl (malloc()ed, the caller frees) and *len.  Fails
+ * the test on any error. */
+#include <stddef.h>
+#include <stdint.h>
+void unit_compile_yaml(const char *yaml, uint8_t **tbl, size_t *len);
+
 #endif
