@@ -1,0 +1,149 @@
+/*
+ * proxyshim-supervisor FD: started by `proxyshim run` (cli/supervise.c),
+ * which sends the seccomp listener over the socket FD.  It leaves run's
+ * session (a Ctrl-C for the command must not end it), maps the table run
+ * named in the environment, and serves until no process uses the filter.
+ *
+ * It runs as two processes: the server, and its parent, which waits for it
+ * and says on stderr when it died of a signal — the supervised programs'
+ * connects fail from then on (fail closed), and the user should know why
+ * (docs/behaviour.md#static-and-go-programs).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "proxyshim/env.h"
+#include "proxyshim/log.h"
+#include "proxyshim/shm.h"
+#include "supervisor.h"
+
+/* The listener sent by run; -1 when run sent none (it could not install
+ * the filter, and said so). */
+static int
+sup_receive(int sock)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))], one;
+	struct iovec iov = {.iov_base = &one, .iov_len = 1};
+	struct msghdr m = {.msg_iov = &iov,
+	                   .msg_iovlen = 1,
+	                   .msg_control = cbuf,
+	                   .msg_controllen = sizeof(cbuf)};
+	struct cmsghdr *c;
+	int fd = -1;
+	ssize_t n;
+
+	do
+		n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n != 1)
+		return -1;
+	c = CMSG_FIRSTHDR(&m);
+	if (c != NULL && c->cmsg_level == SOL_SOCKET &&
+	    c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int)))
+		memcpy(&fd, CMSG_DATA(c), sizeof(int));
+	return fd;
+}
+
+/* The table run named ($PROXYSHIM_TABLE) and its name map.  Without
+ * one, the server fails closed, as the library does. */
+static void
+sup_load(struct sup *s)
+{
+	const char *name = getenv(PS_ENV_TABLE), *why = "";
+	char nname[PS_SHM_NAME_MAX + 8];
+	struct names_params p;
+	const void *base;
+	size_t len;
+	int r;
+
+	if (name == NULL || *name == '\0') {
+		log_err("no published table: supervised connections to "
+		        "non-loopback addresses are refused (fail closed)");
+		return;
+	}
+	r = shm_map(name, &base, &len);
+	if (r == 0 && table_view_open(base, len, &s->view, &why) < 0)
+		r = -EINVAL;
+	if (r < 0) {
+		log_err("table %s: %s%s: supervised connections to "
+		        "non-loopback addresses are refused (fail closed)",
+		        name, strerror(-r), why);
+		return;
+	}
+	s->have_table = true;
+	names_params_from_table(&s->view, &p);
+	names_shm_name(s->view.hdr->source_hash, nname, sizeof(nname));
+	if (names_open(&s->names, nname, &p) == 0)
+		s->have_names = true;
+}
+
+/* The parent: wait for the server; report a death by signal. */
+static int
+sup_watch(pid_t pid)
+{
+	int st;
+
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return 1;
+	if (WIFSIGNALED(st)) {
+		log_err("the supervisor (pid %d) was killed by signal %d: "
+		        "connections of the supervised programs fail from now "
+		        "on (fail closed)",
+		        (int)pid, WTERMSIG(st));
+		return 1;
+	}
+	return WEXITSTATUS(st);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct sup s;
+	int sock, null, r;
+	pid_t pid;
+
+	memset(&s, 0, sizeof(s));
+	log_init();
+	if (argc != 2)
+		return 2;
+	sock = atoi(argv[1]);
+	(void)setsid();
+	signal(SIGPIPE, SIG_IGN);
+	/* Keep run's stderr for reports; nothing else of the terminal. */
+	null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null >= 0) {
+		dup2(null, 0);
+		dup2(null, 1);
+		close(null);
+	}
+	s.listener = sup_receive(sock);
+	close(sock);
+	if (s.listener < 0)
+		return 0; /* run said why */
+	pid = fork();
+	if (pid < 0) {
+		log_err("fork: %s: connections of the supervised programs "
+		        "fail (fail closed)",
+		        strerror(errno));
+		return 1;
+	}
+	if (pid > 0) {
+		close(s.listener);
+		return sup_watch(pid);
+	}
+	sup_load(&s);
+	r = sup_serve(&s);
+	if (r < 0)
+		log_err("listener: %s: connections of the supervised "
+		        "programs fail from now on (fail closed)",
+		        strerror(-r));
+	return r < 0 ? 1 : 0;
+}
