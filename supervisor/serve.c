@@ -88,29 +88,33 @@ sup_valid(const struct sup_call *c)
 	return ioctl(c->s->listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0;
 }
 
-/* len bytes at the caller's address at into buf: 0 or -1. */
+/* len bytes at the caller's address at into buf: 0 or -errno (-EFAULT
+ * for a bad or short address). */
 static int
 sup_read(const struct sup_call *c, uint64_t at, void *buf, size_t len)
 {
 	struct iovec local = {.iov_base = buf, .iov_len = len};
 	struct iovec remote = {.iov_base = (void *)(uintptr_t)at,
 	                       .iov_len = len};
+	ssize_t n;
 
 	if (at == 0)
-		return -1;
-	return process_vm_readv((pid_t)c->req.pid, &local, 1, &remote, 1, 0) ==
-	                       (ssize_t)len
-	               ? 0
-	               : -1;
+		return -EFAULT;
+	n = process_vm_readv((pid_t)c->req.pid, &local, 1, &remote, 1, 0);
+	if (n < 0)
+		return -errno;
+	return n == (ssize_t)len ? 0 : -EFAULT;
 }
 
 /* Where the call goes: the sockaddr's address and length, and for the
- * MSG_FASTOPEN sends their data.  -1: nothing to route. */
+ * MSG_FASTOPEN sends their data.  -EFAULT: nothing to route (the kernel
+ * says what is wrong); another -errno: the caller cannot be read. */
 static int
 sup_call_addr(struct sup_call *c, uint64_t *sa, uint64_t *salen)
 {
 	const __u64 *a = c->req.data.args;
 	struct msghdr m;
+	int r;
 
 	switch (c->req.data.nr) {
 	case SYS_connect:
@@ -124,8 +128,9 @@ sup_call_addr(struct sup_call *c, uint64_t *sa, uint64_t *salen)
 		c->data_len = (size_t)a[2];
 		return 0;
 	case SYS_sendmsg:
-		if (sup_read(c, a[1], &m, sizeof(m)) < 0)
-			return -1;
+		r = sup_read(c, a[1], &m, sizeof(m));
+		if (r < 0)
+			return r;
 		*sa = (uintptr_t)m.msg_name;
 		*salen = m.msg_namelen;
 		c->data_at = (uintptr_t)m.msg_iov;
@@ -133,7 +138,7 @@ sup_call_addr(struct sup_call *c, uint64_t *sa, uint64_t *salen)
 		c->data_iov = true;
 		return 0;
 	default:
-		return -1;
+		return -EFAULT;
 	}
 }
 
@@ -563,6 +568,22 @@ out:
 	close(c->fd);
 }
 
+/* The destination could not be read.  A bad address: the kernel's own
+ * answer (EFAULT, EINVAL).  The caller gone: nothing.  Not allowed to read
+ * it (a ptrace restriction such as Yama's): fail closed. */
+static void
+sup_unread(const struct sup_call *c, int r)
+{
+	if (r == -EFAULT) {
+		sup_continue(c);
+	} else if (r != -ESRCH) {
+		log_err("supervised pid %u: cannot read its memory: %s: "
+		        "ECONNREFUSED",
+		        c->req.pid, strerror(-r));
+		sup_reply(c->s, c->req.id, 0, -ECONNREFUSED, 0);
+	}
+}
+
 static void
 sup_handle(struct sup *s, const struct seccomp_notif *req)
 {
@@ -576,14 +597,14 @@ sup_handle(struct sup *s, const struct seccomp_notif *req)
 	c.s = s;
 	c.req = *req;
 	c.fd = -1;
-	if (sup_call_addr(&c, &sa, &salen) < 0 || sa == 0 ||
-	    salen < sizeof(sa_family_t)) {
-		sup_continue(&c); /* the kernel answers what is wrong */
-		return;
-	}
+	r = sup_call_addr(&c, &sa, &salen);
+	if (r == 0 && (sa == 0 || salen < sizeof(sa_family_t)))
+		r = -EFAULT;
 	len = salen < sizeof(ss) ? (size_t)salen : sizeof(ss);
-	if (sup_read(&c, sa, &ss, len) < 0) {
-		sup_continue(&c);
+	if (r == 0)
+		r = sup_read(&c, sa, &ss, len);
+	if (r < 0) {
+		sup_unread(&c, r);
 		return;
 	}
 	/* What was read belongs to this call only if it is still live. */

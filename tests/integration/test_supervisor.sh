@@ -138,16 +138,16 @@ if [[ " ${CLIENTS[*]} " == *" goget "* ]]; then
 	if [[ -z $sup ]]; then
 		fail "no supervisor process found"
 		echo go >&8
-		echo done >&8
+		echo end >&8
 	else
-		before=$(ls "/proc/$sup/fd" | wc -l)
+		before=$(find "/proc/$sup/fd" -mindepth 1 -maxdepth 1 | wc -l)
 		echo go >&8
 		for _ in $(seq 1 2400); do
 			[[ -s $T/many.out ]] && break
 			sleep 0.05
 		done
-		after=$(ls "/proc/$sup/fd" | wc -l)
-		echo done >&8
+		after=$(find "/proc/$sup/fd" -mindepth 1 -maxdepth 1 | wc -l)
+		echo end >&8
 		wait "$runpid"
 		assert_eq "$before" "$after" "the supervisor holds as many fds as before"
 		assert_eq "ok 3200 fail 0" "$(head -n 1 "$T/many.out")" "3200 connections, 0 failures"
