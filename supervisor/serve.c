@@ -469,48 +469,6 @@ sup_finish(struct sup_call *c)
 	sup_reply(c->s, c->req.id, r < 0 ? 0 : n, r, 0);
 }
 
-static void *
-sup_thread(void *arg)
-{
-	struct sup_call *c = arg;
-	struct sup *s = c->s;
-
-	sup_finish(c);
-	close(c->fd);
-	free(c);
-	atomic_fetch_sub(&s->threads, 1);
-	return NULL;
-}
-
-/* The dial on a thread of its own; inline when there are too many. */
-static void
-sup_spawn(struct sup_call *c)
-{
-	struct sup_call *h = NULL;
-	pthread_attr_t at;
-	pthread_t t;
-
-	if (atomic_fetch_add(&c->s->threads, 1) < SUP_MAX_THREADS)
-		h = malloc(sizeof(*h));
-	if (h != NULL) {
-		*h = *c;
-		if (h->d.name == c->name)
-			h->d.name = h->name;
-		pthread_attr_init(&at);
-		pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-		pthread_attr_setstacksize(&at, 256 * 1024);
-		if (pthread_create(&t, &at, sup_thread, h) == 0) {
-			pthread_attr_destroy(&at);
-			return;
-		}
-		pthread_attr_destroy(&at);
-		free(h);
-	}
-	sup_finish(c);
-	close(c->fd);
-	atomic_fetch_sub(&c->s->threads, 1);
-}
-
 /* After the route: the socket's type decides what applies. */
 static void
 sup_routed(struct sup_call *c)
@@ -562,8 +520,7 @@ sup_routed(struct sup_call *c)
 		sup_continue(c);
 		goto out;
 	}
-	sup_spawn(c);
-	return;
+	sup_finish(c); /* this worker dials; the others serve on */
 out:
 	close(c->fd);
 }
@@ -641,33 +598,80 @@ sup_handle(struct sup *s, const struct seccomp_notif *req)
 	sup_routed(&c);
 }
 
+/* The pool: every worker blocks in RECV (the kernel hands each call to
+ * one of them) and answers the call it got, dial included.  A worker that
+ * takes the last idle slot starts another, so a slow upstream holds up one
+ * worker and nobody else; past SUP_KEEP_IDLE idle ones, a worker leaves. */
+static void *sup_worker(void *arg);
+
+static void
+sup_grow(struct sup *s)
+{
+	pthread_attr_t at;
+	pthread_t t;
+
+	if (atomic_fetch_add(&s->threads, 1) >= SUP_MAX_THREADS) {
+		atomic_fetch_sub(&s->threads, 1);
+		return;
+	}
+	atomic_fetch_add(&s->idle, 1);
+	pthread_attr_init(&at);
+	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&at, SUP_STACK);
+	if (pthread_create(&t, &at, sup_worker, s) != 0) {
+		atomic_fetch_sub(&s->idle, 1);
+		atomic_fetch_sub(&s->threads, 1);
+	}
+	pthread_attr_destroy(&at);
+}
+
+static void *
+sup_worker(void *arg)
+{
+	struct sup *s = arg;
+	struct seccomp_notif req;
+
+	for (;;) {
+		memset(&req, 0, sizeof(req));
+		if (ioctl(s->listener, SECCOMP_IOCTL_NOTIF_RECV, &req) < 0) {
+			if (errno == ENOENT || errno == EINTR)
+				continue; /* the caller went away */
+			break;
+		}
+		if (atomic_fetch_sub(&s->idle, 1) == 1)
+			sup_grow(s);
+		sup_handle(s, &req);
+		if (atomic_fetch_add(&s->idle, 1) >= SUP_KEEP_IDLE) {
+			atomic_fetch_sub(&s->idle, 1);
+			break;
+		}
+	}
+	atomic_fetch_sub(&s->threads, 1);
+	return NULL;
+}
+
 int
 sup_serve(struct sup *s)
 {
-	struct seccomp_notif req;
 	struct pollfd p;
+	int i;
 
+	for (i = 0; i < SUP_START_WORKERS; i++)
+		sup_grow(s);
+	/* This thread only waits for the end: POLLHUP once no process
+	 * uses the filter (events 0: a pending call does not wake it). */
 	for (;;) {
 		p.fd = s->listener;
-		p.events = POLLIN;
+		p.events = 0;
 		p.revents = 0;
 		if (poll(&p, 1, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			return -errno;
 		}
-		if (p.revents & POLLIN) {
-			memset(&req, 0, sizeof(req));
-			if (ioctl(s->listener, SECCOMP_IOCTL_NOTIF_RECV, &req) <
-			    0) {
-				if (errno == ENOENT || errno == EINTR)
-					continue; /* the caller went away */
-				return -errno;
-			}
-			sup_handle(s, &req);
-			continue;
-		}
-		if (p.revents & (POLLHUP | POLLERR | POLLNVAL))
-			return 0; /* no process uses the filter any more */
+		if (p.revents & POLLNVAL)
+			return -EBADF;
+		if (p.revents & (POLLHUP | POLLERR))
+			return 0;
 	}
 }

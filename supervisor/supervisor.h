@@ -13,9 +13,13 @@
 #include "proxyshim/names.h"
 #include "proxyshim/table.h"
 
-/* Calls dialled at once, each on a thread of its own; past that, a call
- * waits for a free one (it is bounded by the table's timeouts). */
+/* Workers: each answers one call at a time, dial included.  Calls served
+ * at once at most; past that, a call waits for a free worker (each call is
+ * bounded by the table's timeouts). */
 #define SUP_MAX_THREADS 256
+#define SUP_START_WORKERS 2 /* started with the supervisor */
+#define SUP_KEEP_IDLE 4     /* idle workers kept; more leave */
+#define SUP_STACK (256 * 1024)
 
 struct sup {
 	int listener;    /* the filter's notification fd */
@@ -24,7 +28,8 @@ struct sup {
 	struct names_map names;    /* fake addresses -> names */
 	bool have_names;
 	atomic_uint rr;     /* chain: round_robin, this tree's counter */
-	atomic_int threads; /* dialling threads alive */
+	atomic_int threads; /* workers alive */
+	atomic_int idle;    /* workers waiting for a call */
 };
 
 /* Serve notifications until no process uses the filter any more.  0, or

@@ -1,16 +1,18 @@
 // goget: a Go net/http client for the supervision tests and bench
 // (tests/integration/test_supervisor.sh, bench/run.sh).  Every request is a
-// new connection (no keep-alive); the proxy is the one the test asks for:
-// none (the policy's business) or Go's own (-envproxy: HTTP_PROXY etc.).
+// new connection (no keep-alive); the proxy is the one the caller asks for:
+// none (the policy's business) or Go's own proxy support (-proxy URL:
+// http.ProxyURL, socks5:// or http://; unlike ProxyFromEnvironment it
+// proxies loopback destinations too).
 //
-//	goget [-envproxy] get URL            print the body; exit 1 on error
-//	goget [-envproxy] many URL G N       G goroutines x N requests; prints
-//	                                     "ok X fail Y" and the first error
-//	goget [-envproxy] loop URL           one request per line read on stdin,
-//	                                     prints "ok" or "err: ..." for each
-//	goget [-envproxy] bench URL N        N requests in sequence; prints
-//	                                     "conn/s R"
-//	goget exec PROG ARG...               fork+exec PROG (a child process)
+//	goget [-proxy URL] get URL         print the body; exit 1 on error
+//	goget [-proxy URL] many URL G N    G goroutines x N requests; prints
+//	                                   "ok X fail Y" and the first error
+//	goget [-proxy URL] loop URL        one request per line read on stdin,
+//	                                   prints "ok" or "err: ..." for each
+//	goget [-proxy URL] bench URL N [PEER]  N requests in sequence, each
+//	                                   body holding "peer=PEER" when given
+//	                                   (bench/origin); prints "conn/s R"
 package main
 
 import (
@@ -18,18 +20,24 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
-	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
-func client(envProxy bool) *http.Client {
+func client(proxy string) *http.Client {
 	tr := &http.Transport{DisableKeepAlives: true}
-	if envProxy {
-		tr.Proxy = http.ProxyFromEnvironment
+	if proxy != "" {
+		u, err := url.Parse(proxy)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "goget: -proxy:", err)
+			os.Exit(2)
+		}
+		tr.Proxy = http.ProxyURL(u)
 	}
 	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
 }
@@ -52,16 +60,16 @@ func get(c *http.Client, url string) (string, error) {
 
 func main() {
 	args := os.Args[1:]
-	envProxy := false
-	if len(args) > 0 && args[0] == "-envproxy" {
-		envProxy = true
-		args = args[1:]
+	proxy := ""
+	if len(args) > 1 && args[0] == "-proxy" {
+		proxy = args[1]
+		args = args[2:]
 	}
 	if len(args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: goget [-envproxy] get|many|loop|bench|exec ...")
+		fmt.Fprintln(os.Stderr, "usage: goget [-proxy URL] get|many|loop|bench ...")
 		os.Exit(2)
 	}
-	c := client(envProxy)
+	c := client(proxy)
 	switch args[0] {
 	case "get":
 		body, err := get(c, args[1])
@@ -106,21 +114,23 @@ func main() {
 		}
 	case "bench":
 		n, _ := strconv.Atoi(args[2])
+		want := ""
+		if len(args) > 3 {
+			want = "peer=" + args[3] + "\n"
+		}
 		t0 := time.Now()
 		for i := 0; i < n; i++ {
-			if _, err := get(c, args[1]); err != nil {
+			body, err := get(c, args[1])
+			if err != nil {
 				fmt.Println("err:", err)
+				os.Exit(1)
+			}
+			if want != "" && !strings.Contains(body, want) {
+				fmt.Printf("err: want %q, got %q\n", want, body)
 				os.Exit(1)
 			}
 		}
 		fmt.Printf("conn/s %.0f\n", float64(n)/time.Since(t0).Seconds())
-	case "exec":
-		cmd := exec.Command(args[1], args[2:]...)
-		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-		if err := cmd.Run(); err != nil {
-			fmt.Println("err:", err)
-			os.Exit(1)
-		}
 	default:
 		os.Exit(2)
 	}
