@@ -500,7 +500,7 @@ EOF
 	VARIANTS=(no-shim proxyshim-exempt
 		aware-socks5 proxychains4-socks5 proxyshim-socks5
 		aware-http proxychains4-http proxyshim-http
-		preload-socks5 preload-http)
+		preload-exempt preload-socks5 preload-http)
 	[[ -n $DANTE_PORT ]] &&
 		VARIANTS+=(aware-dante aware-dante-pipelined proxyshim-dante)
 	if [[ -n $LIB_B ]]; then
@@ -550,7 +550,7 @@ EOF
 		proxyshim-dante)
 			CMDV=("$PS" run -c "$T/shim-dante.yml" -- "$CONNECT" -n "$n"
 				-e 127.0.0.4 "$ORIGIN") ;;
-		preload-socks5 | preload-http)
+		preload-exempt | preload-socks5 | preload-http)
 			# The library by hand, no run: no seccomp filter.
 			cell_cmd "proxyshim-${v#preload-}" "$n"
 			CMDV=(env "LD_PRELOAD=$LIB" "PROXYSHIM_CONFIG=${CMDV[3]}"
@@ -630,6 +630,7 @@ EOF
 	ratio_row "proxyshim / aware, HTTP CONNECT (tinyproxy)" proxyshim-http aware-http 0.97
 	ratio_row "proxyshim / proxychains4, HTTP CONNECT (tinyproxy)" proxyshim-http proxychains4-http 1.1
 	ratio_row "exempt-direct under proxyshim / no shim" proxyshim-exempt no-shim 0.98
+	ratio_row "run (supervised) / preload (not), exempt" proxyshim-exempt preload-exempt 0.98
 	ratio_row "run (supervised) / preload (not), SOCKS5" proxyshim-socks5 preload-socks5 0.98
 	ratio_row "run (supervised) / preload (not), HTTP CONNECT" proxyshim-http preload-http 0.98
 	if [[ -n $DANTE_PORT ]]; then

@@ -22,6 +22,9 @@ PKGS=(
 	proxychains4 hyperfine
 	# a long-running JVM client (live reload test)
 	openjdk-17-jdk-headless
+	# programs the library cannot reach, for the supervisor's tests and
+	# bench: a Go toolchain, musl for static C, a static busybox
+	golang-go musl-tools busybox-static
 	# analysis
 	valgrind cppcheck shellcheck strace
 	# packaging: man page lint, dpkg-shlibdeps for make deb
