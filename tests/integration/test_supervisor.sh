@@ -191,4 +191,26 @@ if [[ " ${CLIENTS[*]} " == *" goget "* ]]; then
 	assert_contains "$T/loop.err" "killed by signal 9" "run's stderr says the supervisor was killed"
 fi
 
+section "io_uring and refusals"
+# io_uring_setup gets ENOSYS under supervision: runtimes fall back to the
+# calls the filter sees.
+code='import ctypes, os; l = ctypes.CDLL(None, use_errno=True); p = ctypes.create_string_buffer(120)
+print("ok" if l.syscall(425, 1, p) >= 0 else os.strerror(ctypes.get_errno()))'
+assert_eq "ok" "$(python3 -c "$code")" "io_uring_setup works without run"
+assert_eq "Function not implemented" "$(shim_run "${CFG[ms]}" python3 -c "$code")" \
+	"io_uring_setup under run: ENOSYS"
+# No supervisor to start: run refuses, in one line, unless on_failure:
+# direct (the command then runs with the library alone).
+mkdir -p "$T/nosup"
+cp "$SHIM_CMD" "$T/nosup/proxyshim"
+out=$(PROXYSHIM_LIB=$SHIM_LIB "$T/nosup/proxyshim" run -c "${CFG[ms]}" -- echo ran 2>&1)
+rc=$?
+assert_eq 1 "$rc" "no supervisor: run exits 1"
+assert_eq 1 "$(grep -c 'refusing to run the command unsupervised' <<<"$out")" \
+	"no supervisor: one line says why"
+DIRECT=$(cfg_via direct "${SRV_URL[ms]}" '  on_failure: direct')
+out=$(PROXYSHIM_LIB=$SHIM_LIB "$T/nosup/proxyshim" run -c "$DIRECT" -- echo ran 2>&1)
+assert_eq "ran" "$(tail -n 1 <<<"$out")" "no supervisor, on_failure: direct: the command runs"
+assert_eq 1 "$(grep -c 'run unsupervised' <<<"$out")" "no supervisor, on_failure: direct: a warning"
+
 it_done
