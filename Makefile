@@ -82,7 +82,8 @@ RELAY_SRCS := relay/relay.c relay/dial.c relay/tls.c
 SSL_LIBS := $(shell pkg-config --libs openssl 2>/dev/null || echo -lssl -lcrypto)
 # The seccomp supervisor of static and Go programs under run: its own
 # program, started by run, sharing the route lookup and the dialler.
-SUPERVISOR_SRCS := supervisor/main.c supervisor/serve.c shim/dest.c
+SUPERVISOR_SRCS := supervisor/main.c supervisor/serve.c supervisor/policy.c \
+	shim/dest.c
 UNIT_SRCS := tests/unit/check_main.c tests/unit/check_url.c \
 	tests/unit/check_match.c tests/unit/check_config.c \
 	tests/unit/check_envcfg.c tests/unit/check_table.c \

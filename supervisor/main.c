@@ -56,32 +56,29 @@ sup_receive(int sock)
 static void
 sup_load(struct sup *s)
 {
-	const char *name = getenv(PS_ENV_TABLE), *why = "";
+	const char *name = getenv(PS_ENV_TABLE);
 	char nname[PS_SHM_NAME_MAX + 8];
+	const struct ps_table_view *v;
 	struct names_params p;
-	const void *base;
-	size_t len;
-	int r;
 
 	if (name == NULL || *name == '\0') {
 		log_err("no published table: supervised connections to "
 		        "non-loopback addresses are refused (fail closed)");
 		return;
 	}
-	r = shm_map(name, &base, &len);
-	if (r == 0 && table_view_open(base, len, &s->view, &why) < 0)
-		r = -EINVAL;
-	if (r < 0) {
-		log_err("table %s: %s%s: supervised connections to "
-		        "non-loopback addresses are refused (fail closed)",
-		        name, strerror(-r), why);
+	if (sup_policy_init(s, name) < 0) {
+		log_err("supervised connections to non-loopback addresses "
+		        "are refused (fail closed)");
 		return;
 	}
-	s->have_table = true;
-	names_params_from_table(&s->view, &p);
-	names_shm_name(s->view.hdr->source_hash, nname, sizeof(nname));
+	/* The name map of the first table, as in the library
+	 * (shim/namemap.c). */
+	v = sup_policy_get(s);
+	names_params_from_table(v, &p);
+	names_shm_name(v->hdr->source_hash, nname, sizeof(nname));
 	if (names_open(&s->names, nname, &p) == 0)
 		s->have_names = true;
+	sup_policy_put(s, v);
 }
 
 /* The parent: wait for the server; report a death by signal. */

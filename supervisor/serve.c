@@ -44,6 +44,7 @@
 /* One call being answered. */
 struct sup_call {
 	struct sup *s;
+	const struct ps_table_view *v; /* held for the call */
 	struct seccomp_notif req;
 	int fd;      /* the caller's socket, taken over; -1 before */
 	int sockfam; /* the sockaddr's family */
@@ -225,7 +226,7 @@ sup_format(const struct sup_call *c, char *buf, size_t size)
 static void
 sup_log_route(const struct sup_call *c)
 {
-	const struct ps_table_view *v = &c->s->view;
+	const struct ps_table_view *v = c->v;
 	const struct ps_route *rt = &c->rt;
 	char where[PS_MAX_HOST + 8];
 	const char *up = "", *rule = "";
@@ -286,7 +287,7 @@ sup_udp_refused(const struct sup_call *c)
 {
 	const struct ps_route *rt = &c->rt;
 
-	if (c->s->view.hdr->settings.udp_mode != PS_UDP_BLOCK ||
+	if (c->v->hdr->settings.udp_mode != PS_UDP_BLOCK ||
 	    dest_is_loopback(&c->d))
 		return false;
 	if (c->fake)
@@ -345,7 +346,7 @@ static int
 sup_dial_chain(struct sup_call *c, const uint32_t *ups, size_t n,
                const struct ps_target *dst)
 {
-	const struct ps_table_view *v = &c->s->view;
+	const struct ps_table_view *v = c->v;
 	struct ps_hop hops[PS_MAX_HOPS];
 	struct dial_route rt;
 	struct dial_report rep;
@@ -381,7 +382,7 @@ sup_dial_chain(struct sup_call *c, const uint32_t *ups, size_t n,
 static int
 sup_tunnel(struct sup_call *c)
 {
-	const struct ps_table_view *v = &c->s->view;
+	const struct ps_table_view *v = c->v;
 	const uint32_t *ups = v->chains + c->rt.chain_first;
 	size_t n = c->rt.chain_len, k, start = 0;
 	struct ps_target dst;
@@ -431,7 +432,7 @@ sup_connect_direct(struct sup_call *c)
 	if (io_sockaddr(c->sockfam, &t, &ss, &len) < 0)
 		return -EHOSTUNREACH;
 	return io_connect(c->fd, (struct sockaddr *)&ss, len,
-	                  (int)c->s->view.hdr->settings.connect_timeout_ms);
+	                  (int)c->v->hdr->settings.connect_timeout_ms);
 }
 
 /* Dial, send the MSG_FASTOPEN data, answer; the thread's whole work. */
@@ -447,7 +448,7 @@ sup_finish(struct sup_call *c)
 	} else {
 		r = sup_tunnel(c);
 		if (r < 0 && r != -EISCONN &&
-		    c->s->view.hdr->settings.on_failure == PS_FAIL_DIRECT) {
+		    c->v->hdr->settings.on_failure == PS_FAIL_DIRECT) {
 			log_warn("supervised pid %u: proxy failed (%s), "
 			         "on_failure: direct",
 			         c->req.pid, strerror(-r));
@@ -573,7 +574,8 @@ sup_handle(struct sup *s, const struct seccomp_notif *req)
 		return;
 	}
 	c.sockfam = ss.ss_family;
-	if (!s->have_table) {
+	c.v = sup_policy_get(s);
+	if (c.v == NULL) {
 		if (dest_is_loopback(&c.d))
 			sup_continue(&c);
 		else
@@ -583,19 +585,21 @@ sup_handle(struct sup *s, const struct seccomp_notif *req)
 	r = sup_names(&c);
 	if (r < 0) {
 		sup_reply(s, c.req.id, 0, r, 0);
-		return;
+		goto out;
 	}
 	c.fake = r;
-	route_lookup(&s->view, &c.d, &c.rt);
+	route_lookup(c.v, &c.d, &c.rt);
 	/* Direct goes on untouched, decided before any system call, unless
 	 * the decision is logged or udp: block needs the socket's type. */
 	if (c.rt.action == PS_ROUTE_DIRECT && !c.fake &&
 	    ps_log_level < PS_LOG_INFO &&
-	    s->view.hdr->settings.udp_mode != PS_UDP_BLOCK) {
+	    c.v->hdr->settings.udp_mode != PS_UDP_BLOCK) {
 		sup_continue(&c);
-		return;
+		goto out;
 	}
 	sup_routed(&c);
+out:
+	sup_policy_put(s, c.v);
 }
 
 /* The pool: every worker blocks in RECV (the kernel hands each call to

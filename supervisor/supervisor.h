@@ -7,9 +7,12 @@
 #ifndef PROXYSHIM_SUPERVISOR_H
 #define PROXYSHIM_SUPERVISOR_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 
+#include "proxyshim/current.h"
 #include "proxyshim/names.h"
 #include "proxyshim/table.h"
 
@@ -22,15 +25,27 @@
 #define SUP_STACK (256 * 1024)
 
 struct sup {
-	int listener;    /* the filter's notification fd */
-	bool have_table; /* false: fail closed (non-loopback refused) */
-	struct ps_table_view view; /* the table run started with */
-	struct names_map names;    /* fake addresses -> names */
+	int listener; /* the filter's notification fd */
+	/* The table in force (policy.c); NULL: fail closed (non-loopback
+	 * refused). */
+	struct sup_gen *gen;
+	pthread_mutex_t lock;       /* gen and its references */
+	struct ps_current_seg *cur; /* live reload; NULL: none */
+	_Atomic uint64_t seen;      /* the generation last followed */
+	struct names_map names;     /* fake addresses -> names */
 	bool have_names;
 	atomic_uint rr;     /* chain: round_robin, this tree's counter */
 	atomic_int threads; /* workers alive */
 	atomic_int idle;    /* workers waiting for a call */
 };
+
+/* The table (policy.c): map run's table name and follow the config
+ * file's live reloads.  0 or -EINVAL (logged). */
+int sup_policy_init(struct sup *s, const char *name);
+/* The table in force, held until sup_policy_put(); NULL when there is
+ * none. */
+const struct ps_table_view *sup_policy_get(struct sup *s);
+void sup_policy_put(struct sup *s, const struct ps_table_view *v);
 
 /* Serve notifications until no process uses the filter any more.  0, or
  * -errno when the listener fails. */

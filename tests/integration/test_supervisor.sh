@@ -168,7 +168,8 @@ if [[ " ${CLIENTS[*]} " == *" goget "* ]]; then
 		[[ -s $T/loop.out ]] && break
 		sleep 0.05
 	done
-	assert_eq "ok" "$(head -n 1 "$T/loop.out")" "before: a connection through the proxy"
+	assert_eq "ok 127.0.0.9" "$(head -n 1 "$T/loop.out" | cut -d' ' -f1-2)" \
+		"before: a connection through the proxy"
 	# The serving process is the supervisor holding the listener: the
 	# newest proxyshim-supervisor (its watcher is its parent).
 	sup=$(pgrep -n -x proxyshim-super || true)
@@ -189,6 +190,30 @@ if [[ " ${CLIENTS[*]} " == *" goget "* ]]; then
 	assert_eq "$n_before" "$(conn_count ms "$A")" "after: nothing more through the proxy"
 	assert_eq 0 "$(_it_since web | grep -c '^127\.0\.0\.1 ')" "after: nothing direct"
 	assert_contains "$T/loop.err" "killed by signal 9" "run's stderr says the supervisor was killed"
+
+	section "live reload reaches the supervisor"
+	RL=$(cfg_via reload "${SRV_URL[ms]}")
+	in=$T/reload.in
+	mkfifo "$in"
+	exec 9<>"$in"
+	shim_run "$RL" timeout 60 "$T/goget" loop "$WHOAMI" <"$in" >"$T/reload.out" 2>&1 8>&- 9>&- &
+	runpid=$!
+	echo 1 >&9
+	for _ in $(seq 1 300); do
+		(($(wc -l <"$T/reload.out") >= 1)) && break
+		sleep 0.05
+	done
+	cfg_via reload "${SRV_URL[tp]}" >/dev/null
+	assert_ok "proxyshim reload" "$SHIM_CMD" reload -c "$RL"
+	echo 2 >&9
+	for _ in $(seq 1 300); do
+		(($(wc -l <"$T/reload.out") >= 2)) && break
+		sleep 0.05
+	done
+	exec 9>&-
+	wait "$runpid"
+	assert_eq "ok 127.0.0.9" "$(sed -n 1p "$T/reload.out" | cut -d' ' -f1-2)" "before reload: through microsocks"
+	assert_eq "ok 127.0.0.8" "$(sed -n 2p "$T/reload.out" | cut -d' ' -f1-2)" "after reload: through tinyproxy"
 fi
 
 section "io_uring and refusals"

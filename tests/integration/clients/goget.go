@@ -9,7 +9,7 @@
 //	goget [-proxy URL] many URL G N    G goroutines x N requests; prints
 //	                                   "ok X fail Y" and the first error
 //	goget [-proxy URL] loop URL        one request per line read on stdin,
-//	                                   prints "ok" or "err: ..." for each
+//	                                   prints "ok BODY" or "err: ..." for each
 //	goget [-proxy URL] bench URL N [PEER]  N requests in sequence, each
 //	                                   body holding "peer=PEER" when given
 //	                                   (bench/origin); prints "conn/s R"
@@ -106,10 +106,10 @@ func main() {
 	case "loop":
 		in := bufio.NewScanner(os.Stdin)
 		for in.Scan() {
-			if _, err := get(c, args[1]); err != nil {
+			if body, err := get(c, args[1]); err != nil {
 				fmt.Println("err:", err)
 			} else {
-				fmt.Println("ok")
+				fmt.Println("ok", strings.TrimSpace(body))
 			}
 		}
 	case "bench":
