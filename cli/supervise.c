@@ -161,13 +161,34 @@ sup_build(struct sup_prog *p)
 	sup_op(p, SUP_RET, SECCOMP_RET_ERRNO | ENOSYS, 0, 0);
 }
 
-/* Install the filter on this process: its listener, or -errno. */
+static long
+sup_seccomp(const struct sock_fprog *fp)
+{
+	long fd;
+
+	/* Killable wait: once the supervisor has a call, only a fatal
+	 * signal ends it, so Go's preemption signals cannot cut a
+	 * handshake in two (docs/behaviour.md#static-and-go-programs). */
+	fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+	             SECCOMP_FILTER_FLAG_NEW_LISTENER |
+	                     SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
+	             fp);
+	if (fd < 0 && errno == EINVAL) /* Linux < 5.19 */
+		fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+		             SECCOMP_FILTER_FLAG_NEW_LISTENER, fp);
+	return fd;
+}
+
+/* Install the filter on this process: its listener, or -errno.  Without
+ * CAP_SYS_ADMIN the kernel takes a filter only with no_new_privs, which
+ * also keeps setuid programs of the tree from gaining privileges; root
+ * tries without it first, so that sudo and the like still work. */
 static int
 sup_filter(void)
 {
 	struct sup_prog p;
 	struct sock_fprog fp;
-	long fd;
+	long fd = -1;
 	int r;
 
 	sup_build(&p);
@@ -176,18 +197,13 @@ sup_filter(void)
 		return r;
 	fp.len = p.n;
 	fp.filter = p.f;
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
-		return -errno;
-	/* Killable wait: once the supervisor has a call, only a fatal
-	 * signal ends it, so Go's preemption signals cannot cut a
-	 * handshake in two (docs/behaviour.md#static-and-go-programs). */
-	fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
-	             SECCOMP_FILTER_FLAG_NEW_LISTENER |
-	                     SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
-	             &fp);
-	if (fd < 0 && errno == EINVAL) /* Linux < 5.19 */
-		fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
-		             SECCOMP_FILTER_FLAG_NEW_LISTENER, &fp);
+	if (geteuid() == 0)
+		fd = sup_seccomp(&fp);
+	if (fd < 0) {
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+			return -errno;
+		fd = sup_seccomp(&fp);
+	}
 	return fd < 0 ? -errno : (int)fd;
 }
 
@@ -206,6 +222,11 @@ sup_exec(const char *exe, int sock)
 	while ((v /= 10) != 0);
 	if (fcntl(sock, F_SETFD, 0) != 0)
 		_exit(127);
+	/* Nothing of run's caller but stderr: a pipe it reads to its end
+	 * must not wait for the supervisor. */
+	if (sock > 3)
+		close_range(3, (unsigned)sock - 1, 0);
+	close_range((unsigned)sock + 1, ~0u, 0);
 	/* The library is for the command, not for the supervisor. */
 	unsetenv("LD_PRELOAD");
 	argv[0] = (char *)PS_SUPERVISOR_EXE;
