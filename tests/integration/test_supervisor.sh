@@ -107,6 +107,21 @@ for c in "${CLIENTS[@]}"; do
 	assert_not_crossed ms "$A" "$c, blocked: nothing through the proxy"
 done
 
+if [[ " ${CLIENTS[*]} " == *" cstatic "* ]]; then
+	section "MSG_FASTOPEN and run -v (static C client)"
+	for m in tfo tfomsg; do
+		mark ms
+		out=$(shim_run "${CFG[ms]}" timeout 30 "$T/httpget_static" "$m" 127.0.0.1 "$A" /whoami 2>&1)
+		assert_eq "127.0.0.9" "$(tail -n 1 <<<"$out" | cut -d' ' -f1)" \
+			"$m (sendto/sendmsg with MSG_FASTOPEN): through microsocks"
+		assert_crossed ms "$A" "$m: microsocks logged it"
+	done
+	"$SHIM_CMD" run -v -c "${CFG[ms]}" -- "$T/httpget_static" get 127.0.0.1 "$A" /whoami \
+		>/dev/null 2>"$T/verbose.err"
+	assert_match "$T/verbose.err" "supervised pid [0-9]+ fd [0-9]+ 127\.0\.0\.1:$A -> via socks5://" \
+		"run -v logs the supervised decision"
+fi
+
 if [[ " ${CLIENTS[*]} " == *" goget "* ]]; then
 	section "the tree: sh -c exec, a forked child"
 	mark ms
