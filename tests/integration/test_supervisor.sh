@@ -231,6 +231,15 @@ if [[ " ${CLIENTS[*]} " == *" goget "* ]]; then
 	assert_eq "ok 127.0.0.8" "$(sed -n 2p "$T/reload.out" | cut -d' ' -f1-2)" "after reload: through tinyproxy"
 fi
 
+section "explain says where such programs take another path"
+EX=$(proxy_cfg explain 'http: "socks5h://127.0.0.1:9"' 'https: "https://127.0.0.1:9"' 'dns: remote')
+"$SHIM_CMD" explain -c "$EX" example.com:80 >"$T/explain-name.out" 2>&1
+assert_contains "$T/explain-name.out" "programs with their own resolver (Go under run): resolved locally" \
+	"explain: a fake-address name, for Go's own resolver"
+"$SHIM_CMD" explain -c "$EX" 10.1.2.3:443 >"$T/explain-https.out" 2>&1
+assert_contains "$T/explain-https.out" "static and Go programs (run's supervisor): refused" \
+	"explain: an https:// hop, for static and Go programs"
+
 section "io_uring and refusals"
 # io_uring_setup gets ENOSYS under supervision: runtimes fall back to the
 # calls the filter sees.
