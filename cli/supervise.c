@@ -238,30 +238,34 @@ sup_exec(const char *exe, int sock)
 	_exit(127);
 }
 
+/* The listener and a pidfd of this process (the command once it execs:
+ * the supervisor lets go of run's stderr when it exits), in one message. */
 static int
-sup_send(int sock, int fd)
+sup_send(int sock, int fd, int pidfd)
 {
-	char cbuf[CMSG_SPACE(sizeof(int))], one = 'L';
+	int fds[2] = {fd, pidfd};
+	size_t n = pidfd >= 0 ? 2 : 1;
+	char cbuf[CMSG_SPACE(sizeof(fds))], one = 'L';
 	struct iovec iov = {.iov_base = &one, .iov_len = 1};
 	struct msghdr m = {.msg_iov = &iov,
 	                   .msg_iovlen = 1,
 	                   .msg_control = cbuf,
-	                   .msg_controllen = sizeof(cbuf)};
+	                   .msg_controllen = CMSG_SPACE(n * sizeof(int))};
 	struct cmsghdr *c;
 
 	memset(cbuf, 0, sizeof(cbuf));
 	c = CMSG_FIRSTHDR(&m);
 	c->cmsg_level = SOL_SOCKET;
 	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	c->cmsg_len = CMSG_LEN(n * sizeof(int));
+	memcpy(CMSG_DATA(c), fds, n * sizeof(int));
 	return sendmsg(sock, &m, MSG_NOSIGNAL) == 1 ? 0 : -errno;
 }
 
 int
 supervise_start(const char *exe, const char **step)
 {
-	int sv[2], st, lfd, r;
+	int sv[2], st, lfd, pfd, r;
 	pid_t pid;
 
 	*step = "socketpair";
@@ -288,7 +292,10 @@ supervise_start(const char *exe, const char **step)
 		return lfd;
 	}
 	*step = "handing the listener to the supervisor";
-	r = sup_send(sv[0], lfd);
+	pfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+	r = sup_send(sv[0], lfd, pfd);
+	if (pfd >= 0)
+		close(pfd);
 	close(lfd);
 	close(sv[0]);
 	return r;

@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "proxyshim/compiler.h"
@@ -249,16 +248,6 @@ shim_load_table(void)
 		shim.mode = SHIM_BROKEN;
 }
 
-/* Under run's seccomp supervision, the library's own connects carry the
- * mark the filter lets through without asking the supervisor: dynamic
- * programs keep their fast path (docs/performance.md#supervision).  The
- * fourth argument means nothing to the kernel. */
-static int
-shim_marked_connect(int fd, const struct sockaddr *sa, socklen_t len)
-{
-	return (int)syscall(SYS_connect, fd, sa, len, PS_SUPERVISE_MAGIC);
-}
-
 static void
 shim_init_once(void)
 {
@@ -268,9 +257,13 @@ shim_init_once(void)
 
 	log_init();
 	shim_resolve_symbols();
+	/* Under run's seccomp supervision, the library's own connects carry
+	 * the mark the filter lets through without asking the supervisor:
+	 * dynamic programs keep their fast path
+	 * (docs/performance.md#supervision). */
 	sup = secure_getenv(PS_ENV_SUPERVISED);
 	if (sup != NULL && sup[0] == '1')
-		real.connect = shim_marked_connect;
+		real.connect = io_marked_connect;
 	io_real_connect = real.connect;
 	io_real_getaddrinfo = real.getaddrinfo;
 	io_real_freeaddrinfo = real.freeaddrinfo;

@@ -15,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,31 +26,64 @@
 #include "proxyshim/shm.h"
 #include "supervisor.h"
 
-/* The listener sent by run; -1 when run sent none (it could not install
- * the filter, and said so). */
+/* The listener sent by run, and a pidfd of the command when run sent
+ * one (else -1); -1 when run sent no listener (it could not install the
+ * filter, and said so). */
 static int
-sup_receive(int sock)
+sup_receive(int sock, int *cmd)
 {
-	char cbuf[CMSG_SPACE(sizeof(int))], one;
+	char cbuf[CMSG_SPACE(2 * sizeof(int))], one;
 	struct iovec iov = {.iov_base = &one, .iov_len = 1};
 	struct msghdr m = {.msg_iov = &iov,
 	                   .msg_iovlen = 1,
 	                   .msg_control = cbuf,
 	                   .msg_controllen = sizeof(cbuf)};
 	struct cmsghdr *c;
-	int fd = -1;
+	int fds[2] = {-1, -1};
 	ssize_t n;
 
+	*cmd = -1;
 	do
 		n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
 	while (n < 0 && errno == EINTR);
 	if (n != 1)
 		return -1;
 	c = CMSG_FIRSTHDR(&m);
-	if (c != NULL && c->cmsg_level == SOL_SOCKET &&
-	    c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int)))
-		memcpy(&fd, CMSG_DATA(c), sizeof(int));
-	return fd;
+	if (c == NULL || c->cmsg_level != SOL_SOCKET ||
+	    c->cmsg_type != SCM_RIGHTS || c->cmsg_len < CMSG_LEN(sizeof(int)))
+		return -1;
+	memcpy(fds, CMSG_DATA(c),
+	       c->cmsg_len >= CMSG_LEN(2 * sizeof(int)) ? 2 * sizeof(int)
+	                                                : sizeof(int));
+	*cmd = fds[1];
+	return fds[0];
+}
+
+/* Once the command has exited, run's stderr is let go (it may be a pipe
+ * that the caller reads to its end): what the tree's daemons still do is
+ * logged nowhere, or to PROXYSHIM_LOG_FILE. */
+static void
+sup_release_stderr(void)
+{
+	int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+
+	if (null >= 0) {
+		dup2(null, 2);
+		close(null);
+	}
+}
+
+/* Wait until fd (a pidfd) is readable, or forever when it is -1. */
+void
+sup_wait_command(int cmd)
+{
+	struct pollfd p = {.fd = cmd, .events = POLLIN};
+
+	if (cmd < 0)
+		return;
+	while (poll(&p, 1, -1) < 0 && errno == EINTR)
+		;
+	sup_release_stderr();
 }
 
 /* The table run named ($PROXYSHIM_TABLE) and its name map.  Without
@@ -81,12 +116,29 @@ sup_load(struct sup *s)
 	sup_policy_put(s, v);
 }
 
-/* The parent: wait for the server; report a death by signal. */
+/* The parent: wait for the server; report a death by signal (on run's
+ * stderr while the command runs). */
 static int
-sup_watch(pid_t pid)
+sup_watch(pid_t pid, int cmd)
 {
-	int st;
+	struct pollfd p[2];
+	int st, srv = (int)syscall(SYS_pidfd_open, pid, 0);
 
+	p[0].fd = srv;
+	p[0].events = POLLIN;
+	p[1].fd = cmd;
+	p[1].events = POLLIN;
+	while (srv >= 0 && p[1].fd >= 0) {
+		p[0].revents = p[1].revents = 0;
+		if (poll(p, 2, -1) < 0 && errno != EINTR)
+			break;
+		if (p[0].revents != 0)
+			break;
+		if (p[1].revents != 0) {
+			sup_release_stderr();
+			p[1].fd = -1;
+		}
+	}
 	while (waitpid(pid, &st, 0) < 0)
 		if (errno != EINTR)
 			return 1;
@@ -104,7 +156,7 @@ int
 main(int argc, char **argv)
 {
 	struct sup s;
-	int sock, null, r;
+	int sock, null, cmd, r;
 	pid_t pid;
 
 	memset(&s, 0, sizeof(s));
@@ -121,7 +173,7 @@ main(int argc, char **argv)
 		dup2(null, 1);
 		close(null);
 	}
-	s.listener = sup_receive(sock);
+	s.listener = sup_receive(sock, &cmd);
 	close(sock);
 	if (s.listener < 0)
 		return 0; /* run said why */
@@ -134,8 +186,9 @@ main(int argc, char **argv)
 	}
 	if (pid > 0) {
 		close(s.listener);
-		return sup_watch(pid);
+		return sup_watch(pid, cmd);
 	}
+	s.command = cmd;
 	sup_load(&s);
 	r = sup_serve(&s);
 	if (r < 0)

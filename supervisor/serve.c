@@ -657,25 +657,30 @@ sup_worker(void *arg)
 int
 sup_serve(struct sup *s)
 {
-	struct pollfd p;
 	int i;
 
 	for (i = 0; i < SUP_START_WORKERS; i++)
 		sup_grow(s);
-	/* This thread only waits for the end: POLLHUP once no process
-	 * uses the filter (events 0: a pending call does not wake it). */
+	/* This thread only waits: for the command's exit, to let go of
+	 * run's stderr, and for the end, POLLHUP once no process uses the
+	 * filter (events 0: a pending call does not wake it). */
 	for (;;) {
-		p.fd = s->listener;
-		p.events = 0;
-		p.revents = 0;
-		if (poll(&p, 1, -1) < 0) {
+		struct pollfd q[2] = {{.fd = s->listener, .events = 0},
+		                      {.fd = s->command, .events = POLLIN}};
+
+		if (poll(q, s->command >= 0 ? 2 : 1, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			return -errno;
 		}
-		if (p.revents & POLLNVAL)
+		if (s->command >= 0 && q[1].revents != 0) {
+			sup_wait_command(s->command);
+			close(s->command);
+			s->command = -1;
+		}
+		if (q[0].revents & POLLNVAL)
 			return -EBADF;
-		if (p.revents & (POLLHUP | POLLERR))
+		if (q[0].revents & (POLLHUP | POLLERR))
 			return 0;
 	}
 }

@@ -26,6 +26,7 @@
 
 struct sup {
 	int listener; /* the filter's notification fd */
+	int command;  /* a pidfd of the command run started, or -1 */
 	/* The table in force (policy.c); NULL: fail closed (non-loopback
 	 * refused). */
 	struct sup_gen *gen;
@@ -46,6 +47,10 @@ int sup_policy_init(struct sup *s, const char *name);
  * none. */
 const struct ps_table_view *sup_policy_get(struct sup *s);
 void sup_policy_put(struct sup *s, const struct ps_table_view *v);
+
+/* Wait until the command run started has exited (cmd: its pidfd; -1:
+ * return at once), then let go of run's stderr (main.c). */
+void sup_wait_command(int cmd);
 
 /* Serve notifications until no process uses the filter any more.  0, or
  * -errno when the listener fails. */
