@@ -83,13 +83,17 @@ COMPILER_SRCS := resolver/compiler_entry.c
 # loads when one of them runs (or run's gc is due); the relay is its own
 # program.
 CLI_SRCS := cli/main.c cli/opts.c cli/load.c cli/cmd_run.c cli/gc_hold.c \
-	cli/reload_start.c
+	cli/reload_start.c cli/supervise.c
 TOOLS_SRCS := cli/tools.c cli/opts.c cli/cmd_table.c cli/cmd_probe.c \
 	cli/cmd_gc.c cli/gc_hold.c cli/cmd_reload.c
 # The TLS relay for https:// upstreams: its own program, the one part that
 # loads libssl (never a wrapped program, never the command).
 RELAY_SRCS := relay/relay.c relay/dial.c relay/tls.c
 SSL_LIBS := $(shell pkg-config --libs openssl 2>/dev/null || echo -lssl -lcrypto)
+# The seccomp supervisor of static and Go programs under run: its own
+# program, started by run, sharing the route lookup and the dialler.
+SUPERVISOR_SRCS := supervisor/main.c supervisor/serve.c supervisor/policy.c \
+	shim/dest.c
 UNIT_SRCS := tests/unit/check_main.c tests/unit/check_url.c \
 	tests/unit/check_match.c tests/unit/check_config.c \
 	tests/unit/check_envcfg.c tests/unit/check_table.c \
@@ -114,12 +118,13 @@ LIB := $(B)/libproxyshim.so
 COMPILER_LIB := $(B)/libproxyshim-compiler.so
 TOOLS_LIB := $(B)/libproxyshim-tools.so
 RELAY := $(B)/proxyshim-relay
+SUPERVISOR := $(B)/proxyshim-supervisor
 CLI := $(B)/proxyshim
 UNIT := $(B)/tests/check_unit
 
 .PHONY: all lint test test-unit test-integration test-asan bench bench-https \
 	fuzz demo deps install uninstall deb clean style
-all: $(LIB) $(COMPILER_LIB) $(TOOLS_LIB) $(RELAY) $(CLI)
+all: $(LIB) $(COMPILER_LIB) $(TOOLS_LIB) $(RELAY) $(SUPERVISOR) $(CLI)
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -149,6 +154,10 @@ $(TOOLS_LIB): $(call obj,$(TOOLS_SRCS) $(RELAY_SRCS) $(COMPILER_SRCS) $(CONFIG_S
 $(RELAY): $(call obj,relay/main.c $(RELAY_SRCS) $(CORE_SRCS) $(PROTO_SRCS) \
 	$(PROTO_LIBC_SRCS))
 	$(CC) $(LDFLAGS) -o $@ $^ $(SSL_LIBS) -lpthread
+
+$(SUPERVISOR): $(call obj,$(SUPERVISOR_SRCS) $(CORE_SRCS) $(PROTO_SRCS) \
+	$(PROTO_LIBC_SRCS))
+	$(CC) $(LDFLAGS) -o $@ $^ -lpthread
 
 $(UNIT): $(call obj,$(UNIT_SRCS) $(COMPILER_SRCS) $(CONFIG_SRCS) $(CORE_SRCS) $(PROTO_SRCS) \
 	$(PROTO_LIBC_SRCS) $(DNS_SRCS))
@@ -188,7 +197,7 @@ lint:
 	cppcheck --quiet --error-exitcode=1 --std=c11 \
 		--enable=warning,portability,performance -D_GNU_SOURCE \
 		-D__BYTE_ORDER__=1234 -D__ORDER_LITTLE_ENDIAN__=1234 \
-		-D__x86_64__ -Iinclude resolver proto shim cli dns
+		-D__x86_64__ -Iinclude resolver proto shim cli dns supervisor
 
 test-unit: $(UNIT)
 	CK_DEFAULT_TIMEOUT=60 $(UNIT)
@@ -268,6 +277,7 @@ install: all
 	install -m 0755 $(CLI) $(I_BIN)/proxyshim
 	install -m 0644 $(LIB) $(COMPILER_LIB) $(TOOLS_LIB) $(I_LIB)/
 	install -m 0755 $(RELAY) $(I_LIB)/proxyshim-relay
+	install -m 0755 $(SUPERVISOR) $(I_LIB)/proxyshim-supervisor
 	install -m 0644 man/proxyshim.1 $(I_MAN)/man1/proxyshim.1
 	install -m 0644 man/proxyshim.yml.5 $(I_MAN)/man5/proxyshim.yml.5
 	install -m 0644 README.md docs/behaviour.md $(I_DOC)/
@@ -302,6 +312,7 @@ deb: all
 		-edebian/proxyshim/usr/lib/proxyshim/libproxyshim-compiler.so \
 		-edebian/proxyshim/usr/lib/proxyshim/libproxyshim-tools.so \
 		-edebian/proxyshim/usr/lib/proxyshim/proxyshim-relay \
+		-edebian/proxyshim/usr/lib/proxyshim/proxyshim-supervisor \
 		| sed -n 's/^shlibs:Depends=//p' >depends
 	test -s $(DEB_DIR)/depends
 	{ echo 'Package: proxyshim'; echo 'Version: $(VERSION)'; \
@@ -324,8 +335,8 @@ deb: all
 style:
 	clang-format --dry-run --Werror $(wildcard include/proxyshim/*.h) \
 		$(CORE_SRCS) $(CONFIG_SRCS) $(PROTO_SRCS) $(PROTO_LIBC_SRCS) $(SHIM_SRCS) $(CLI_SRCS) \
-		$(DNS_SRCS) $(TOOLS_SRCS) $(RELAY_SRCS) relay/main.c \
-		$(wildcard relay/*.h shim/*.h)
+		$(DNS_SRCS) $(TOOLS_SRCS) $(RELAY_SRCS) relay/main.c $(SUPERVISOR_SRCS) \
+		$(wildcard relay/*.h shim/*.h supervisor/*.h)
 
 clean:
 	rm -rf build

@@ -16,7 +16,7 @@
 # "B ...": to see what a change to the library does), BENCH_VARIANTS="a b"
 # (run only these connection variants; names as in the report),
 # BENCH_SECTIONS="connect https" (run only these sections: lookup
-# configload resolve startup connect accept https; default all).
+# configload resolve startup connect accept https go; default all).
 #
 # Sections:
 #  1. bench/lookup, when it is built: its own output; then
@@ -45,6 +45,10 @@
 #     curl under proxychains4 to an stunnel client, through stunnel in
 #     front of tinyproxy: conn/s and bulk MB/s, interleaved rounds,
 #     medians (BENCH_HTTPS_*; skipped without stunnel4, curl or openssl).
+#  6. a Go client (bench/go.sh): conn/s through microsocks under
+#     proxyshim run (the seccomp supervisor) against the same client with
+#     Go's own SOCKS5 support, and under proxychains4 (which Go bypasses:
+#     direct); interleaved rounds, medians (skipped without go).
 #
 # Servers run on loopback ephemeral ports; exactly the PIDs started here are
 # stopped on exit, and the tables published here are removed.
@@ -79,7 +83,7 @@ else
 	STARTUP_RUNS=${BENCH_STARTUP_RUNS:-2000}
 	LOOKUP_ARGS=()
 fi
-ALL_SECTIONS="lookup configload resolve startup connect accept https"
+ALL_SECTIONS="lookup configload resolve startup connect accept https go"
 SECTIONS=${BENCH_SECTIONS:-$ALL_SECTIONS}
 for s in $SECTIONS; do
 	[[ " $ALL_SECTIONS " == *" $s "* ]] ||
@@ -551,7 +555,8 @@ EOF
 
 	VARIANTS=(no-shim proxyshim-exempt
 		aware-socks5 proxychains4-socks5 proxyshim-socks5
-		aware-http proxychains4-http proxyshim-http)
+		aware-http proxychains4-http proxyshim-http
+		preload-exempt preload-socks5 preload-http)
 	[[ -n $DANTE_PORT ]] &&
 		VARIANTS+=(aware-dante aware-dante-pipelined proxyshim-dante)
 	if [[ -n $LIB_B ]]; then
@@ -601,6 +606,11 @@ EOF
 		proxyshim-dante)
 			CMDV=("$PS" run -c "$T/shim-dante.yml" -- "$CONNECT" -n "$n"
 				-e 127.0.0.4 "$ORIGIN") ;;
+		preload-exempt | preload-socks5 | preload-http)
+			# The library by hand, no run: no seccomp filter.
+			cell_cmd "proxyshim-${v#preload-}" "$n"
+			CMDV=(env "LD_PRELOAD=$LIB" "PROXYSHIM_CONFIG=${CMDV[3]}"
+				"${CMDV[@]:5}") ;;
 		B-*)
 			cell_cmd "proxyshim-${v#B-}" "$n"
 			CMDV=(env "PROXYSHIM_LIB=$LIB_B" "${CMDV[@]}") ;;
@@ -676,6 +686,9 @@ EOF
 	ratio_row "proxyshim / aware, HTTP CONNECT (tinyproxy)" proxyshim-http aware-http 0.97
 	ratio_row "proxyshim / proxychains4, HTTP CONNECT (tinyproxy)" proxyshim-http proxychains4-http 1.1
 	ratio_row "exempt-direct under proxyshim / no shim" proxyshim-exempt no-shim 0.98
+	ratio_row "run (supervised) / preload (not), exempt" proxyshim-exempt preload-exempt 0.98
+	ratio_row "run (supervised) / preload (not), SOCKS5" proxyshim-socks5 preload-socks5 0.98
+	ratio_row "run (supervised) / preload (not), HTTP CONNECT" proxyshim-http preload-http 0.98
 	if [[ -n $DANTE_PORT ]]; then
 		ratio_row "aware pipelined / aware, SOCKS5 (dante)" aware-dante-pipelined aware-dante 1.0
 		ratio_row "proxyshim / aware, SOCKS5 (dante)" proxyshim-dante aware-dante 0.97
@@ -696,7 +709,9 @@ EOF
 		"proxyshim sends; proxychains4: \`bench/connect\` under proxychains4" \
 		"(strict_chain, quiet_mode, no proxy_dns, no localnet);" \
 		"proxyshim: \`bench/connect\` under \`proxyshim run\` (\`proxy_loopback:" \
-		"true\`); exempt: the origin in \`exempt\`. microsocks cannot take a" \
+		"true\`; under its seccomp supervision); preload: the same" \
+		"library by hand with \`LD_PRELOAD\` (no filter); exempt: the" \
+		"origin in \`exempt\`. microsocks cannot take a" \
 		"pipelined greeting (it drops the request sent with it and the" \
 		"connection stalls), so pipelining is measured through dante." \
 		"Versions: microsocks $(pkg_ver microsocks), tinyproxy" \
@@ -832,4 +847,10 @@ if section_on https; then
 	. "$ROOT/bench/https.sh"
 	https_section
 fi
+# A Go client under the seccomp supervisor: bench/go.sh.
+if section_on go; then
+	# shellcheck source=bench/go.sh
+	. "$ROOT/bench/go.sh"
+fi
 note "done; report in $RESULTS"
+

@@ -61,6 +61,10 @@ int cli_relay(int argc, char **argv);
 #define PS_TOOLS_LIB "libproxyshim-tools.so"
 #define PS_TOOLS_SYMBOL "proxyshim_tools_main"
 #define PS_RELAY_EXE "proxyshim-relay"
+/* run: start the supervisor (exe) and put this process under the seccomp
+ * filter whose listener it serves (cli/supervise.c).  0, or -errno with
+ * *step naming what failed. */
+int supervise_start(const char *exe, const char **step);
 
 /* Live reload (cli/cmd_reload.c, docs/behaviour.md#live-reload).  run:
  * make the table it starts its command with the one in force when no

@@ -7,6 +7,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include "proxyshim/current.h"
 #include "proxyshim/env.h"
 #include "proxyshim/shm.h"
+#include "proxyshim/supervise.h"
 #include "proxyshim/table.h"
 #include "cli.h"
 
@@ -36,6 +38,24 @@ reload_maps_have(FILE *f, dev_t dev, ino_t ino)
 		    (ino_t)i == ino && makedev(maj, min) == dev)
 			return 1;
 	return 0;
+}
+
+/* run's supervisor follows the segment too; it is no program of the
+ * user's and is not counted (docs/behaviour.md#static-and-go-programs). */
+static int
+reload_is_supervisor(long pid)
+{
+	char path[64], exe[PATH_MAX];
+	const char *base;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%ld/exe", pid);
+	n = readlink(path, exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return 0;
+	exe[n] = '\0';
+	base = strrchr(exe, '/');
+	return strcmp(base != NULL ? base + 1 : exe, PS_SUPERVISOR_EXE) == 0;
 }
 
 /* How many processes (other than us) map the current segment: those
@@ -58,7 +78,8 @@ reload_count_followers(uint64_t key)
 		char *end;
 		long pid = strtol(e->d_name, &end, 10);
 
-		if (pid <= 0 || *end != '\0' || pid == (long)getpid())
+		if (pid <= 0 || *end != '\0' || pid == (long)getpid() ||
+		    reload_is_supervisor(pid))
 			continue;
 		snprintf(path, sizeof(path), "/proc/%ld/maps", pid);
 		f = fopen(path, "re");

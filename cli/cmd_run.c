@@ -1,6 +1,8 @@
 /*
  * proxyshim run: find the table (publish it only when there is no valid one
  * for the config's identity), preload the library, exec the command.
+ * Under a seccomp filter whose calls a supervisor answers, so that static
+ * and Go programs follow the policy too (cli/supervise.c).
  * Exit status is the command's; 127 when it is not found and 126 when it
  * cannot be executed, as env(1) does.
  */
@@ -15,8 +17,11 @@
 #include <link.h>
 #endif
 
+#include "proxyshim/config.h"
 #include "proxyshim/env.h"
 #include "proxyshim/shm.h"
+#include "proxyshim/supervise.h"
+#include "proxyshim/table.h"
 #include "cli.h"
 
 #define LIB_NAME "libproxyshim.so"
@@ -189,6 +194,55 @@ run_preload_asan(void)
 }
 #endif
 
+/* on_failure of the published table name: read only when supervision
+ * cannot start, so a normal run never maps the table itself. */
+static int
+run_on_failure_direct(const char *name)
+{
+	struct ps_table_view v;
+	const char *why;
+	const void *base;
+	size_t len;
+	int direct = 0;
+
+	if (name[0] == '\0' || shm_map(name, &base, &len) < 0)
+		return 0;
+	if (table_view_open(base, len, &v, &why) == 0)
+		direct = v.hdr->settings.on_failure == PS_FAIL_DIRECT;
+	shm_unmap(base, len);
+	return direct;
+}
+
+/* Supervision of what the library does not reach
+ * (docs/behaviour.md#static-and-go-programs): without it, run refuses,
+ * unless the config says on_failure: direct. */
+static int
+run_supervise(const char *table)
+{
+	char exe[PATH_MAX];
+	const char *step = "cannot find " PS_SUPERVISOR_EXE;
+	int r = -ENOENT;
+
+	if (cli_find_file(PS_SUPERVISOR_EXE, exe, sizeof(exe)) == 0)
+		r = supervise_start(exe, &step);
+	if (r == 0)
+		return run_setenv(PS_ENV_SUPERVISED, "1");
+	run_unsetenv(PS_ENV_SUPERVISED);
+	if (run_on_failure_direct(table)) {
+		fprintf(stderr,
+		        "proxyshim run: cannot supervise static and Go "
+		        "programs (%s: %s); on_failure: direct, so they run "
+		        "unsupervised\n",
+		        step, strerror(-r));
+		return 0;
+	}
+	fprintf(stderr,
+	        "proxyshim run: cannot supervise static and Go programs (%s: "
+	        "%s); refusing to run the command unsupervised\n",
+	        step, strerror(-r));
+	return -1;
+}
+
 int
 cmd_run(int argc, char **argv)
 {
@@ -265,6 +319,8 @@ cmd_run(int argc, char **argv)
 	else if (o.verbosity > 1)
 		run_setenv(PS_ENV_LOG, "debug");
 	if (run_preload_asan() < 0 || run_set_preload(lib) < 0)
+		return CLI_FAIL;
+	if (run_supervise(name) < 0)
 		return CLI_FAIL;
 	execvp(argv[i], argv + i);
 	r = errno;

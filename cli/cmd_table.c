@@ -188,6 +188,10 @@ cli_print_route(const struct ps_table_view *v, const struct ps_route *rt,
 				printf("through: the TLS relay (proxyshim "
 				       "relay): "
 				       "the chain has an https:// hop\n");
+				/* docs/behaviour.md#static-and-go-programs */
+				printf("static and Go programs (run's "
+				       "supervisor): refused, ECONNREFUSED (an "
+				       "https:// hop needs the library)\n");
 				break;
 			}
 		}
@@ -376,6 +380,12 @@ cmd_explain(int argc, char **argv)
 		printf("name lookup: %s (%s)\n",
 		       how == NAMES_FAKE ? "fake address" : "resolved locally",
 		       names_why_text(why));
+		/* Go's own resolver is not redirected yet
+		 * (docs/behaviour.md#static-and-go-programs). */
+		if (how == NAMES_FAKE)
+			printf("name lookup, programs with their own resolver "
+			       "(Go under run): resolved locally, connected "
+			       "by address\n");
 	}
 	reload_print_generation(&o, v.hdr->source_hash);
 	if (peer != NULL && explain_peer(&v, peer) < 0) {

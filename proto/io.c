@@ -17,12 +17,21 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "proxyshim/addr.h"
 #include "proxyshim/dial.h"
 #include "proxyshim/log.h"
 #include "proxyshim/proto.h"
+#include "proxyshim/supervise.h"
+
+int
+io_marked_connect(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	return (int)syscall(SYS_connect, fd, sa, len, PS_SUPERVISE_MAGIC);
+}
 
 int
 io_resolve(const char *name, int family, struct ps_target *t, int *gai)

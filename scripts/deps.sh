@@ -22,8 +22,10 @@ PKGS=(
 	proxychains4 hyperfine
 	# a long-running JVM client (live reload test)
 	openjdk-17-jdk-headless
-	# Go's own resolver against the DNS stub (test_dnsstub)
-	golang-go
+	# programs the library cannot reach, for the supervisor's tests and
+	# bench (a Go toolchain, musl for static C, a static busybox), and Go's
+	# own resolver against the DNS stub (test_dnsstub)
+	golang-go musl-tools busybox-static
 	# analysis
 	valgrind cppcheck shellcheck strace
 	# packaging: man page lint, dpkg-shlibdeps for make deb

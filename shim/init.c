@@ -19,6 +19,7 @@
 #include "proxyshim/log.h"
 #include "proxyshim/proto.h"
 #include "proxyshim/shm.h"
+#include "proxyshim/supervise.h"
 #include "shim.h"
 
 struct shim_state shim;
@@ -246,10 +247,19 @@ shim_load_table(void)
 static void
 shim_init_once(void)
 {
+	const char *sup;
+
 	int saved = errno;
 
 	log_init();
 	shim_resolve_symbols();
+	/* Under run's seccomp supervision, the library's own connects carry
+	 * the mark the filter lets through without asking the supervisor:
+	 * dynamic programs keep their fast path
+	 * (docs/performance.md#supervision). */
+	sup = secure_getenv(PS_ENV_SUPERVISED);
+	if (sup != NULL && sup[0] == '1')
+		real.connect = io_marked_connect;
 	io_real_connect = real.connect;
 	io_real_getaddrinfo = real.getaddrinfo;
 	io_real_freeaddrinfo = real.freeaddrinfo;

@@ -218,6 +218,10 @@ proto_name_ok(const char *name, size_t len)
  * proto/io_libc.c; the preloaded shim defines it and sets it to
  * dlsym(RTLD_NEXT, "connect") before use (shim/init.c). */
 extern int (*io_real_connect)(int, const struct sockaddr *, socklen_t);
+/* connect() with the mark that run's seccomp filter lets through without
+ * asking the supervisor (include/proxyshim/supervise.h): what our own
+ * processes under run use (the library, the TLS relay). */
+int io_marked_connect(int fd, const struct sockaddr *sa, socklen_t len);
 /* The resolver io_resolve() calls, likewise: libc's by default, the real
  * (next) ones in the shim. */
 struct addrinfo;

@@ -35,6 +35,26 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#ifndef __GLIBC__
+/* musl (the static build of test_supervisor.sh) has no strerrorname_np. */
+static const char *
+strerrorname_np(int e)
+{
+	switch (e) {
+	case ECONNREFUSED: return "ECONNREFUSED";
+	case EACCES: return "EACCES";
+	case EPERM: return "EPERM";
+	case ENOSYS: return "ENOSYS";
+	case ETIMEDOUT: return "ETIMEDOUT";
+	case EHOSTUNREACH: return "EHOSTUNREACH";
+	case ENETUNREACH: return "ENETUNREACH";
+	case EISCONN: return "EISCONN";
+	case ECONNRESET: return "ECONNRESET";
+	default: return "E?";
+	}
+}
+#endif
+
 static int
 die(const char *step, int err)
 {

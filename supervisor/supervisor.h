@@ -1,0 +1,59 @@
+/*
+ * proxyshim-supervisor: answers the seccomp notifications of a run tree
+ * (docs/behaviour.md#static-and-go-programs).  main.c starts it (the
+ * listener from run, the table, the name map, a watcher that reports its
+ * death); serve.c answers each call.
+ */
+#ifndef PROXYSHIM_SUPERVISOR_H
+#define PROXYSHIM_SUPERVISOR_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "proxyshim/current.h"
+#include "proxyshim/names.h"
+#include "proxyshim/table.h"
+
+/* Workers: each answers one call at a time, dial included.  Calls served
+ * at once at most; past that, a call waits for a free worker (each call is
+ * bounded by the table's timeouts). */
+#define SUP_MAX_THREADS 256
+#define SUP_START_WORKERS 2 /* started with the supervisor */
+#define SUP_KEEP_IDLE 4     /* idle workers kept; more leave */
+#define SUP_STACK (256 * 1024)
+
+struct sup {
+	int listener; /* the filter's notification fd */
+	int command;  /* a pidfd of the command run started, or -1 */
+	/* The table in force (policy.c); NULL: fail closed (non-loopback
+	 * refused). */
+	struct sup_gen *gen;
+	pthread_mutex_t lock;       /* gen and its references */
+	struct ps_current_seg *cur; /* live reload; NULL: none */
+	_Atomic uint64_t seen;      /* the generation last followed */
+	struct names_map names;     /* fake addresses -> names */
+	bool have_names;
+	atomic_uint rr;     /* chain: round_robin, this tree's counter */
+	atomic_int threads; /* workers alive */
+	atomic_int idle;    /* workers waiting for a call */
+};
+
+/* The table (policy.c): map run's table name and follow the config
+ * file's live reloads.  0 or -EINVAL (logged). */
+int sup_policy_init(struct sup *s, const char *name);
+/* The table in force, held until sup_policy_put(); NULL when there is
+ * none. */
+const struct ps_table_view *sup_policy_get(struct sup *s);
+void sup_policy_put(struct sup *s, const struct ps_table_view *v);
+
+/* Wait until the command run started has exited (cmd: its pidfd; -1:
+ * return at once), then let go of run's stderr (main.c). */
+void sup_wait_command(int cmd);
+
+/* Serve notifications until no process uses the filter any more.  0, or
+ * -errno when the listener fails. */
+int sup_serve(struct sup *s);
+
+#endif

@@ -1,0 +1,265 @@
+#!/usr/bin/env bash
+# Static and Go programs under `proxyshim run`: the seccomp supervisor
+# (docs/behaviour.md#static-and-go-programs).  Programs the library cannot
+# reach — a Go net/http client built here (CGO_ENABLED=0, and once with
+# cgo), busybox-static's wget, a C client linked statically with musl —
+# through microsocks (SOCKS5) and tinyproxy (CONNECT).  Proof of the route:
+# each proxy connects out from its own address (microsocks 127.0.0.9,
+# tinyproxy 127.0.0.8), the origin's /whoami answers the address it saw,
+# and the proxy's log shows the tunnel.  Then: exempt goes direct, a block
+# rule is refused (Go: "permission denied"), `sh -c 'exec ...'` and a
+# forked child are covered, 32 goroutines x 100 connections all go through
+# the proxy with no fd left in the supervisor, and a SIGKILLed supervisor
+# makes the next connect fail, with nothing going direct.
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+need_shim || it_done
+build_client forkexec || it_done
+
+start_origin web || it_done
+start_microsocks ms out=127.0.0.9 || it_done
+start_tinyproxy tp out=127.0.0.8 || it_done
+A=${SRV_PORT[web]}
+WHOAMI=${SRV_URL[web]}/whoami
+declare -A OUT=([ms]=127.0.0.9 [tp]=127.0.0.8)
+
+cfg_via() {
+	write_file "cfg/$1.yml" <<EOF2
+proxy:
+  http: "$2"
+  proxy_loopback: true
+  timeouts: {connect: 3s, handshake: 5s}
+${3:-}
+EOF2
+}
+declare -A CFG=()
+CFG[ms]=$(cfg_via ms "${SRV_URL[ms]}")
+CFG[tp]=$(cfg_via tp "${SRV_URL[tp]}")
+EXEMPT=$(cfg_via exempt "${SRV_URL[ms]}" '  exempt: "127.0.0.1"')
+BLOCK=$(cfg_via block "${SRV_URL[ms]}" '  rules: [{match: "127.0.0.1", via: block}]')
+
+# The clients: built here, or skipped with the reason.
+CLIENTS=()
+if command -v go >/dev/null; then
+	export GOCACHE=$T/gocache GOPATH=$T/gopath GOTOOLCHAIN=local \
+		GOFLAGS=-mod=mod GOPROXY=off GO111MODULE=off
+	if out=$(CGO_ENABLED=0 go build -o "$T/goget" "$IT_DIR/clients/goget.go" 2>&1); then
+		CLIENTS+=(goget)
+	else
+		fail "go build (CGO_ENABLED=0): $out"
+	fi
+	if out=$(CGO_ENABLED=1 go build -o "$T/goget_cgo" "$IT_DIR/clients/goget.go" 2>&1); then
+		CLIENTS+=(goget_cgo)
+	else
+		fail "go build (cgo): $out"
+	fi
+else
+	skip "go not installed (golang-go): no Go client"
+fi
+BUSYBOX=$(command -v busybox-static || command -v busybox || true)
+if [[ -n $BUSYBOX ]] && file -L "$BUSYBOX" | grep -q 'statically linked'; then
+	CLIENTS+=(bbwget)
+else
+	skip "no statically linked busybox (busybox-static)"
+fi
+if command -v musl-gcc >/dev/null; then
+	if out=$(musl-gcc -static -std=c11 -O2 -Wall -Wextra -Werror \
+		-o "$T/httpget_static" "$IT_DIR/clients/httpget.c" 2>&1); then
+		CLIENTS+=(cstatic)
+	else
+		fail "musl-gcc -static httpget.c: $out"
+	fi
+else
+	skip "musl-gcc not installed (musl-tools): no static C client"
+fi
+
+# fetch CLIENT CFG: /whoami through the client under run; its output.
+fetch() {
+	case $1 in
+	goget | goget_cgo) shim_run "$2" timeout 30 "$T/$1" get "$WHOAMI" 2>&1 ;;
+	bbwget) shim_run "$2" timeout 30 "$BUSYBOX" wget -q -O - "$WHOAMI" 2>&1 ;;
+	cstatic) shim_run "$2" timeout 30 "$T/httpget_static" get 127.0.0.1 "$A" /whoami 2>&1 ;;
+	esac
+}
+
+for c in "${CLIENTS[@]}"; do
+	section "$c"
+	for p in ms tp; do
+		mark "$p"
+		out=$(fetch "$c" "${CFG[$p]}")
+		assert_eq "${OUT[$p]}" "$(tail -n 1 <<<"$out" | cut -d' ' -f1)" \
+			"$c via $p: the origin saw $p's address"
+		assert_crossed "$p" "$A" "$c via $p: $p logged the tunnel"
+	done
+	mark ms
+	out=$(fetch "$c" "$EXEMPT")
+	assert_eq "127.0.0.1" "$(tail -n 1 <<<"$out" | cut -d' ' -f1)" \
+		"$c, exempt: direct (the origin saw 127.0.0.1)"
+	assert_not_crossed ms "$A" "$c, exempt: nothing through the proxy"
+	mark web
+	fetch "$c" "$BLOCK" >"$T/block.out"
+	assert_eq 0 "$(_it_since web | grep -c GET)" "$c, blocked: the origin saw nothing"
+	case $c in
+	goget*) assert_contains "$T/block.out" "permission denied" "$c, blocked: permission denied" ;;
+	cstatic) assert_contains "$T/block.out" "EACCES" "$c, blocked: EACCES" ;;
+	bbwget) assert_contains "$T/block.out" "denied" "$c, blocked: refused" ;;
+	esac
+	assert_not_crossed ms "$A" "$c, blocked: nothing through the proxy"
+done
+
+if [[ " ${CLIENTS[*]} " == *" cstatic "* ]]; then
+	section "MSG_FASTOPEN and run -v (static C client)"
+	for m in tfo tfomsg; do
+		mark ms
+		out=$(shim_run "${CFG[ms]}" timeout 30 "$T/httpget_static" "$m" 127.0.0.1 "$A" /whoami 2>&1)
+		assert_eq "127.0.0.9" "$(tail -n 1 <<<"$out" | cut -d' ' -f1)" \
+			"$m (sendto/sendmsg with MSG_FASTOPEN): through microsocks"
+		assert_crossed ms "$A" "$m: microsocks logged it"
+	done
+	"$SHIM_CMD" run -v -c "${CFG[ms]}" -- "$T/httpget_static" get 127.0.0.1 "$A" /whoami \
+		>/dev/null 2>"$T/verbose.err"
+	assert_match "$T/verbose.err" "supervised pid [0-9]+ fd [0-9]+ 127\.0\.0\.1:$A -> via socks5://" \
+		"run -v logs the supervised decision"
+fi
+
+if [[ " ${CLIENTS[*]} " == *" goget "* ]]; then
+	section "the tree: sh -c exec, a forked child"
+	mark ms
+	out=$(shim_run "${CFG[ms]}" sh -c "exec timeout 30 $T/goget get $WHOAMI" 2>&1)
+	assert_eq "127.0.0.9" "${out%% *}" "sh -c 'exec goget': through microsocks"
+	assert_crossed ms "$A" "sh -c 'exec goget': microsocks logged it"
+	mark ms
+	out=$(shim_run "${CFG[ms]}" "$T/forkexec" "$T/goget" get "$WHOAMI" 2>&1)
+	assert_eq "127.0.0.9" "${out%% *}" "fork + exec goget: through microsocks"
+	assert_crossed ms "$A" "fork + exec goget: microsocks logged it"
+
+	section "32 goroutines x 100 connections"
+	mark ms
+	mark web
+	fifo=$T/many.in
+	mkfifo "$fifo"
+	exec 8<>"$fifo" # read-write: no open or write below can block
+	# The client waits on the fifo so the supervisor can be counted
+	# before and after, while the tree is alive.
+	shim_run "${CFG[ms]}" sh -c "read -r _ <$fifo; timeout 120 $T/goget many ${SRV_URL[web]}/hello.txt 32 100; read -r _ <$fifo" \
+		>"$T/many.out" 2>&1 8>&- &
+	runpid=$!
+	sup=
+	for _ in $(seq 1 200); do
+		sup=$(pgrep -n -x proxyshim-super || true)
+		[[ -n $sup ]] && break
+		sleep 0.05
+	done
+	if [[ -z $sup ]]; then
+		fail "no supervisor process found"
+		echo go >&8
+		echo end >&8
+	else
+		before=$(find "/proc/$sup/fd" -mindepth 1 -maxdepth 1 | wc -l)
+		echo go >&8
+		for _ in $(seq 1 2400); do
+			[[ -s $T/many.out ]] && break
+			sleep 0.05
+		done
+		after=$(find "/proc/$sup/fd" -mindepth 1 -maxdepth 1 | wc -l)
+		echo end >&8
+		wait "$runpid"
+		assert_eq "$before" "$after" "the supervisor holds as many fds as before"
+		assert_eq "ok 3200 fail 0" "$(head -n 1 "$T/many.out")" "3200 connections, 0 failures"
+		assert_eq 3200 "$(conn_count ms "$A")" "every one through microsocks"
+		assert_eq 0 "$(_it_since web | grep -c '^127\.0\.0\.1 ')" "none reached the origin directly"
+	fi
+
+	section "SIGKILL the supervisor"
+	mark ms
+	mark web
+	in=$T/loop.in
+	mkfifo "$in"
+	exec 9<>"$in"
+	shim_run "${CFG[ms]}" timeout 60 "$T/goget" loop "$WHOAMI" <"$in" >"$T/loop.out" 2>"$T/loop.err" 8>&- 9>&- &
+	runpid=$!
+	echo 1 >&9
+	for _ in $(seq 1 300); do
+		[[ -s $T/loop.out ]] && break
+		sleep 0.05
+	done
+	assert_eq "ok 127.0.0.9" "$(head -n 1 "$T/loop.out" | cut -d' ' -f1-2)" \
+		"before: a connection through the proxy"
+	# The serving process is the supervisor holding the listener: the
+	# newest proxyshim-supervisor (its watcher is its parent).
+	sup=$(pgrep -n -x proxyshim-super || true)
+	n_before=$(conn_count ms "$A")
+	if [[ -n $sup ]]; then
+		kill -KILL "$sup"
+		for _ in $(seq 1 100); do
+			kill -0 "$sup" 2>/dev/null || break
+			sleep 0.05
+		done
+	fi
+	echo 2 >&9
+	exec 9>&-
+	exec 8>&-
+	wait "$runpid"
+	assert_eq "err:" "$(sed -n 2p "$T/loop.out" | cut -d' ' -f1)" "after: the next connect fails"
+	echo "# Go reported: $(sed -n 2p "$T/loop.out")"
+	assert_eq "$n_before" "$(conn_count ms "$A")" "after: nothing more through the proxy"
+	assert_eq 0 "$(_it_since web | grep -c '^127\.0\.0\.1 ')" "after: nothing direct"
+	assert_contains "$T/loop.err" "killed by signal 9" "run's stderr says the supervisor was killed"
+
+	section "live reload reaches the supervisor"
+	RL=$(cfg_via reload "${SRV_URL[ms]}")
+	in=$T/reload.in
+	mkfifo "$in"
+	exec 9<>"$in"
+	shim_run "$RL" timeout 60 "$T/goget" loop "$WHOAMI" <"$in" >"$T/reload.out" 2>&1 8>&- 9>&- &
+	runpid=$!
+	echo 1 >&9
+	for _ in $(seq 1 300); do
+		(($(wc -l <"$T/reload.out") >= 1)) && break
+		sleep 0.05
+	done
+	cfg_via reload "${SRV_URL[tp]}" >/dev/null
+	assert_ok "proxyshim reload" "$SHIM_CMD" reload -c "$RL"
+	echo 2 >&9
+	for _ in $(seq 1 300); do
+		(($(wc -l <"$T/reload.out") >= 2)) && break
+		sleep 0.05
+	done
+	exec 9>&-
+	wait "$runpid"
+	assert_eq "ok 127.0.0.9" "$(sed -n 1p "$T/reload.out" | cut -d' ' -f1-2)" "before reload: through microsocks"
+	assert_eq "ok 127.0.0.8" "$(sed -n 2p "$T/reload.out" | cut -d' ' -f1-2)" "after reload: through tinyproxy"
+fi
+
+section "explain says where such programs take another path"
+EX=$(proxy_cfg explain 'http: "socks5h://127.0.0.1:9"' 'https: "https://127.0.0.1:9"' 'dns: remote')
+"$SHIM_CMD" explain -c "$EX" example.com:80 >"$T/explain-name.out" 2>&1
+assert_contains "$T/explain-name.out" "programs with their own resolver (Go under run): resolved locally" \
+	"explain: a fake-address name, for Go's own resolver"
+"$SHIM_CMD" explain -c "$EX" 10.1.2.3:443 >"$T/explain-https.out" 2>&1
+assert_contains "$T/explain-https.out" "static and Go programs (run's supervisor): refused" \
+	"explain: an https:// hop, for static and Go programs"
+
+section "io_uring and refusals"
+# io_uring_setup gets ENOSYS under supervision: runtimes fall back to the
+# calls the filter sees.
+code='import ctypes, os; l = ctypes.CDLL(None, use_errno=True); p = ctypes.create_string_buffer(120)
+print("ok" if l.syscall(425, 1, p) >= 0 else os.strerror(ctypes.get_errno()))'
+assert_eq "ok" "$(python3 -c "$code")" "io_uring_setup works without run"
+assert_eq "Function not implemented" "$(shim_run "${CFG[ms]}" python3 -c "$code")" \
+	"io_uring_setup under run: ENOSYS"
+# No supervisor to start: run refuses, in one line, unless on_failure:
+# direct (the command then runs with the library alone).
+mkdir -p "$T/nosup"
+cp "$SHIM_CMD" "$T/nosup/proxyshim"
+out=$(PROXYSHIM_LIB=$SHIM_LIB "$T/nosup/proxyshim" run -c "${CFG[ms]}" -- echo ran 2>&1)
+rc=$?
+assert_eq 1 "$rc" "no supervisor: run exits 1"
+assert_eq 1 "$(grep -c 'refusing to run the command unsupervised' <<<"$out")" \
+	"no supervisor: one line says why"
+DIRECT=$(cfg_via direct "${SRV_URL[ms]}" '  on_failure: direct')
+out=$(PROXYSHIM_LIB=$SHIM_LIB "$T/nosup/proxyshim" run -c "$DIRECT" -- echo ran 2>&1)
+assert_eq "ran" "$(tail -n 1 <<<"$out")" "no supervisor, on_failure: direct: the command runs"
+assert_eq 1 "$(grep -c 'run unsupervised' <<<"$out")" "no supervisor, on_failure: direct: a warning"
+
+it_done
