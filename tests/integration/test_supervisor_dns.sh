@@ -27,10 +27,12 @@ if ! command -v go >/dev/null; then
 fi
 export GOCACHE=$T/gocache GOPATH=$T/gopath GOTOOLCHAIN=local \
 	GOFLAGS=-mod=mod GOPROXY=off GO111MODULE=off
-if ! out=$(CGO_ENABLED=0 go build -o "$T/goget" "$IT_DIR/clients/goget.go" 2>&1); then
-	fail "go build goget (CGO_ENABLED=0): $out"
-	it_done
-fi
+for g in goget golookup; do
+	if ! out=$(CGO_ENABLED=0 go build -o "$T/$g" "$IT_DIR/clients/$g.go" 2>&1); then
+		fail "go build $g (CGO_ENABLED=0): $out"
+		it_done
+	fi
+done
 
 PNAME=only-the-proxy.example # the proxy's hosts file has it, nobody else's
 DNAME=direct.example         # in the Go program's hosts file (loopback)
@@ -98,6 +100,18 @@ assert_match "${SRV_LOG[ms]}" "$PNAME" "microsocks was given the name $PNAME (so
 assert_eq 0 "$(qcount "$PNAME")" "the nameserver was never asked for $PNAME"
 assert_match "$T/run.err" "UDP DNS to port 53 -> the DNS stub" \
 	"run -v: the supervisor sent Go's DNS socket to its stub"
+
+section "dns: remote: Go's queries over TCP"
+out=$(GODEBUG=netdns=go unshare --mount --propagation private -- \
+	bash "$IT_DIR/nswrap.sh" --bind "$T/hosts" /etc/hosts \
+	--bind "$T/resolv" /etc/resolv.conf -- \
+	"$SHIM_CMD" run -v -c "$REMOTE" -- timeout 30 "$T/golookup" -tcp "$PNAME" \
+	2>"$T/run.err")
+assert_re "$out" "^$PNAME 198\.1[89]\.[0-9.]+ fdfe:dcba:9876:" \
+	"Go over TCP: $PNAME has its fake IPv4 and IPv6 addresses ($out)"
+assert_match "$T/run.err" "TCP DNS to port 53 -> the DNS stub" \
+	"run -v: the supervisor sent Go's TCP DNS socket to its stub"
+assert_eq 0 "$(qcount "$PNAME")" "the nameserver was never asked for $PNAME"
 
 section "dns: remote: direct names resolve for real"
 mark ms
