@@ -134,10 +134,15 @@ sup_dns_start(struct sup *s)
 	}
 	d->stub.stop_fd = d->stop[0];
 	for (i = 0; i < SUP_DNS_THREADS; i++)
-		if (pthread_create(&d->th[i], NULL, sup_dns_thread, s) == 0)
+		if (pthread_create(&d->th[d->nth], NULL, sup_dns_thread, s) ==
+		    0)
 			d->nth++;
-	if (d->nth > 0)
-		atomic_store(&d->port, port);
+	if (d->nth == 0) {
+		log_err("DNS stub: no serving thread: the supervised programs' "
+		        "own DNS queries go to their nameservers");
+		return;
+	}
+	atomic_store(&d->port, port);
 	log_info("supervisor: DNS stub on 127.0.0.1:%d for %d nameserver(s)",
 	         port, d->nns);
 }
