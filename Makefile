@@ -93,7 +93,7 @@ SSL_LIBS := $(shell pkg-config --libs openssl 2>/dev/null || echo -lssl -lcrypto
 # The seccomp supervisor of static and Go programs under run: its own
 # program, started by run, sharing the route lookup and the dialler.
 SUPERVISOR_SRCS := supervisor/main.c supervisor/serve.c supervisor/policy.c \
-	shim/dest.c
+	supervisor/dns.c shim/dest.c
 UNIT_SRCS := tests/unit/check_main.c tests/unit/check_url.c \
 	tests/unit/check_match.c tests/unit/check_config.c \
 	tests/unit/check_envcfg.c tests/unit/check_table.c \
@@ -156,7 +156,7 @@ $(RELAY): $(call obj,relay/main.c $(RELAY_SRCS) $(CORE_SRCS) $(PROTO_SRCS) \
 	$(CC) $(LDFLAGS) -o $@ $^ $(SSL_LIBS) -lpthread
 
 $(SUPERVISOR): $(call obj,$(SUPERVISOR_SRCS) $(CORE_SRCS) $(PROTO_SRCS) \
-	$(PROTO_LIBC_SRCS))
+	$(PROTO_LIBC_SRCS) $(DNS_SRCS))
 	$(CC) $(LDFLAGS) -o $@ $^ -lpthread
 
 $(UNIT): $(call obj,$(UNIT_SRCS) $(COMPILER_SRCS) $(CONFIG_SRCS) $(CORE_SRCS) $(PROTO_SRCS) \

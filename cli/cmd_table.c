@@ -380,12 +380,13 @@ cmd_explain(int argc, char **argv)
 		printf("name lookup: %s (%s)\n",
 		       how == NAMES_FAKE ? "fake address" : "resolved locally",
 		       names_why_text(why));
-		/* Go's own resolver is not redirected yet
-		 * (docs/behaviour.md#static-and-go-programs). */
+		/* Go's own resolver asks the supervisor's DNS stub, which
+		 * answers alike
+		 * (docs/behaviour.md#names-for-static-and-go-programs). */
 		if (how == NAMES_FAKE)
 			printf("name lookup, programs with their own resolver "
-			       "(Go under run): resolved locally, connected "
-			       "by address\n");
+			       "(Go under run): the same fake address, from "
+			       "the supervisor's DNS stub\n");
 	}
 	reload_print_generation(&o, v.hdr->source_hash);
 	if (peer != NULL && explain_peer(&v, peer) < 0) {

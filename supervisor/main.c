@@ -190,7 +190,9 @@ main(int argc, char **argv)
 	}
 	s.command = cmd;
 	sup_load(&s);
+	sup_dns_start(&s);
 	r = sup_serve(&s);
+	sup_dns_stop(&s);
 	if (r < 0)
 		log_err("listener: %s: connections of the supervised "
 		        "programs fail from now on (fail closed)",

@@ -40,6 +40,9 @@
 /* The data of a MSG_FASTOPEN send that goes through a tunnel: sent on it
  * once it is up, as much as one send takes. */
 #define SUP_DATA_MAX 65536
+/* A non-blocking TCP connect to the DNS stub (loopback) answered while
+ * still in progress after this long: EINPROGRESS, the caller waits. */
+#define SUP_DNS_CONNECT_MS 1000
 
 /* One call being answered. */
 struct sup_call {
@@ -298,19 +301,76 @@ sup_udp_refused(const struct sup_call *c)
 }
 
 /*
- * The seam for names of programs that resolve by themselves (Go's own
- * resolver): a connect to a nameserver of /etc/resolv.conf on port 53,
- * UDP or TCP, is where a redirect to the supervisor's DNS stub belongs,
- * so that with dns: remote no query for a proxied name leaves the machine
- * (docs/behaviour.md#static-and-go-programs).  Not there yet: the call
- * goes on as routed.  1 when handled (answered), else 0.
+ * Names of programs that resolve by themselves (Go's own resolver): with
+ * dns: remote, a connect() of a UDP or TCP socket to port 53 of a
+ * nameserver of /etc/resolv.conf is made to the supervisor's DNS stub
+ * instead, here, on the caller's socket, so that no query for a proxied
+ * name leaves the machine (docs/behaviour.md#names-for-static-and-go-programs).
+ * An IPv6 socket goes to ::ffff:127.0.0.1, unless it is IPv6-only (then
+ * the call goes on as routed, logged).  1 when handled (answered), else 0.
  */
 static int
 sup_dns_seam(struct sup_call *c, int type)
 {
-	(void)c;
-	(void)type;
-	return 0;
+	struct sockaddr_storage ss;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+	struct pollfd p = {.fd = c->fd, .events = POLLOUT};
+	int dom = 0, only = 0, port, r, fl;
+	socklen_t len = sizeof(dom);
+
+	if (c->req.data.nr != SYS_connect ||
+	    (type != SOCK_DGRAM && type != SOCK_STREAM) ||
+	    !sup_dns_redirects(c->s, c->v, &c->d))
+		return 0;
+	port = atomic_load(&c->s->dns.port);
+	memset(&ss, 0, sizeof(ss));
+	if (getsockopt(c->fd, SOL_SOCKET, SO_DOMAIN, &dom, &len) != 0)
+		return 0;
+	if (dom == AF_INET) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)port);
+		sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		len = sizeof(*sin);
+	} else if (dom == AF_INET6) {
+		len = sizeof(only);
+		if (getsockopt(c->fd, IPPROTO_IPV6, IPV6_V6ONLY, &only, &len) !=
+		            0 ||
+		    only) {
+			log_warn("supervised pid %u fd %d: DNS on an IPv6-only "
+			         "socket: not sent to the DNS stub",
+			         c->req.pid, (int)c->req.data.args[0]);
+			return 0;
+		}
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)port);
+		sin6->sin6_addr.s6_addr[10] = 0xff;
+		sin6->sin6_addr.s6_addr[11] = 0xff;
+		sin6->sin6_addr.s6_addr[12] = 127;
+		sin6->sin6_addr.s6_addr[15] = 1;
+		len = sizeof(*sin6);
+	} else {
+		return 0;
+	}
+	r = connect(c->fd, (struct sockaddr *)&ss, len) == 0 ? 0 : -errno;
+	fl = fcntl(c->fd, F_GETFL);
+	if (r == -EINPROGRESS && fl >= 0 && (fl & O_NONBLOCK)) {
+		/* Loopback: at once, but the caller may wait for it as it
+		 * would for any non-blocking connect. */
+		if (poll(&p, 1, SUP_DNS_CONNECT_MS) == 1) {
+			len = sizeof(r);
+			if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &r, &len) ==
+			    0)
+				r = -r;
+		}
+	}
+	log_info("supervised pid %u fd %d %s DNS to port 53 -> the DNS stub "
+	         "(127.0.0.1:%d)%s%s",
+	         c->req.pid, (int)c->req.data.args[0],
+	         type == SOCK_DGRAM ? "UDP" : "TCP", port, r < 0 ? ": " : "",
+	         r < 0 ? strerror(-r) : "");
+	sup_reply(c->s, c->req.id, 0, r, 0);
+	return 1;
 }
 
 /* The MSG_FASTOPEN data into buf (at most size bytes): its length, or
@@ -593,7 +653,8 @@ sup_handle(struct sup *s, const struct seccomp_notif *req)
 	 * the decision is logged or udp: block needs the socket's type. */
 	if (c.rt.action == PS_ROUTE_DIRECT && !c.fake &&
 	    ps_log_level < PS_LOG_INFO &&
-	    c.v->hdr->settings.udp_mode != PS_UDP_BLOCK) {
+	    c.v->hdr->settings.udp_mode != PS_UDP_BLOCK &&
+	    !sup_dns_redirects(s, c.v, &c.d)) {
 		sup_continue(&c);
 		goto out;
 	}

@@ -234,7 +234,7 @@ fi
 section "explain says where such programs take another path"
 EX=$(proxy_cfg explain 'http: "socks5h://127.0.0.1:9"' 'https: "https://127.0.0.1:9"' 'dns: remote')
 "$SHIM_CMD" explain -c "$EX" example.com:80 >"$T/explain-name.out" 2>&1
-assert_contains "$T/explain-name.out" "programs with their own resolver (Go under run): resolved locally" \
+assert_contains "$T/explain-name.out" "programs with their own resolver (Go under run): the same fake address, from the supervisor's DNS stub" \
 	"explain: a fake-address name, for Go's own resolver"
 "$SHIM_CMD" explain -c "$EX" 10.1.2.3:443 >"$T/explain-https.out" 2>&1
 assert_contains "$T/explain-https.out" "static and Go programs (run's supervisor): refused" \
