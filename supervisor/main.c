@@ -118,6 +118,14 @@ sup_load(struct sup *s)
 
 /* The parent: wait for the server; report a death by signal (on run's
  * stderr while the command runs). */
+/* At the first supervised call: the policy, then the DNS stub. */
+static void
+sup_start(struct sup *s)
+{
+	sup_load(s);
+	sup_dns_start(s);
+}
+
 static int
 sup_watch(pid_t pid, int cmd)
 {
@@ -189,9 +197,7 @@ main(int argc, char **argv)
 		return sup_watch(pid, cmd);
 	}
 	s.command = cmd;
-	sup_load(&s);
-	sup_dns_start(&s);
-	r = sup_serve(&s);
+	r = sup_serve(&s, sup_start);
 	sup_dns_stop(&s);
 	if (r < 0)
 		log_err("listener: %s: connections of the supervised "

@@ -716,18 +716,22 @@ sup_worker(void *arg)
 }
 
 int
-sup_serve(struct sup *s)
+sup_serve(struct sup *s, void (*start)(struct sup *))
 {
+	bool started = false;
 	int i;
 
-	for (i = 0; i < SUP_START_WORKERS; i++)
-		sup_grow(s);
-	/* This thread only waits: for the command's exit, to let go of
-	 * run's stderr, and for the end, POLLHUP once no process uses the
-	 * filter (events 0: a pending call does not wake it). */
+	/* This thread only waits: for the first call, to load the policy
+	 * and start the workers then (a command tree that never makes one
+	 * costs no thread, no table read and no DNS stub:
+	 * docs/performance.md#supervision);
+	 * for the command's exit, to let go of run's stderr; and for the end,
+	 * POLLHUP once no process uses the filter (events 0 once started: a
+	 * pending call does not wake it). */
 	for (;;) {
-		struct pollfd q[2] = {{.fd = s->listener, .events = 0},
-		                      {.fd = s->command, .events = POLLIN}};
+		struct pollfd q[2] = {
+		        {.fd = s->listener, .events = started ? 0 : POLLIN},
+		        {.fd = s->command, .events = POLLIN}};
 
 		if (poll(q, s->command >= 0 ? 2 : 1, -1) < 0) {
 			if (errno == EINTR)
@@ -743,5 +747,11 @@ sup_serve(struct sup *s)
 			return -EBADF;
 		if (q[0].revents & (POLLHUP | POLLERR))
 			return 0;
+		if (!started && (q[0].revents & POLLIN)) {
+			start(s);
+			for (i = 0; i < SUP_START_WORKERS; i++)
+				sup_grow(s);
+			started = true;
+		}
 	}
 }

@@ -84,8 +84,9 @@ void sup_dns_stop(struct sup *s);
 bool sup_dns_redirects(struct sup *s, const struct ps_table_view *v,
                        const struct ps_dest *dst);
 
-/* Serve notifications until no process uses the filter any more.  0, or
- * -errno when the listener fails. */
-int sup_serve(struct sup *s);
+/* Serve notifications until no process uses the filter any more; start()
+ * runs once, at the first one, before any worker.  0, or -errno when the
+ * listener fails. */
+int sup_serve(struct sup *s, void (*start)(struct sup *));
 
 #endif
