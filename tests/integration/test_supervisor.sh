@@ -133,6 +133,24 @@ if [[ " ${CLIENTS[*]} " == *" goget "* ]]; then
 	assert_eq "127.0.0.9" "${out%% *}" "fork + exec goget: through microsocks"
 	assert_crossed ms "$A" "fork + exec goget: microsocks logged it"
 
+	# The serving supervisor of this file's run with config $1: of the
+	# proxyshim-supervisor processes whose environment names that config
+	# (run exports it, absolute), the one whose parent is one of them
+	# (the watcher forks the server). pgrep -n alone could find the
+	# watcher (both start in the same clock tick) or another test run's.
+	our_supervisor() {
+		local p ours=() want pp
+		want=PROXYSHIM_CONFIG=$(realpath "$1")
+		for p in $(pgrep -x proxyshim-super); do
+			tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null |
+				grep -qxF "$want" && ours+=("$p")
+		done
+		for p in "${ours[@]}"; do
+			pp=$(awk '/^PPid:/ {print $2}' "/proc/$p/status" 2>/dev/null)
+			[[ " ${ours[*]} " == *" $pp "* ]] && { echo "$p"; return; }
+		done
+	}
+
 	section "32 goroutines x 100 connections"
 	mark ms
 	mark web
@@ -148,7 +166,7 @@ if [[ " ${CLIENTS[*]} " == *" goget "* ]]; then
 	runpid=$!
 	sup=
 	for _ in $(seq 1 200); do
-		sup=$(pgrep -n -x proxyshim-super || true)
+		sup=$(our_supervisor "${CFG[ms]}")
 		[[ -n $sup ]] && break
 		sleep 0.05
 	done
@@ -189,7 +207,7 @@ if [[ " ${CLIENTS[*]} " == *" goget "* ]]; then
 		"before: a connection through the proxy"
 	# The serving process is the supervisor holding the listener: the
 	# newest proxyshim-supervisor (its watcher is its parent).
-	sup=$(pgrep -n -x proxyshim-super || true)
+	sup=$(our_supervisor "${CFG[ms]}")
 	n_before=$(conn_count ms "$A")
 	if [[ -n $sup ]]; then
 		kill -KILL "$sup"
