@@ -592,6 +592,26 @@ dial_hop_of(const struct ps_table_view *v, uint32_t u, struct ps_hop *h)
 	}
 }
 
+int
+dial_route_of(const struct ps_table_view *v, const uint32_t *ups, size_t n,
+              int sockfam, struct ps_hop *hops, struct dial_route *rt)
+{
+	size_t i;
+
+	if (n == 0 || n > PS_MAX_HOPS)
+		return -EINVAL;
+	for (i = 0; i < n; i++)
+		dial_hop_of(v, ups[i], &hops[i]);
+	memset(rt, 0, sizeof(*rt));
+	rt->hops = hops;
+	rt->n = n;
+	rt->sockfam = sockfam;
+	rt->connect_ms = (int)v->hdr->settings.connect_timeout_ms;
+	rt->handshake_ms = (int)v->hdr->settings.handshake_timeout_ms;
+	rt->overall.none = true;
+	return 0;
+}
+
 bool
 dial_needs_address(enum ps_scheme s)
 {

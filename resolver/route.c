@@ -449,3 +449,24 @@ route_trusted(const struct ps_table_view *t, int family, const uint8_t *addr)
 		       t->trust6[i].prio == 0;
 	return 0;
 }
+
+void
+route_describe(const struct ps_table_view *t, const struct ps_route *r,
+               const char **up, const char **rule)
+{
+	*up = "";
+	*rule = "default";
+	if (r->action == PS_ROUTE_VIA && r->chain_len > 0)
+		*up = table_str(
+		        t, t->upstreams[t->chains[r->chain_first]].display_off);
+	if (r->rule != PS_NONE && r->rule < t->nrules_total)
+		*rule = table_str(t, t->rules[r->rule].label_off);
+	else if (r->why == PS_WHY_EXEMPT)
+		*rule = "exempt";
+	else if (r->why == PS_WHY_LOOPBACK)
+		*rule = "loopback";
+	else if (r->why == PS_WHY_UPSTREAM)
+		*rule = "upstream itself";
+	if (**rule == '\0')
+		*rule = "default";
+}

@@ -59,25 +59,14 @@ connect_log_route(const struct ps_table_view *v, int fd,
                   const struct ps_dest *d, const struct ps_route *rt)
 {
 	char where[PS_MAX_HOST + 8];
-	const char *up = "", *rule = "";
+	const char *up, *rule;
 
 	connect_format(d, where, sizeof(where));
-	if (rt->action == PS_ROUTE_VIA && rt->chain_len > 0)
-		up = table_str(
-		        v,
-		        v->upstreams[v->chains[rt->chain_first]].display_off);
-	if (rt->rule != PS_NONE && rt->rule < v->nrules_total)
-		rule = table_str(v, v->rules[rt->rule].label_off);
-	else if (rt->why == PS_WHY_EXEMPT)
-		rule = "exempt";
-	else if (rt->why == PS_WHY_LOOPBACK)
-		rule = "loopback";
-	else if (rt->why == PS_WHY_UPSTREAM)
-		rule = "upstream itself";
+	route_describe(v, rt, &up, &rule);
 	log_info("fd %d %s -> %s%s%s%s (%s)", fd, where,
 	         connect_action_name(rt->action), *up ? " " : "", up,
 	         rt->chain_len > 1 && rt->action == PS_ROUTE_VIA ? " ..." : "",
-	         *rule ? rule : "default");
+	         rule);
 }
 
 /*

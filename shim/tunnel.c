@@ -51,7 +51,6 @@ tunnel_chain(int fd, int sockfam, const struct ps_table_view *v,
              const uint32_t *ups, size_t n, const struct ps_target *dst,
              enum tunnel_stage *stage)
 {
-	const struct ps_t_settings *s = &v->hdr->settings;
 	struct ps_hop hops[PS_MAX_HOPS];
 	struct dial_route rt;
 	struct dial_report rep;
@@ -59,10 +58,9 @@ tunnel_chain(int fd, int sockfam, const struct ps_table_view *v,
 	int r;
 
 	*stage = TUNNEL_LOCAL;
-	if (n == 0 || n > PS_MAX_HOPS)
-		return -EINVAL;
-	for (i = 0; i < n; i++)
-		dial_hop_of(v, ups[i], &hops[i]);
+	r = dial_route_of(v, ups, n, sockfam, hops, &rt);
+	if (r < 0)
+		return r;
 	/* A chain with an https:// hop runs entirely in the TLS relay. */
 	for (i = 0; i < n; i++) {
 		if (hops[i].scheme == PS_SCHEME_HTTPS) {
@@ -70,13 +68,6 @@ tunnel_chain(int fd, int sockfam, const struct ps_table_view *v,
 			return relay_tunnel(fd, sockfam, v, ups, n, dst);
 		}
 	}
-	memset(&rt, 0, sizeof(rt));
-	rt.hops = hops;
-	rt.n = n;
-	rt.sockfam = sockfam;
-	rt.connect_ms = (int)s->connect_timeout_ms;
-	rt.handshake_ms = (int)s->handshake_timeout_ms;
-	rt.overall.none = true;
 	r = dial_chain(&fd, &rt, dst, NULL, &rep);
 	if (r == 0)
 		return 0;

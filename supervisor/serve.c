@@ -232,21 +232,10 @@ sup_log_route(const struct sup_call *c)
 	const struct ps_table_view *v = c->v;
 	const struct ps_route *rt = &c->rt;
 	char where[PS_MAX_HOST + 8];
-	const char *up = "", *rule = "";
+	const char *up, *rule;
 
 	sup_format(c, where, sizeof(where));
-	if (rt->action == PS_ROUTE_VIA && rt->chain_len > 0)
-		up = table_str(
-		        v,
-		        v->upstreams[v->chains[rt->chain_first]].display_off);
-	if (rt->rule != PS_NONE && rt->rule < v->nrules_total)
-		rule = table_str(v, v->rules[rt->rule].label_off);
-	else if (rt->why == PS_WHY_EXEMPT)
-		rule = "exempt";
-	else if (rt->why == PS_WHY_LOOPBACK)
-		rule = "loopback";
-	else if (rt->why == PS_WHY_UPSTREAM)
-		rule = "upstream itself";
+	route_describe(v, rt, &up, &rule);
 	log_info("supervised pid %u fd %d %s -> %s%s%s%s (%s)", c->req.pid,
 	         (int)c->req.data.args[0], where,
 	         rt->action == PS_ROUTE_DIRECT  ? "direct"
@@ -254,7 +243,7 @@ sup_log_route(const struct sup_call *c)
 	                                        : "via",
 	         *up ? " " : "", up,
 	         rt->chain_len > 1 && rt->action == PS_ROUTE_VIA ? " ..." : "",
-	         *rule ? rule : "default");
+	         rule);
 }
 
 /* A fake address is its name alone (the proxy resolves); 0, 1 for a
@@ -410,20 +399,11 @@ sup_dial_chain(struct sup_call *c, const uint32_t *ups, size_t n,
 	struct ps_hop hops[PS_MAX_HOPS];
 	struct dial_route rt;
 	struct dial_report rep;
-	size_t i;
 	int r;
 
-	if (n == 0 || n > PS_MAX_HOPS)
-		return -EINVAL;
-	for (i = 0; i < n; i++)
-		dial_hop_of(v, ups[i], &hops[i]);
-	memset(&rt, 0, sizeof(rt));
-	rt.hops = hops;
-	rt.n = n;
-	rt.sockfam = c->sockfam;
-	rt.connect_ms = (int)v->hdr->settings.connect_timeout_ms;
-	rt.handshake_ms = (int)v->hdr->settings.handshake_timeout_ms;
-	rt.overall.none = true;
+	r = dial_route_of(v, ups, n, c->sockfam, hops, &rt);
+	if (r < 0)
+		return r;
 	r = dial_chain(&c->fd, &rt, dst, NULL, &rep);
 	if (r == -EPROTONOSUPPORT && rep.step == DIAL_LOCAL) {
 		/* TLS to the proxy lives in the relay, which only the

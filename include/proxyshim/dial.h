@@ -147,6 +147,14 @@ const char *dial_scheme_str(enum ps_scheme s);
  * (then at.name is NULL), else the host name. */
 void dial_hop_of(const struct ps_table_view *v, uint32_t u, struct ps_hop *h);
 
+struct dial_route;
+/* The table's chain ups[0..n) as hops (into hops, PS_MAX_HOPS of them) and
+ * *rt: the chain with the table's connect and handshake timeouts, the
+ * socket's family, no overall deadline, no TLS.  0, or -EINVAL when n is 0
+ * or more than PS_MAX_HOPS. */
+int dial_route_of(const struct ps_table_view *v, const uint32_t *ups, size_t n,
+                  int sockfam, struct ps_hop *hops, struct dial_route *rt);
+
 /* socks4 and socks5 carry only an address: their target must be resolved
  * by us (docs/behaviour.md#name-lookups); the others take the name. */
 bool dial_needs_address(enum ps_scheme s);

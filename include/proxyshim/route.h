@@ -50,6 +50,12 @@ struct ps_route {
 int route_lookup(const struct ps_table_view *t, const struct ps_dest *d,
                  struct ps_route *out);
 
+/* For a decision's log line (the library's and the supervisor's): *up, the
+ * first upstream's display URL ("" unless VIA), and *rule, what decided
+ * (a rule's label, "exempt", "loopback", "upstream itself" or "default"). */
+void route_describe(const struct ps_table_view *t, const struct ps_route *r,
+                    const char **up, const char **rule);
+
 /* 1 when s (n bytes, any case, no final dot) is "localhost" or a name
  * under it (RFC 6761): loopback, never a DNS query. */
 int route_name_is_localhost(const char *s, size_t n);
