@@ -296,6 +296,25 @@ _it_sec2ms() {
 
 # free_port [HOST]: print a port that nothing listens on right now (the
 # kernel's choice for a bind to port 0).  Racy by nature: start_* retry.
+# free_port53 NET [AVOID]: an address NET.x.y (NET two octets of
+# 127.0.0.0/8) whose port 53 is free for UDP and TCP, picked at random so
+# that two runs on one machine do not meet (resolv.conf takes no port);
+# never AVOID.  Fails after eight tries.
+free_port53() {
+	local try ip
+	for try in 1 2 3 4 5 6 7 8; do
+		ip=$1.$((RANDOM % 250 + 1)).$((RANDOM % 250 + 1))
+		[[ $ip == "${2:-}" ]] && continue
+		if python3 -c 'import socket, sys
+for t in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+    socket.socket(socket.AF_INET, t).bind((sys.argv[1], 53))' "$ip" 2>/dev/null; then
+			echo "$ip"
+			return 0
+		fi
+	done
+	return 1
+}
+
 free_port() {
 	python3 - "${1:-127.0.0.1}" <<'EOF'
 import socket, sys

@@ -37,33 +37,15 @@ XNAME=gone.direct.test  # exempt, in no hosts file: the DNS server's NXDOMAIN
 # they pass 512 bytes, so UDP says TC and the whole answer comes over TCP
 MNAME=many-addresses-with-a-name-long-enough-to-pass-512-bytes.direct.test
 
-# free53: an address of 127.0.0.0/8 whose port 53 is free (UDP and TCP),
-# picked at random so that two runs on one machine do not meet; resolv.conf
-# takes no port.
-free53() {
-	local try ip
-	for try in 1 2 3 4 5 6 7 8; do
-		ip=127.78.$((RANDOM % 250 + 1)).$((RANDOM % 250 + 1))
-		[[ $ip == "${DNS_IP:-}" ]] && continue
-		if python3 -c 'import socket, sys
-for t in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-    socket.socket(socket.AF_INET, t).bind((sys.argv[1], 53))' "$ip" 2>/dev/null; then
-			echo "$ip"
-			return 0
-		fi
-	done
-	return 1
-}
-
 # A counting DNS server for the stub's own resolv.conf, as in
 # test_resolver.sh.
-DNS_IP=$(free53)
+DNS_IP=$(free_port53 127.78)
 if [[ -z $DNS_IP ]] || ! _it_opts host="$DNS_IP" port=53 || ! _it_new dns ||
 	! _it_pyserver dns dns resolver_dns.py; then
 	fail "counting DNS server on port 53 of 127.78.x.y"
 	it_done
 fi
-STUB_IP=$(free53) || {
+STUB_IP=$(free_port53 127.78 "$DNS_IP") || {
 	fail "no free port 53 in 127.78.0.0/16 for the stub"
 	it_done
 }

@@ -44,21 +44,8 @@ start_microsocks ms out=$MS_OUT hosts="$PNAME=127.0.0.1" || it_done
 A=${SRV_PORT[web]}
 
 # A counting DNS server on port 53 of a free address of 127.0.0.0/8
-# (resolv.conf takes no port), as in test_dnsstub.sh.
-free53() {
-	local try ip
-	for try in 1 2 3 4 5 6 7 8; do
-		ip=127.79.$((RANDOM % 250 + 1)).$((RANDOM % 250 + 1))
-		if python3 -c 'import socket, sys
-for t in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-    socket.socket(socket.AF_INET, t).bind((sys.argv[1], 53))' "$ip" 2>/dev/null; then
-			echo "$ip"
-			return 0
-		fi
-	done
-	return 1
-}
-DNS_IP=$(free53)
+# (resolv.conf takes no port: lib.sh free_port53).
+DNS_IP=$(free_port53 127.79)
 if [[ -z $DNS_IP ]] || ! _it_opts host="$DNS_IP" port=53 || ! _it_new dns ||
 	! _it_pyserver dns dns resolver_dns.py; then
 	fail "counting DNS server on port 53 of 127.79.x.y"
