@@ -66,6 +66,12 @@ int cli_relay(int argc, char **argv);
  * *step naming what failed. */
 int supervise_start(const char *exe, const char **step);
 
+/* The settings of the published table name (cli/reload_start.c): 0, or
+ * -1 when there is none or it cannot be read.  The launcher reads them
+ * only on the paths that need them (a normal run never maps the table). */
+struct ps_t_settings;
+int cli_table_settings(const char *name, struct ps_t_settings *out);
+
 /* Live reload (cli/cmd_reload.c, docs/behaviour.md#live-reload).  run:
  * make the table it starts its command with the one in force when no
  * other is, or when the file changed and reload is automatic.  explain

@@ -194,25 +194,6 @@ run_preload_asan(void)
 }
 #endif
 
-/* on_failure of the published table name: read only when supervision
- * cannot start, so a normal run never maps the table itself. */
-static int
-run_on_failure_direct(const char *name)
-{
-	struct ps_table_view v;
-	const char *why;
-	const void *base;
-	size_t len;
-	int direct = 0;
-
-	if (name[0] == '\0' || shm_map(name, &base, &len) < 0)
-		return 0;
-	if (table_view_open(base, len, &v, &why) == 0)
-		direct = v.hdr->settings.on_failure == PS_FAIL_DIRECT;
-	shm_unmap(base, len);
-	return direct;
-}
-
 /* Supervision of what the library does not reach
  * (docs/behaviour.md#static-and-go-programs): without it, run refuses,
  * unless the config says on_failure: direct. */
@@ -221,6 +202,7 @@ run_supervise(const char *table)
 {
 	char exe[PATH_MAX];
 	const char *step = "cannot find " PS_SUPERVISOR_EXE;
+	struct ps_t_settings set;
 	int r = -ENOENT;
 
 	if (cli_find_file(PS_SUPERVISOR_EXE, exe, sizeof(exe)) == 0)
@@ -228,7 +210,8 @@ run_supervise(const char *table)
 	if (r == 0)
 		return run_setenv(PS_ENV_SUPERVISED, "1");
 	run_unsetenv(PS_ENV_SUPERVISED);
-	if (run_on_failure_direct(table)) {
+	if (cli_table_settings(table, &set) == 0 &&
+	    set.on_failure == PS_FAIL_DIRECT) {
 		fprintf(stderr,
 		        "proxyshim run: cannot supervise static and Go "
 		        "programs (%s: %s); on_failure: direct, so they run "

@@ -9,28 +9,29 @@
 #include "proxyshim/table.h"
 #include "cli.h"
 
-/* The reload mode of a published table; auto when it cannot be read. */
-static int
-reload_mode_of(const char *name)
+int
+cli_table_settings(const char *name, struct ps_t_settings *out)
 {
 	struct ps_table_view v;
 	const void *base;
 	const char *why;
 	size_t len;
-	int mode = PS_RELOAD_AUTO;
+	int r;
 
-	if (shm_map(name, &base, &len) < 0)
-		return mode;
-	if (table_view_open(base, len, &v, &why) == 0)
-		mode = (int)v.hdr->settings.reload_mode;
+	if (name[0] == '\0' || shm_map(name, &base, &len) < 0)
+		return -1;
+	r = table_view_open(base, len, &v, &why);
+	if (r == 0)
+		*out = v.hdr->settings;
 	shm_unmap(base, len);
-	return mode;
+	return r == 0 ? 0 : -1;
 }
 
 void
 reload_on_start(const struct ps_source *src, const char *name)
 {
 	struct ps_current_seg *s;
+	struct ps_t_settings set;
 	uint64_t key, gen, table;
 
 	if (src->kind != PS_SOURCE_FILE || name[0] == '\0' ||
@@ -44,7 +45,8 @@ reload_on_start(const struct ps_source *src, const char *name)
 	if (gen == 0)
 		current_init(s, src->identity);
 	else if (table != src->identity &&
-	         reload_mode_of(name) == PS_RELOAD_AUTO)
+	         (cli_table_settings(name, &set) < 0 ||
+	          set.reload_mode == PS_RELOAD_AUTO))
 		current_publish(s, src->identity);
 	current_close(s);
 }

@@ -9,8 +9,9 @@
 #   B=build FUZZ_SECONDS=5 FUZZ_TARGETS="url exempt" bash fuzz/run.sh
 #
 # Environment: B (build dir, default build), FUZZ_SECONDS, FUZZ_TARGETS
-# (names without fuzz_, default all), FUZZ_JOBS is not used: one process per
-# target, one after the other, so the seconds add up predictably.
+# (names without fuzz_, default all), FUZZ_JOBS (targets fuzzed at once,
+# default the number of CPUs): each target is one process for FUZZ_SECONDS,
+# so the whole run takes about targets / FUZZ_JOBS * FUZZ_SECONDS.
 set -u -o pipefail
 
 cd "$(dirname "$0")/.." || exit 1
@@ -18,6 +19,7 @@ B=${B:-build}
 SECS=${FUZZ_SECONDS:-20}
 CC_FUZZ=${FUZZ_CC:-clang}
 OUT=$B/fuzz
+# shellcheck disable=SC2054 # one flag with commas
 CFLAGS_FUZZ=(-g -O1 -fsanitize=fuzzer,address,undefined
 	-fno-sanitize-recover=undefined -fno-omit-frame-pointer
 	-std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclude)
@@ -86,22 +88,23 @@ mkdir -p "$OUT"
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/psfuzz.XXXXXX") || exit 1
 trap 'rm -rf "$TMP"' EXIT
 
-fail=0
-printf '%-10s %12s %8s %8s  %s\n' target execs cov ft result
-for t in "${targets[@]}"; do
-	src=fuzz/fuzz_$t.c
+# One target: build, fuzz, and leave its result line in $TMP/$1.res and
+# its status in $TMP/$1.rc (0 pass, 1 fail).
+fuzz_one() {
+	local t=$1 src=fuzz/fuzz_$1.c srcs rc execs cov ft res
 	if ! srcs=$(sources "$t"); then
-		echo "$t: no source table entry in fuzz/run.sh" >&2
-		fail=1
-		continue
+		echo "$t: no source table entry in fuzz/run.sh" >"$TMP/$t.err"
+		printf '%-10s %12s %8s %8s  %s\n' "$t" - - - "FAIL (no sources)" >"$TMP/$t.res"
+		echo 1 >"$TMP/$t.rc"
+		return
 	fi
-	# shellcheck disable=SC2086
+	# shellcheck disable=SC2046,SC2086
 	if ! "$CC_FUZZ" "${CFLAGS_FUZZ[@]}" -o "$OUT/fuzz_$t" "$src" $srcs \
 		$(libs "$t") 2>"$TMP/$t.build"; then
-		cat "$TMP/$t.build" >&2
-		printf '%-10s %12s %8s %8s  %s\n' "$t" - - - "FAIL (build)"
-		fail=1
-		continue
+		cp "$TMP/$t.build" "$TMP/$t.err"
+		printf '%-10s %12s %8s %8s  %s\n' "$t" - - - "FAIL (build)" >"$TMP/$t.res"
+		echo 1 >"$TMP/$t.rc"
+		return
 	fi
 	mkdir -p "$TMP/corpus/$t" "$OUT/crashes/$t"
 	if [ -d "fuzz/corpus/$t" ]; then
@@ -123,13 +126,39 @@ for t in "${targets[@]}"; do
 	ft=$(grep -o 'ft: [0-9]*' "$TMP/$t.log" | tail -n 1 | cut -d' ' -f2)
 	if [ "$rc" -eq 0 ]; then
 		res=PASS
+		echo 0 >"$TMP/$t.rc"
 	else
 		res="FAIL (rc $rc, log $OUT/fuzz_$t.log, input in $OUT/crashes/$t/)"
-		fail=1
+		echo 1 >"$TMP/$t.rc"
 		grep -m 5 -E 'ERROR|SUMMARY|runtime error|Test unit written' \
-			"$TMP/$t.log" >&2
+			"$TMP/$t.log" >"$TMP/$t.err"
 	fi
 	printf '%-10s %12s %8s %8s  %s\n' "$t" "${execs:--}" "${cov:--}" \
-		"${ft:--}" "$res"
+		"${ft:--}" "$res" >"$TMP/$t.res"
+}
+
+JOBS=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 1)}
+[ "$JOBS" -ge 1 ] 2>/dev/null || JOBS=1
+running=0
+for t in "${targets[@]}"; do
+	if [ "$running" -ge "$JOBS" ]; then
+		wait -n
+		running=$((running - 1))
+	fi
+	fuzz_one "$t" &
+	running=$((running + 1))
+done
+wait
+
+fail=0
+printf '%-10s %12s %8s %8s  %s\n' target execs cov ft result
+for t in "${targets[@]}"; do
+	[ -s "$TMP/$t.err" ] && cat "$TMP/$t.err" >&2
+	if [ -s "$TMP/$t.res" ]; then
+		cat "$TMP/$t.res"
+	else
+		printf '%-10s %12s %8s %8s  %s\n' "$t" - - - "FAIL (no result)"
+	fi
+	[ "$(cat "$TMP/$t.rc" 2>/dev/null)" = 0 ] || fail=1
 done
 exit "$fail"
