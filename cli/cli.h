@@ -61,10 +61,12 @@ int cli_relay(int argc, char **argv);
 #define PS_TOOLS_LIB "libproxyshim-tools.so"
 #define PS_TOOLS_SYMBOL "proxyshim_tools_main"
 #define PS_RELAY_EXE "proxyshim-relay"
-/* run: start the supervisor (exe) and put this process under the seccomp
- * filter whose listener it serves (cli/supervise.c).  0, or -errno with
- * *step naming what failed. */
-int supervise_start(const char *exe, const char **step);
+/* run: put this process under the seccomp filter and hand its listener
+ * to the supervisor (exe), the running one or a new one
+ * (cli/supervise.c).  0, or -errno with *step naming what failed and
+ * *filtered true when the filter was installed all the same (its calls
+ * then fail: nothing may run unsupervised under it). */
+int supervise_start(const char *exe, const char **step, bool *filtered);
 
 /* The settings of the published table name (cli/reload_start.c): 0, or
  * -1 when there is none or it cannot be read.  The launcher reads them

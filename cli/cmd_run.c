@@ -203,14 +203,15 @@ run_supervise(const char *table)
 	char exe[PATH_MAX];
 	const char *step = "cannot find " PS_SUPERVISOR_EXE;
 	struct ps_t_settings set;
+	bool filtered = false;
 	int r = -ENOENT;
 
 	if (cli_find_file(PS_SUPERVISOR_EXE, exe, sizeof(exe)) == 0)
-		r = supervise_start(exe, &step);
+		r = supervise_start(exe, &step, &filtered);
 	if (r == 0)
 		return run_setenv(PS_ENV_SUPERVISED, "1");
 	run_unsetenv(PS_ENV_SUPERVISED);
-	if (cli_table_settings(table, &set) == 0 &&
+	if (!filtered && cli_table_settings(table, &set) == 0 &&
 	    set.on_failure == PS_FAIL_DIRECT) {
 		fprintf(stderr,
 		        "proxyshim run: cannot supervise static and Go "

@@ -1,31 +1,37 @@
 /*
  * run's side of supervision (docs/behaviour.md#static-and-go-programs):
- * start the supervisor, install the seccomp filter on this process, hand
- * the filter's listener to the supervisor, and let run exec the command,
- * which keeps run's PID and inherits the filter, as does every process it
- * starts.
+ * install the seccomp filter on this process, hand the filter's listener
+ * to the supervisor, and let run exec the command, which keeps run's PID
+ * and inherits the filter, as does every process it starts.
  *
- * The supervisor is forked before the filter exists (it must not be
- * supervised itself) and twice, so that it is nobody's child in the
- * command's tree: a shell's `wait` must not wait for it.  The filter is
- * written by hand: a few system calls, no library, so run stays a libc-only
- * program (docs/performance.md#supervision).
+ * One supervisor serves all runs of a user (in a mount namespace, of one
+ * build): run connects to its socket and sends the listener, so a run
+ * costs a connect and a message, no process (docs/performance.md#supervision).
+ * When none is running, run starts one, before the filter exists (it must
+ * not be supervised itself) and twice forked, so that it is nobody's child
+ * in the command's tree: a shell's `wait` must not wait for it.  The filter
+ * is written by hand: a few system calls, no library, so run stays a
+ * libc-only program.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "proxyshim/env.h"
 #include "proxyshim/supervise.h"
 #include "cli.h"
 
@@ -207,14 +213,76 @@ sup_filter(void)
 	return fd < 0 ? -errno : (int)fd;
 }
 
+/* The supervisor's socket name for this user, mount namespace (its tables
+ * and resolv.conf are those of the namespace) and supervisor build
+ * (include/proxyshim/supervise.h): sun_path, a NUL first (abstract: nothing
+ * on disk, gone with the socket).  Returns the address length. */
+static socklen_t
+sup_name(const char *exe, struct sockaddr_un *sa)
+{
+	static const char hex[] = "0123456789abcdef";
+	const size_t pre = sizeof(PS_SUP_SOCK_PREFIX) - 1;
+	uint64_t w[8], h = 0xcbf29ce484222325ull; /* FNV-1a */
+	const unsigned char *b;
+	struct stat st;
+	size_t i;
+
+	memset(w, 0, sizeof(w));
+	w[0] = PS_SUP_PROTO;
+	w[1] = geteuid();
+	if (stat("/proc/self/ns/mnt", &st) == 0) {
+		w[2] = st.st_dev;
+		w[3] = st.st_ino;
+	}
+	if (stat(exe, &st) == 0) {
+		w[4] = st.st_dev;
+		w[5] = st.st_ino;
+		w[6] = (uint64_t)st.st_mtim.tv_sec;
+		w[7] = (uint64_t)st.st_mtim.tv_nsec ^ (uint64_t)st.st_size
+		                                              << 32;
+	}
+	b = (const unsigned char *)w;
+	for (i = 0; i < sizeof(w); i++)
+		h = (h ^ b[i]) * 0x100000001b3ull;
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	memcpy(sa->sun_path + 1, PS_SUP_SOCK_PREFIX, pre);
+	for (i = 0; i < 16; i++)
+		sa->sun_path[1 + pre + i] = hex[(h >> (60 - 4 * i)) & 0xf];
+	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + pre +
+	                   16);
+}
+
+/* A connection to the running supervisor of this user, or -1 (none, or
+ * the name is held by another user's socket: then run starts its own). */
+static int
+sup_join(const struct sockaddr_un *sa, socklen_t len)
+{
+	struct ucred cr;
+	socklen_t cl = sizeof(cr);
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK,
+	                0);
+
+	if (fd < 0)
+		return -1;
+	/* Non-blocking: a full backlog is EAGAIN, not a wait. */
+	if (connect(fd, (const struct sockaddr *)sa, len) != 0 ||
+	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) != 0 ||
+	    cr.uid != geteuid()) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 /* The grandchild: become the supervisor, with the socket on which the
- * listener will come as its argument. */
+ * listener will come and the name to listen on as its arguments. */
 static void
-sup_exec(const char *exe, int sock)
+sup_exec(const char *exe, int sock, const char *name)
 {
 	char arg[16], *p = arg + sizeof(arg) - 1;
 	unsigned v = (unsigned)sock;
-	char *argv[3];
+	char *argv[4];
 
 	*p = '\0';
 	do
@@ -222,8 +290,9 @@ sup_exec(const char *exe, int sock)
 	while ((v /= 10) != 0);
 	if (fcntl(sock, F_SETFD, 0) != 0)
 		_exit(127);
-	/* Nothing of run's caller but stderr: a pipe it reads to its end
-	 * must not wait for the supervisor. */
+	/* Nothing of run's caller but stderr, and that only until the
+	 * exec (the supervisor gets it again with each tree): a pipe the
+	 * caller reads to its end must not wait for the supervisor. */
 	if (sock > 3)
 		close_range(3, (unsigned)sock - 1, 0);
 	close_range((unsigned)sock + 1, ~0u, 0);
@@ -231,52 +300,33 @@ sup_exec(const char *exe, int sock)
 	unsetenv("LD_PRELOAD");
 	argv[0] = (char *)PS_SUPERVISOR_EXE;
 	argv[1] = p;
-	argv[2] = NULL;
+	argv[2] = (char *)name;
+	argv[3] = NULL;
 	execv(exe, argv);
 	fprintf(stderr, "proxyshim run: %s: %s: connections will fail\n", exe,
 	        strerror(errno));
 	_exit(127);
 }
 
-/* The listener and a pidfd of this process (the command once it execs:
- * the supervisor lets go of run's stderr when it exits), in one message. */
+/* Start a supervisor (twice forked, so that it is nobody's child in the
+ * command's tree); the socket on which it takes this tree, or -errno. */
 static int
-sup_send(int sock, int fd, int pidfd)
+sup_spawn(const char *exe, const struct sockaddr_un *sa, socklen_t len)
 {
-	int fds[2] = {fd, pidfd};
-	size_t n = pidfd >= 0 ? 2 : 1;
-	char cbuf[CMSG_SPACE(sizeof(fds))], one = 'L';
-	struct iovec iov = {.iov_base = &one, .iov_len = 1};
-	struct msghdr m = {.msg_iov = &iov,
-	                   .msg_iovlen = 1,
-	                   .msg_control = cbuf,
-	                   .msg_controllen = CMSG_SPACE(n * sizeof(int))};
-	struct cmsghdr *c;
-
-	memset(cbuf, 0, sizeof(cbuf));
-	c = CMSG_FIRSTHDR(&m);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(n * sizeof(int));
-	memcpy(CMSG_DATA(c), fds, n * sizeof(int));
-	return sendmsg(sock, &m, MSG_NOSIGNAL) == 1 ? 0 : -errno;
-}
-
-int
-supervise_start(const char *exe, const char **step)
-{
-	int sv[2], st, lfd, pfd, r;
+	char name[sizeof(sa->sun_path)];
+	int sv[2], st, r;
 	pid_t pid;
 
-	*step = "socketpair";
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
 		return -errno;
-	*step = "fork";
+	memcpy(name, sa->sun_path + 1,
+	       len - offsetof(struct sockaddr_un, sun_path) - 1);
+	name[len - offsetof(struct sockaddr_un, sun_path) - 1] = '\0';
 	pid = fork();
 	if (pid == 0) {
 		close(sv[0]);
 		if (fork() == 0)
-			sup_exec(exe, sv[1]);
+			sup_exec(exe, sv[1], name);
 		_exit(0);
 	}
 	close(sv[1]);
@@ -285,18 +335,104 @@ supervise_start(const char *exe, const char **step)
 		close(sv[0]);
 		return r;
 	}
+	return sv[0];
+}
+
+static size_t
+sup_put(char *buf, size_t at, size_t size, const char *s)
+{
+	size_t n = s != NULL ? strlen(s) : 0;
+
+	if (at + n + 1 > size)
+		n = 0; /* cannot happen: names and paths are bounded */
+	if (n > 0)
+		memcpy(buf + at, s, n);
+	buf[at + n] = '\0';
+	return at + n + 1;
+}
+
+/* This tree, in one message (include/proxyshim/supervise.h): the
+ * listener, run's stderr (the supervisor reports there while the command
+ * runs), a pidfd of this process (the command once it execs: the
+ * supervisor lets go of stderr when it exits), the log file, and the
+ * environment the supervisor would have read. */
+static int
+sup_send(int sock, int lfd)
+{
+	char buf[PS_SUP_MSG_MAX];
+	struct ps_sup_hello h = {.magic = {'P', 'S', 'U', 'P'},
+	                         .proto = PS_SUP_PROTO};
+	int fds[PS_SUP_MAX_FDS], n = 0, logfd = -1, pidfd, r;
+	const char *file = getenv(PS_ENV_LOG_FILE);
+	char cbuf[CMSG_SPACE(sizeof(fds))];
+	struct iovec iov = {.iov_base = buf};
+	struct msghdr m = {
+	        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf};
+	struct cmsghdr *c;
+	size_t at = sizeof(h);
+
+	fds[n++] = lfd;
+	if (fcntl(2, F_GETFD) >= 0) {
+		fds[n++] = 2;
+		h.flags |= PS_SUP_HAS_STDERR;
+	}
+	pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+	if (pidfd >= 0) {
+		fds[n++] = pidfd;
+		h.flags |= PS_SUP_HAS_PIDFD;
+	}
+	if (file != NULL && *file != '\0')
+		logfd = open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+		             0600);
+	if (logfd >= 0) {
+		fds[n++] = logfd;
+		h.flags |= PS_SUP_HAS_LOGFD;
+	}
+	memcpy(buf, &h, sizeof(h));
+	at = sup_put(buf, at, sizeof(buf), getenv(PS_ENV_TABLE));
+	at = sup_put(buf, at, sizeof(buf), getenv(PS_ENV_CONFIG));
+	at = sup_put(buf, at, sizeof(buf), getenv(PS_ENV_LOG));
+	iov.iov_len = at;
+	memset(cbuf, 0, sizeof(cbuf));
+	m.msg_controllen = CMSG_SPACE((size_t)n * sizeof(int));
+	c = CMSG_FIRSTHDR(&m);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN((size_t)n * sizeof(int));
+	memcpy(CMSG_DATA(c), fds, (size_t)n * sizeof(int));
+	r = sendmsg(sock, &m, MSG_NOSIGNAL) == (ssize_t)at ? 0 : -errno;
+	if (pidfd >= 0)
+		close(pidfd);
+	if (logfd >= 0)
+		close(logfd);
+	return r;
+}
+
+int
+supervise_start(const char *exe, const char **step, bool *filtered)
+{
+	struct sockaddr_un sa;
+	socklen_t len = sup_name(exe, &sa);
+	int sock, lfd, r;
+
+	/* Join the running supervisor, or start one; both before the
+	 * filter exists (a supervisor must not be supervised itself). */
+	*step = "starting the supervisor";
+	sock = sup_join(&sa, len);
+	if (sock < 0)
+		sock = sup_spawn(exe, &sa, len);
+	if (sock < 0)
+		return sock;
 	*step = "seccomp filter";
 	lfd = sup_filter();
 	if (lfd < 0) {
-		close(sv[0]); /* the supervisor sees no listener and leaves */
+		close(sock); /* the supervisor sees no tree */
 		return lfd;
 	}
+	*filtered = true;
 	*step = "handing the listener to the supervisor";
-	pfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
-	r = sup_send(sv[0], lfd, pfd);
-	if (pfd >= 0)
-		close(pfd);
+	r = sup_send(sock, lfd);
 	close(lfd);
-	close(sv[0]);
+	close(sock);
 	return r;
 }

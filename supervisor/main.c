@@ -1,62 +1,158 @@
 /*
- * proxyshim-supervisor FD: started by `proxyshim run` (cli/supervise.c),
- * which sends the seccomp listener over the socket FD.  It leaves run's
- * session (a Ctrl-C for the command must not end it), maps the table run
- * named in the environment, and serves until no process uses the filter.
+ * proxyshim-supervisor FD [NAME]: one per user (and mount namespace, and
+ * build), started by the first `proxyshim run` that finds none
+ * (cli/supervise.c), which sends its tree over the socket FD.  It listens
+ * on the abstract unix socket NAME for the trees of later runs, and serves
+ * each tree in a process of its own, forked for it: that process maps the
+ * table the tree's run named, answers the tree's calls (serve.c) and
+ * leaves with the tree; this one waits for it and says on the tree's
+ * stderr when it died of a signal (the tree's connects fail from then on:
+ * fail closed).  With no tree left it stays PROXYSHIM_SUPERVISOR_IDLE
+ * seconds (default 60), then leaves (docs/behaviour.md#static-and-go-programs).
  *
- * It runs as two processes: the server, and its parent, which waits for it
- * and says on stderr when it died of a signal — the supervised programs'
- * connects fail from then on (fail closed), and the user should know why
- * (docs/behaviour.md#static-and-go-programs).
+ * It never runs a thread: a fork of it is a fork of one thread, and costs
+ * little (docs/performance.md#supervision).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "proxyshim/env.h"
 #include "proxyshim/log.h"
 #include "proxyshim/shm.h"
+#include "proxyshim/supervise.h"
 #include "supervisor.h"
 
-/* The listener sent by run, and a pidfd of the command when run sent
- * one (else -1); -1 when run sent no listener (it could not install the
- * filter, and said so). */
-static int
-sup_receive(int sock, int *cmd)
+#define ZY_MAX_PENDING 64 /* connections whose tree has not come yet */
+#define ZY_IDLE_DEFAULT 60
+#define ZY_IDLE_MAX 86400
+
+/* One tree as run sent it: fds -1 when absent. */
+struct zy_msg {
+	int lfd, err, cmd, log;
+	const char *table, *config, *level;
+	char buf[PS_SUP_MSG_MAX + 1];
+};
+
+/* A tree being served. */
+struct zy_tree {
+	pid_t pid; /* its server */
+	int srv;   /* a pidfd of the server */
+	int cmd;   /* a pidfd of the command; -1 once it exited */
+	int err;   /* run's stderr; -1 once the command exited */
+	int log;   /* the log file run opened; -1: none */
+};
+
+struct zy {
+	int lsock; /* the named socket; -1: not (or no longer) listening */
+	int pend[ZY_MAX_PENDING];
+	size_t npend;
+	struct zy_tree *t;
+	size_t nt, cap;
+	int idle_ms;
+};
+
+static void
+zy_close(int *fd)
 {
-	char cbuf[CMSG_SPACE(2 * sizeof(int))], one;
-	struct iovec iov = {.iov_base = &one, .iov_len = 1};
-	struct msghdr m = {.msg_iov = &iov,
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+static void
+zy_msg_close(struct zy_msg *m)
+{
+	zy_close(&m->lfd);
+	zy_close(&m->err);
+	zy_close(&m->cmd);
+	zy_close(&m->log);
+}
+
+/* The next NUL-terminated string of the message at *at; "" past its end. */
+static const char *
+zy_str(struct zy_msg *m, size_t *at, size_t n)
+{
+	const char *s = m->buf + *at;
+	size_t len;
+
+	if (*at >= n)
+		return "";
+	len = strnlen(s, n - *at);
+	*at += len + 1;
+	return s;
+}
+
+/* Read one tree (include/proxyshim/supervise.h) from sock: 0; 1 when
+ * nothing has come yet; -1 when what came is not one (the peer gave up,
+ * or is not run). */
+static int
+zy_receive(int sock, struct zy_msg *m)
+{
+	char cbuf[CMSG_SPACE(PS_SUP_MAX_FDS * sizeof(int))];
+	struct iovec iov = {.iov_base = m->buf, .iov_len = PS_SUP_MSG_MAX};
+	struct msghdr h = {.msg_iov = &iov,
 	                   .msg_iovlen = 1,
 	                   .msg_control = cbuf,
 	                   .msg_controllen = sizeof(cbuf)};
+	struct ps_sup_hello hello;
+	int fds[PS_SUP_MAX_FDS], nfd = 0, want = 1, i = 0;
 	struct cmsghdr *c;
-	int fds[2] = {-1, -1};
+	size_t at = sizeof(hello);
 	ssize_t n;
 
-	*cmd = -1;
+	m->lfd = m->err = m->cmd = m->log = -1;
 	do
-		n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
+		n = recvmsg(sock, &h, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
 	while (n < 0 && errno == EINTR);
-	if (n != 1)
+	if (n < 0)
+		return errno == EAGAIN ? 1 : -1;
+	for (c = CMSG_FIRSTHDR(&h); c != NULL; c = CMSG_NXTHDR(&h, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+		    nfd == 0 && c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+			nfd = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+			if (nfd > PS_SUP_MAX_FDS)
+				nfd = PS_SUP_MAX_FDS;
+			memcpy(fds, CMSG_DATA(c), (size_t)nfd * sizeof(int));
+		}
+	if ((size_t)n >= sizeof(hello))
+		memcpy(&hello, m->buf, sizeof(hello));
+	if ((size_t)n < sizeof(hello) || memcmp(hello.magic, "PSUP", 4) != 0 ||
+	    hello.proto != PS_SUP_PROTO || (h.msg_flags & MSG_CTRUNC))
+		want = -1;
+	else
+		want += !!(hello.flags & PS_SUP_HAS_STDERR) +
+		        !!(hello.flags & PS_SUP_HAS_PIDFD) +
+		        !!(hello.flags & PS_SUP_HAS_LOGFD);
+	if (want != nfd) {
+		for (i = 0; i < nfd; i++)
+			close(fds[i]);
 		return -1;
-	c = CMSG_FIRSTHDR(&m);
-	if (c == NULL || c->cmsg_level != SOL_SOCKET ||
-	    c->cmsg_type != SCM_RIGHTS || c->cmsg_len < CMSG_LEN(sizeof(int)))
-		return -1;
-	memcpy(fds, CMSG_DATA(c),
-	       c->cmsg_len >= CMSG_LEN(2 * sizeof(int)) ? 2 * sizeof(int)
-	                                                : sizeof(int));
-	*cmd = fds[1];
-	return fds[0];
+	}
+	m->lfd = fds[i++];
+	if (hello.flags & PS_SUP_HAS_STDERR)
+		m->err = fds[i++];
+	if (hello.flags & PS_SUP_HAS_PIDFD)
+		m->cmd = fds[i++];
+	if (hello.flags & PS_SUP_HAS_LOGFD)
+		m->log = fds[i++];
+	m->buf[n] = '\0';
+	m->table = zy_str(m, &at, (size_t)n);
+	m->config = zy_str(m, &at, (size_t)n);
+	m->level = zy_str(m, &at, (size_t)n);
+	return 0;
 }
 
 /* Once the command has exited, run's stderr is let go (it may be a pipe
@@ -126,82 +222,304 @@ sup_start(struct sup *s)
 	sup_dns_start(s);
 }
 
-static int
-sup_watch(pid_t pid, int cmd)
+/* The environment run would have given a supervisor of its own. */
+static void
+zy_env(const char *name, const char *value)
 {
-	struct pollfd p[2];
-	int st, srv = (int)syscall(SYS_pidfd_open, pid, 0);
-
-	p[0].fd = srv;
-	p[0].events = POLLIN;
-	p[1].fd = cmd;
-	p[1].events = POLLIN;
-	while (srv >= 0 && p[1].fd >= 0) {
-		p[0].revents = p[1].revents = 0;
-		if (poll(p, 2, -1) < 0 && errno != EINTR)
-			break;
-		if (p[0].revents != 0)
-			break;
-		if (p[1].revents != 0) {
-			sup_release_stderr();
-			p[1].fd = -1;
-		}
-	}
-	while (waitpid(pid, &st, 0) < 0)
-		if (errno != EINTR)
-			return 1;
-	if (WIFSIGNALED(st)) {
-		log_err("the supervisor (pid %d) was killed by signal %d: "
-		        "connections of the supervised programs fail from now "
-		        "on (fail closed)",
-		        (int)pid, WTERMSIG(st));
-		return 1;
-	}
-	return WEXITSTATUS(st);
+	if (*value != '\0')
+		setenv(name, value, 1);
+	else
+		unsetenv(name);
 }
 
-int
-main(int argc, char **argv)
+/* The tree's server, in the forked process: nothing of the other trees,
+ * run's stderr as its own, run's table, config and log settings. */
+static void
+zy_serve_tree(struct zy *z, struct zy_msg *m)
 {
 	struct sup s;
-	int sock, null, cmd, r;
-	pid_t pid;
+	size_t i;
+	int level, r;
 
+	zy_close(&z->lsock);
+	for (i = 0; i < z->npend; i++)
+		zy_close(&z->pend[i]);
+	for (i = 0; i < z->nt; i++) {
+		zy_close(&z->t[i].srv);
+		zy_close(&z->t[i].cmd);
+		zy_close(&z->t[i].err);
+		zy_close(&z->t[i].log);
+	}
+	if (m->err >= 0) {
+		dup2(m->err, 2);
+		zy_close(&m->err);
+	}
+	zy_env(PS_ENV_TABLE, m->table);
+	zy_env(PS_ENV_CONFIG, m->config);
+	zy_env(PS_ENV_LOG, m->level);
+	level = log_level_parse(m->level);
+	log_setup(level >= 0 ? level : PS_LOG_WARN, m->log >= 0 ? m->log : 2);
 	memset(&s, 0, sizeof(s));
-	log_init();
-	if (argc != 2)
-		return 2;
-	sock = atoi(argv[1]);
-	(void)setsid();
-	signal(SIGPIPE, SIG_IGN);
-	/* Keep run's stderr for reports; nothing else of the terminal. */
-	null = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (null >= 0) {
-		dup2(null, 0);
-		dup2(null, 1);
-		close(null);
-	}
-	s.listener = sup_receive(sock, &cmd);
-	close(sock);
-	if (s.listener < 0)
-		return 0; /* run said why */
-	pid = fork();
-	if (pid < 0) {
-		log_err("fork: %s: connections of the supervised programs "
-		        "fail (fail closed)",
-		        strerror(errno));
-		return 1;
-	}
-	if (pid > 0) {
-		close(s.listener);
-		return sup_watch(pid, cmd);
-	}
-	s.command = cmd;
+	s.listener = m->lfd;
+	s.command = m->cmd;
 	r = sup_serve(&s, sup_start);
 	sup_dns_stop(&s);
 	if (r < 0)
 		log_err("listener: %s: connections of the supervised "
 		        "programs fail from now on (fail closed)",
 		        strerror(-r));
-	return r < 0 ? 1 : 0;
+	exit(r < 0 ? 1 : 0);
+}
+
+/* A line on the tree's stderr (while its command runs) and log file. */
+static void
+zy_report(const struct zy_tree *t, int sig)
+{
+	int fds[2] = {t->err, t->log}, i;
+
+	for (i = 0; i < 2; i++) {
+		if (fds[i] < 0)
+			continue;
+		log_setup(-1, fds[i]);
+		log_err("the supervisor (pid %d) was killed by signal %d: "
+		        "connections of the supervised programs fail from "
+		        "now on (fail closed)",
+		        (int)t->pid, sig);
+	}
+	log_setup(-1, 2);
+}
+
+/* Serve a tree that came: fork its server, keep what reports need. */
+static void
+zy_start_tree(struct zy *z, struct zy_msg *m)
+{
+	struct zy_tree *t;
+	pid_t pid;
+
+	if (z->nt == z->cap) {
+		size_t cap = z->cap ? 2 * z->cap : 16;
+		struct zy_tree *n = realloc(z->t, cap * sizeof(*n));
+
+		if (n == NULL) {
+			zy_msg_close(m); /* its calls fail: ENOSYS */
+			return;
+		}
+		z->t = n;
+		z->cap = cap;
+	}
+	pid = fork();
+	if (pid == 0)
+		zy_serve_tree(z, m);
+	if (pid < 0) {
+		log_setup(-1, m->err >= 0 ? m->err : 2);
+		log_err("fork: %s: connections of the supervised programs "
+		        "fail (fail closed)",
+		        strerror(errno));
+		log_setup(-1, 2);
+		zy_msg_close(m);
+		return;
+	}
+	t = &z->t[z->nt++];
+	t->pid = pid;
+	t->srv = (int)syscall(SYS_pidfd_open, pid, 0);
+	t->cmd = m->cmd;
+	t->err = m->err;
+	t->log = m->log;
+	zy_close(&m->lfd); /* the server's now */
+}
+
+/* The tree's server has left: reap it, say why when a signal ended it. */
+static void
+zy_end_tree(struct zy *z, size_t i)
+{
+	struct zy_tree *t = &z->t[i];
+	int st;
+
+	while (waitpid(t->pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (WIFSIGNALED(st))
+		zy_report(t, WTERMSIG(st));
+	zy_close(&t->srv);
+	zy_close(&t->cmd);
+	zy_close(&t->err);
+	zy_close(&t->log);
+	z->t[i] = z->t[--z->nt];
+}
+
+/* Take one connection from the queue: false when there was none. */
+static bool
+zy_accept(struct zy *z)
+{
+	struct ucred cr;
+	socklen_t cl = sizeof(cr);
+	int fd;
+
+	fd = accept4(z->lsock, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (fd < 0)
+		return false;
+	/* Only our own user hands us trees. */
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) != 0 ||
+	    cr.uid != geteuid() || z->npend == ZY_MAX_PENDING)
+		close(fd);
+	else
+		z->pend[z->npend++] = fd;
+	return true;
+}
+
+/* Idle: new runs are refused (and start their own supervisor), the
+ * connections already made are taken and served, then the name goes. */
+static void
+zy_stop_listening(struct zy *z)
+{
+	int n;
+
+	shutdown(z->lsock, SHUT_RDWR);
+	for (n = 0; n < 4 * ZY_MAX_PENDING && z->npend < ZY_MAX_PENDING; n++)
+		if (!zy_accept(z))
+			break;
+	zy_close(&z->lsock);
+}
+
+static int
+zy_listen(const char *name)
+{
+	struct sockaddr_un sa;
+	size_t n = strlen(name);
+	int fd;
+
+	if (n == 0 || n + 1 > sizeof(sa.sun_path))
+		return -1;
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path + 1, name, n);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -1;
+	/* Taken (another supervisor won the race, or another user holds
+	 * the name): serve the tree that came and leave with it. */
+	if (bind(fd, (struct sockaddr *)&sa,
+	         (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n)) !=
+	            0 ||
+	    listen(fd, 64) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void
+zy_setup(struct zy *z)
+{
+	const char *v = secure_getenv(PS_ENV_SUPERVISOR_IDLE);
+	struct rlimit rl;
+	char *end;
+	long idle = ZY_IDLE_DEFAULT;
+	int null;
+
+	if (v != NULL && *v != '\0') {
+		idle = strtol(v, &end, 10);
+		if (*end != '\0' || idle < 0)
+			idle = ZY_IDLE_DEFAULT;
+		if (idle > ZY_IDLE_MAX)
+			idle = ZY_IDLE_MAX;
+	}
+	z->idle_ms = (int)idle * 1000;
+	(void)setsid();
+	signal(SIGPIPE, SIG_IGN);
+	/* Nothing of the first run's terminal or pipes: each tree's stderr
+	 * comes with it. */
+	null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null >= 0) {
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(null, 2);
+		close(null);
+	}
+	log_setup(PS_LOG_WARN, 2);
+	/* Four descriptors a tree. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	struct pollfd *p = NULL;
+	struct zy z;
+	struct zy_msg m;
+	size_t i, np, cap = 0;
+	int r;
+
+	if (argc < 2 || argc > 3)
+		return 2;
+	memset(&z, 0, sizeof(z));
+	zy_setup(&z);
+	z.pend[z.npend++] = atoi(argv[1]); /* the first run's tree */
+	z.lsock = argc == 3 ? zy_listen(argv[2]) : -1;
+	for (;;) {
+		if (z.nt == 0 && z.npend == 0 && z.lsock < 0)
+			break;
+		if (cap < 1 + ZY_MAX_PENDING + 2 * z.nt) {
+			struct pollfd *n;
+
+			cap = 1 + ZY_MAX_PENDING + 2 * (z.cap + 16);
+			n = realloc(p, cap * sizeof(*p));
+			if (n == NULL)
+				return 1;
+			p = n;
+		}
+		np = 0;
+		p[np++] = (struct pollfd){
+		        .fd = z.npend < ZY_MAX_PENDING ? z.lsock : -1,
+		        .events = POLLIN};
+		for (i = 0; i < z.npend; i++)
+			p[np++] = (struct pollfd){.fd = z.pend[i],
+			                          .events = POLLIN};
+		for (i = 0; i < z.nt; i++) {
+			p[np++] = (struct pollfd){.fd = z.t[i].srv,
+			                          .events = POLLIN};
+			p[np++] = (struct pollfd){.fd = z.t[i].cmd,
+			                          .events = POLLIN};
+		}
+		r = poll(p, np, z.nt == 0 && z.npend == 0 ? z.idle_ms : -1);
+		if (r < 0 && errno != EINTR)
+			return 1;
+		if (r == 0) {
+			zy_stop_listening(&z);
+			continue;
+		}
+		if (r < 0)
+			continue;
+		/* Trees first, from the end: ending one moves the last into
+		 * its place. */
+		for (i = z.nt; i-- > 0;) {
+			struct pollfd *q = &p[1 + z.npend + 2 * i];
+
+			if (q[1].revents != 0) {
+				/* The command exited: let go of stderr. */
+				zy_close(&z.t[i].cmd);
+				zy_close(&z.t[i].err);
+			}
+			if (q[0].revents != 0)
+				zy_end_tree(&z, i);
+		}
+		for (i = z.npend; i-- > 0;) {
+			if (p[1 + i].revents == 0)
+				continue;
+			r = zy_receive(z.pend[i], &m);
+			if (r > 0)
+				continue;
+			if (r == 0)
+				zy_start_tree(&z, &m);
+			close(z.pend[i]);
+			z.pend[i] = z.pend[--z.npend];
+		}
+		if (p[0].fd >= 0 && p[0].revents != 0)
+			zy_accept(&z);
+	}
+	free(p);
+	free(z.t);
+	return 0;
 }

@@ -1,8 +1,8 @@
 /*
- * proxyshim-supervisor: answers the seccomp notifications of a run tree
- * (docs/behaviour.md#static-and-go-programs).  main.c starts it (the
- * listener from run, the table, the name map, a watcher that reports its
- * death); serve.c answers each call.
+ * proxyshim-supervisor: answers the seccomp notifications of run trees
+ * (docs/behaviour.md#static-and-go-programs).  main.c takes each tree from
+ * its run and forks a server for it (the tree's listener, table and name
+ * map), reporting the server's death; serve.c answers each call.
  */
 #ifndef PROXYSHIM_SUPERVISOR_H
 #define PROXYSHIM_SUPERVISOR_H

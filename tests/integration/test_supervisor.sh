@@ -10,7 +10,10 @@
 # rule is refused (Go: "permission denied"), `sh -c 'exec ...'` and a
 # forked child are covered, 32 goroutines x 100 connections all go through
 # the proxy with no fd left in the supervisor, and a SIGKILLed supervisor
-# makes the next connect fail, with nothing going direct.
+# makes the next connect fail, with nothing going direct.  One supervisor
+# serves every run of the user: a run joins it without a fork, two trees
+# at once get a server each from it, a mount namespace gets its own, which
+# leaves when idle, and a name squatted by another user gets nothing.
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 need_shim || it_done
@@ -133,21 +136,24 @@ if [[ " ${CLIENTS[*]} " == *" goget "* ]]; then
 	assert_eq "127.0.0.9" "${out%% *}" "fork + exec goget: through microsocks"
 	assert_crossed ms "$A" "fork + exec goget: microsocks logged it"
 
-	# The serving supervisor of this file's run with config $1: of the
-	# proxyshim-supervisor processes whose environment names that config
-	# (run exports it, absolute), the one whose parent is one of them
-	# (the watcher forks the server). pgrep -n alone could find the
-	# watcher (both start in the same clock tick) or another test run's.
+	# The process serving this file's tree with config $1: a
+	# proxyshim-supervisor whose parent is one too (one supervisor per
+	# user forks a server per tree) and that holds a pidfd (fdinfo
+	# "Pid:") of a process whose environment names that config (the
+	# command: run exports it, absolute). Other trees, other files' and
+	# other test runs' supervisors do not match.
 	our_supervisor() {
-		local p ours=() want pp
+		local p pp f pid want
 		want=PROXYSHIM_CONFIG=$(realpath "$1")
 		for p in $(pgrep -x proxyshim-super); do
-			tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null |
-				grep -qxF "$want" && ours+=("$p")
-		done
-		for p in "${ours[@]}"; do
 			pp=$(awk '/^PPid:/ {print $2}' "/proc/$p/status" 2>/dev/null)
-			[[ " ${ours[*]} " == *" $pp "* ]] && { echo "$p"; return; }
+			[[ $(cat "/proc/$pp/comm" 2>/dev/null) == proxyshim-super ]] || continue
+			for f in "/proc/$p/fdinfo/"*; do
+				pid=$(awk '/^Pid:/ {print $2}' "$f" 2>/dev/null)
+				[[ -n $pid ]] || continue
+				tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null |
+					grep -qxF "$want" && { echo "$p"; return; }
+			done
 		done
 	}
 
@@ -205,8 +211,8 @@ if [[ " ${CLIENTS[*]} " == *" goget "* ]]; then
 	done
 	assert_eq "ok 127.0.0.9" "$(head -n 1 "$T/loop.out" | cut -d' ' -f1-2)" \
 		"before: a connection through the proxy"
-	# The serving process is the supervisor holding the listener: the
-	# newest proxyshim-supervisor (its watcher is its parent).
+	# The process serving this tree (it holds the listener); the
+	# supervisor that forked it reports its death on run's stderr.
 	sup=$(our_supervisor "${CFG[ms]}")
 	n_before=$(conn_count ms "$A")
 	if [[ -n $sup ]]; then
@@ -249,6 +255,118 @@ if [[ " ${CLIENTS[*]} " == *" goget "* ]]; then
 	wait "$runpid"
 	assert_eq "ok 127.0.0.9" "$(sed -n 1p "$T/reload.out" | cut -d' ' -f1-2)" "before reload: through microsocks"
 	assert_eq "ok 127.0.0.8" "$(sed -n 2p "$T/reload.out" | cut -d' ' -f1-2)" "after reload: through tinyproxy"
+fi
+
+if [[ " ${CLIENTS[*]} " == *" goget "* ]]; then
+	section "one supervisor for every run of the user"
+	# The runs above started this user's supervisor: a run now joins it
+	# (connect + one message) and starts no process but the command.
+	if command -v strace >/dev/null; then
+		strace -f -qq -e trace=execve,fork,vfork,clone,clone3 -o "$T/join.st" \
+			"$SHIM_CMD" run -q -c "${CFG[ms]}" -- /bin/true >/dev/null 2>&1
+		assert_eq 2 "$(grep -c 'execve(' "$T/join.st")" "a joining run: two execs (run, the command)"
+		assert_eq 0 "$(grep -cE '(v?fork|clone3?)\(' "$T/join.st")" "a joining run: no fork"
+	else
+		skip "strace not installed: the joining run's forks are not counted"
+	fi
+	# Two trees at once, with different configs: each gets its own
+	# server process, both forked by the same supervisor.
+	f1=$T/two1.in f2=$T/two2.in
+	mkfifo "$f1" "$f2"
+	exec 8<>"$f1" 9<>"$f2"
+	shim_run "${CFG[ms]}" sh -c "timeout 30 $T/goget get $WHOAMI; read -r _ <$f1" >"$T/two1.out" 2>&1 8>&- 9>&- &
+	p1=$!
+	shim_run "${CFG[tp]}" sh -c "timeout 30 $T/goget get $WHOAMI; read -r _ <$f2" >"$T/two2.out" 2>&1 8>&- 9>&- &
+	p2=$!
+	s1='' s2=''
+	for _ in $(seq 1 200); do
+		s1=$(our_supervisor "${CFG[ms]}") s2=$(our_supervisor "${CFG[tp]}")
+		[[ -n $s1 && -n $s2 && -s $T/two1.out && -s $T/two2.out ]] && break
+		sleep 0.05
+	done
+	pp1=$(awk '/^PPid:/ {print $2}' "/proc/$s1/status" 2>/dev/null)
+	pp2=$(awk '/^PPid:/ {print $2}' "/proc/$s2/status" 2>/dev/null)
+	echo go >&8
+	echo go >&9
+	exec 8>&- 9>&-
+	wait "$p1" "$p2"
+	assert_eq "127.0.0.9" "$(cut -d' ' -f1 "$T/two1.out")" "two trees at once: the first through microsocks"
+	assert_eq "127.0.0.8" "$(cut -d' ' -f1 "$T/two2.out")" "two trees at once: the second through tinyproxy"
+	assert_ne "$s1" "$s2" "two trees at once: a server process each"
+	[[ -n $pp1 ]] || pp1=none1
+	assert_eq "$pp1" "$pp2" "two trees at once: forked by the same supervisor"
+
+	# A mount namespace of its own (its tables and resolv.conf could
+	# differ) gets a supervisor of its own; with
+	# PROXYSHIM_SUPERVISOR_IDLE=0 it leaves with its last tree.  Then
+	# another user squats the name it listened on: run must not hand
+	# that socket its listener, and starts a supervisor of its own.
+	if ((EUID == 0)) && unshare -m --propagation private true 2>/dev/null &&
+		id nobody >/dev/null 2>&1; then
+		cat >"$T/ns.sh" <<'EOF2'
+# In a mount namespace of its own.  $1: a file for the supervisor's PID
+# and socket name, $2: the squatter's log.
+ns=$(readlink /proc/self/ns/mnt)
+# The supervisor of this namespace, named by itself (argv[2]), found
+# from inside the tree while it runs.
+PROXYSHIM_SUPERVISOR_IDLE=0 "$SHIM_CMD" run -q -c "$CFG_MS" -- sh -c '
+	for p in $(pgrep -x proxyshim-super); do
+		[ "$(readlink /proc/$p/ns/mnt)" = "$0" ] || continue
+		set -- $(tr "\0" " " </proc/$p/cmdline)
+		[ $# -eq 3 ] && echo "$p $3"
+	done' "$ns" >"$1"
+read -r zpid zname <"$1"
+[ -n "$zname" ] || exit 3
+for _ in $(seq 1 200); do
+	kill -0 "$zpid" 2>/dev/null || break
+	sleep 0.05
+done
+kill -0 "$zpid" 2>/dev/null && exit 4
+# The squatter: nobody's socket on that name, counting what it is sent.
+python3 - "$zname" "$2" <<'EOF4' &
+import os, socket, sys, time
+log = open(sys.argv[2], "a", buffering=1)
+os.setgid(65534); os.setuid(65534)
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.bind("\0" + sys.argv[1]); s.listen(8); s.settimeout(1.0)
+log.write("ready\n")
+end = time.time() + 30
+while time.time() < end:
+    try:
+        c, _ = s.accept()
+    except socket.timeout:
+        continue
+    c.settimeout(5.0)
+    try:
+        msg, anc, flags, addr = c.recvmsg(8192, socket.CMSG_SPACE(64))
+    except OSError:
+        msg, anc = b"", []
+    n = sum(len(d) // 4 for lv, ty, d in anc if lv == socket.SOL_SOCKET and ty == socket.SCM_RIGHTS)
+    log.write("conn bytes=%d fds=%d\n" % (len(msg), n))
+    c.close()
+EOF4
+sq=$!
+for _ in $(seq 1 200); do
+	grep -q ready "$2" 2>/dev/null && break
+	sleep 0.05
+done
+"$SHIM_CMD" run -q -c "$CFG_MS" -- timeout 30 "$GOGET" get "$WHOAMI"
+kill "$sq" 2>/dev/null
+wait "$sq" 2>/dev/null
+exit 0
+EOF2
+		out=$(SHIM_CMD=$SHIM_CMD CFG_MS=${CFG[ms]} GOGET=$T/goget WHOAMI=$WHOAMI \
+			timeout 120 unshare -m --propagation private bash "$T/ns.sh" "$T/ns.zy" "$T/squat.log" 2>"$T/ns.err")
+		rc=$?
+		assert_eq 0 "$rc" "a namespace of its own: its supervisor found, gone once idle ($(head -c 300 "$T/ns.err"))"
+		assert_match "$T/ns.zy" '^[0-9]+ proxyshim-supervisor-[0-9a-f]{16}$' "a namespace of its own: a supervisor of its own, on its own name"
+		assert_contains "$T/squat.log" "conn " "squatted name: run connected to it"
+		assert_eq 0 "$(grep -c 'bytes=[1-9]' "$T/squat.log")" "squatted name: it was sent nothing"
+		assert_eq 0 "$(grep -c 'fds=[1-9]' "$T/squat.log")" "squatted name: it got no descriptor"
+		assert_eq "127.0.0.9" "${out%% *}" "squatted name: run started its own supervisor, through microsocks"
+	else
+		skip "not root, no unshare -m or no user nobody: the idle exit and the squatted name are not tested"
+	fi
 fi
 
 section "explain says where such programs take another path"
