@@ -3,11 +3,12 @@
  * build), started by the first `proxyshim run` that finds none
  * (cli/supervise.c), which sends its tree over the socket FD.  It listens
  * on the abstract unix socket NAME for the trees of later runs, and serves
- * each tree in a process of its own, forked for it: that process maps the
- * table the tree's run named, answers the tree's calls (serve.c) and
- * leaves with the tree; this one waits for it and says on the tree's
- * stderr when it died of a signal (the tree's connects fail from then on:
- * fail closed).  With no tree left it stays PROXYSHIM_SUPERVISOR_IDLE
+ * each tree in a process of its own, forked at the tree's first call: that
+ * process maps the table the tree's run named, answers the tree's calls
+ * (serve.c) and leaves with the tree; this one waits for it and says on
+ * the tree's stderr when it died of a signal (the tree's connects fail
+ * from then on: fail closed).  A tree that makes no call costs a message
+ * and a few descriptors here, no process.  With no tree left it stays PROXYSHIM_SUPERVISOR_IDLE
  * seconds (default 60), then leaves (docs/behaviour.md#static-and-go-programs).
  *
  * It never runs a thread: a fork of it is a fork of one thread, and costs
@@ -46,13 +47,15 @@ struct zy_msg {
 	char buf[PS_SUP_MSG_MAX + 1];
 };
 
-/* A tree being served. */
+/* A tree being served.  Its server is forked at its first call (the
+ * listener readable): a tree that makes none, such as a dynamic program
+ * whose connects the library marks, costs no process. */
 struct zy_tree {
-	pid_t pid; /* its server */
-	int srv;   /* a pidfd of the server */
-	int cmd;   /* a pidfd of the command; -1 once it exited */
-	int err;   /* run's stderr; -1 once the command exited */
-	int log;   /* the log file run opened; -1: none */
+	struct zy_msg *m; /* as run sent it; m->lfd is the server's once
+	                     forked, m->cmd and m->err -1 once the command
+	                     exited */
+	pid_t pid;        /* its server; 0: none yet */
+	int srv;          /* a pidfd of the server */
 };
 
 struct zy {
@@ -232,11 +235,21 @@ zy_env(const char *name, const char *value)
 		unsetenv(name);
 }
 
+static void
+zy_tree_close(struct zy_tree *t)
+{
+	zy_msg_close(t->m);
+	free(t->m);
+	t->m = NULL;
+	zy_close(&t->srv);
+}
+
 /* The tree's server, in the forked process: nothing of the other trees,
  * run's stderr as its own, run's table, config and log settings. */
 static void
-zy_serve_tree(struct zy *z, struct zy_msg *m)
+zy_serve_tree(struct zy *z, struct zy_tree *t)
 {
+	struct zy_msg *m = t->m;
 	struct sup s;
 	size_t i;
 	int level, r;
@@ -244,12 +257,9 @@ zy_serve_tree(struct zy *z, struct zy_msg *m)
 	zy_close(&z->lsock);
 	for (i = 0; i < z->npend; i++)
 		zy_close(&z->pend[i]);
-	for (i = 0; i < z->nt; i++) {
-		zy_close(&z->t[i].srv);
-		zy_close(&z->t[i].cmd);
-		zy_close(&z->t[i].err);
-		zy_close(&z->t[i].log);
-	}
+	for (i = 0; i < z->nt; i++)
+		if (&z->t[i] != t)
+			zy_tree_close(&z->t[i]);
 	if (m->err >= 0) {
 		dup2(m->err, 2);
 		zy_close(&m->err);
@@ -273,59 +283,72 @@ zy_serve_tree(struct zy *z, struct zy_msg *m)
 
 /* A line on the tree's stderr (while its command runs) and log file. */
 static void
-zy_report(const struct zy_tree *t, int sig)
+zy_report(const struct zy_tree *t, const char *what, int n)
 {
-	int fds[2] = {t->err, t->log}, i;
+	int fds[2] = {t->m->err, t->m->log}, i;
 
 	for (i = 0; i < 2; i++) {
 		if (fds[i] < 0)
 			continue;
 		log_setup(-1, fds[i]);
-		log_err("the supervisor (pid %d) was killed by signal %d: "
-		        "connections of the supervised programs fail from "
-		        "now on (fail closed)",
-		        (int)t->pid, sig);
+		if (t->pid > 0)
+			log_err("the supervisor (pid %d) was killed by signal "
+			        "%d: connections of the supervised programs "
+			        "fail from now on (fail closed)",
+			        (int)t->pid, n);
+		else
+			log_err("%s: %s: connections of the supervised "
+			        "programs fail (fail closed)",
+			        what, strerror(n));
 	}
 	log_setup(-1, 2);
 }
 
-/* Serve a tree that came: fork its server, keep what reports need. */
+/* A tree that came: kept until its first call. */
 static void
-zy_start_tree(struct zy *z, struct zy_msg *m)
+zy_add_tree(struct zy *z, struct zy_msg *m)
 {
-	struct zy_tree *t;
-	pid_t pid;
-
 	if (z->nt == z->cap) {
 		size_t cap = z->cap ? 2 * z->cap : 16;
 		struct zy_tree *n = realloc(z->t, cap * sizeof(*n));
 
 		if (n == NULL) {
 			zy_msg_close(m); /* its calls fail: ENOSYS */
+			free(m);
 			return;
 		}
 		z->t = n;
 		z->cap = cap;
 	}
-	pid = fork();
+	z->t[z->nt++] = (struct zy_tree){.m = m, .pid = 0, .srv = -1};
+}
+
+static void
+zy_drop_tree(struct zy *z, size_t i)
+{
+	zy_tree_close(&z->t[i]);
+	z->t[i] = z->t[--z->nt];
+}
+
+/* Its first call: fork the tree's server.  false when that failed (the
+ * tree is dropped: its calls fail). */
+static bool
+zy_fork_server(struct zy *z, size_t i)
+{
+	struct zy_tree *t = &z->t[i];
+	pid_t pid = fork();
+
 	if (pid == 0)
-		zy_serve_tree(z, m);
+		zy_serve_tree(z, t);
 	if (pid < 0) {
-		log_setup(-1, m->err >= 0 ? m->err : 2);
-		log_err("fork: %s: connections of the supervised programs "
-		        "fail (fail closed)",
-		        strerror(errno));
-		log_setup(-1, 2);
-		zy_msg_close(m);
-		return;
+		zy_report(t, "fork", errno);
+		zy_drop_tree(z, i);
+		return false;
 	}
-	t = &z->t[z->nt++];
 	t->pid = pid;
 	t->srv = (int)syscall(SYS_pidfd_open, pid, 0);
-	t->cmd = m->cmd;
-	t->err = m->err;
-	t->log = m->log;
-	zy_close(&m->lfd); /* the server's now */
+	zy_close(&t->m->lfd); /* the server's now */
+	return true;
 }
 
 /* The tree's server has left: reap it, say why when a signal ended it. */
@@ -338,12 +361,8 @@ zy_end_tree(struct zy *z, size_t i)
 	while (waitpid(t->pid, &st, 0) < 0 && errno == EINTR)
 		;
 	if (WIFSIGNALED(st))
-		zy_report(t, WTERMSIG(st));
-	zy_close(&t->srv);
-	zy_close(&t->cmd);
-	zy_close(&t->err);
-	zy_close(&t->log);
-	z->t[i] = z->t[--z->nt];
+		zy_report(t, NULL, WTERMSIG(st));
+	zy_drop_tree(z, i);
 }
 
 /* Take one connection from the queue: false when there was none. */
@@ -436,10 +455,37 @@ zy_setup(struct zy *z)
 		close(null);
 	}
 	log_setup(PS_LOG_WARN, 2);
-	/* Four descriptors a tree. */
+	/* Up to five descriptors a tree. */
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+/* The trees' events, from the last (dropping one moves the last into its
+ * place); p: two entries a tree. */
+static void
+zy_trees(struct zy *z, const struct pollfd *p)
+{
+	size_t i;
+
+	for (i = z->nt; i-- > 0;) {
+		const struct pollfd *q = &p[2 * i];
+		struct zy_tree *t = &z->t[i];
+
+		if (q[1].revents != 0) {
+			/* The command exited: let go of stderr. */
+			zy_close(&t->m->cmd);
+			zy_close(&t->m->err);
+		}
+		if (q[0].revents == 0)
+			continue;
+		if (t->pid > 0)
+			zy_end_tree(z, i);
+		else if (q[0].revents & POLLIN)
+			(void)zy_fork_server(z, i);
+		else
+			zy_drop_tree(z, i); /* ended without a call */
 	}
 }
 
@@ -448,8 +494,8 @@ main(int argc, char **argv)
 {
 	struct pollfd *p = NULL;
 	struct zy z;
-	struct zy_msg m;
-	size_t i, np, cap = 0;
+	struct zy_msg *m;
+	size_t i, np, npend, cap = 0;
 	int r;
 
 	if (argc < 2 || argc > 3)
@@ -461,28 +507,32 @@ main(int argc, char **argv)
 	for (;;) {
 		if (z.nt == 0 && z.npend == 0 && z.lsock < 0)
 			break;
-		if (cap < 1 + ZY_MAX_PENDING + 2 * z.nt) {
+		if (cap < 2 * z.nt + ZY_MAX_PENDING + 1) {
 			struct pollfd *n;
 
-			cap = 1 + ZY_MAX_PENDING + 2 * (z.cap + 16);
+			cap = 2 * (z.cap + 16) + ZY_MAX_PENDING + 1;
 			n = realloc(p, cap * sizeof(*p));
 			if (n == NULL)
 				return 1;
 			p = n;
 		}
+		/* The trees, the connections, the named socket. */
 		np = 0;
-		p[np++] = (struct pollfd){
-		        .fd = z.npend < ZY_MAX_PENDING ? z.lsock : -1,
-		        .events = POLLIN};
+		for (i = 0; i < z.nt; i++) {
+			struct zy_tree *t = &z.t[i];
+
+			p[np++] = (struct pollfd){.fd = t->pid > 0 ? t->srv
+			                                           : t->m->lfd,
+			                          .events = POLLIN};
+			p[np++] = (struct pollfd){.fd = t->m->cmd,
+			                          .events = POLLIN};
+		}
 		for (i = 0; i < z.npend; i++)
 			p[np++] = (struct pollfd){.fd = z.pend[i],
 			                          .events = POLLIN};
-		for (i = 0; i < z.nt; i++) {
-			p[np++] = (struct pollfd){.fd = z.t[i].srv,
-			                          .events = POLLIN};
-			p[np++] = (struct pollfd){.fd = z.t[i].cmd,
-			                          .events = POLLIN};
-		}
+		p[np++] = (struct pollfd){
+		        .fd = z.npend < ZY_MAX_PENDING ? z.lsock : -1,
+		        .events = POLLIN};
 		r = poll(p, np, z.nt == 0 && z.npend == 0 ? z.idle_ms : -1);
 		if (r < 0 && errno != EINTR)
 			return 1;
@@ -492,32 +542,27 @@ main(int argc, char **argv)
 		}
 		if (r < 0)
 			continue;
-		/* Trees first, from the end: ending one moves the last into
-		 * its place. */
-		for (i = z.nt; i-- > 0;) {
-			struct pollfd *q = &p[1 + z.npend + 2 * i];
-
-			if (q[1].revents != 0) {
-				/* The command exited: let go of stderr. */
-				zy_close(&z.t[i].cmd);
-				zy_close(&z.t[i].err);
-			}
-			if (q[0].revents != 0)
-				zy_end_tree(&z, i);
-		}
-		for (i = z.npend; i-- > 0;) {
-			if (p[1 + i].revents == 0)
+		/* Where the connections and the named socket are, before
+		 * zy_trees() changes the count of trees. */
+		np = 2 * z.nt;
+		npend = z.npend;
+		zy_trees(&z, p);
+		for (i = npend; i-- > 0;) {
+			if (p[np + i].revents == 0)
 				continue;
-			r = zy_receive(z.pend[i], &m);
+			m = malloc(sizeof(*m));
+			r = m != NULL ? zy_receive(z.pend[i], m) : -1;
+			if (r == 0)
+				zy_add_tree(&z, m);
+			else
+				free(m);
 			if (r > 0)
 				continue;
-			if (r == 0)
-				zy_start_tree(&z, &m);
 			close(z.pend[i]);
 			z.pend[i] = z.pend[--z.npend];
 		}
-		if (p[0].fd >= 0 && p[0].revents != 0)
-			zy_accept(&z);
+		if (p[np + npend].fd >= 0 && p[np + npend].revents != 0)
+			(void)zy_accept(&z);
 	}
 	free(p);
 	free(z.t);

@@ -136,25 +136,33 @@ if [[ " ${CLIENTS[*]} " == *" goget "* ]]; then
 	assert_eq "127.0.0.9" "${out%% *}" "fork + exec goget: through microsocks"
 	assert_crossed ms "$A" "fork + exec goget: microsocks logged it"
 
-	# The process serving this file's tree with config $1: a
-	# proxyshim-supervisor whose parent is one too (one supervisor per
-	# user forks a server per tree) and that holds a pidfd (fdinfo
-	# "Pid:") of a process whose environment names that config (the
-	# command: run exports it, absolute). Other trees, other files' and
-	# other test runs' supervisors do not match.
-	our_supervisor() {
-		local p pp f pid want
+	# The supervisor processes that hold a pidfd (fdinfo "Pid:") of a
+	# process whose environment names config $1 (a command of this
+	# file's with that config: run exports it, absolute), one line each:
+	# "server PID" for a tree's server (its parent is a supervisor too:
+	# one supervisor per user forks a server per tree), "supervisor PID"
+	# for the supervisor itself, which holds it until the command exits.
+	# Other trees, other files' and other test runs' do not match.
+	sup_holders() {
+		local p pp f pid want role
 		want=PROXYSHIM_CONFIG=$(realpath "$1")
 		for p in $(pgrep -x proxyshim-super); do
 			pp=$(awk '/^PPid:/ {print $2}' "/proc/$p/status" 2>/dev/null)
-			[[ $(cat "/proc/$pp/comm" 2>/dev/null) == proxyshim-super ]] || continue
+			role=supervisor
+			[[ $(cat "/proc/$pp/comm" 2>/dev/null) == proxyshim-super ]] && role=server
 			for f in "/proc/$p/fdinfo/"*; do
 				pid=$(awk '/^Pid:/ {print $2}' "$f" 2>/dev/null)
 				[[ -n $pid ]] || continue
-				tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null |
-					grep -qxF "$want" && { echo "$p"; return; }
+				if tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qxF "$want"; then
+					echo "$role $p"
+					break
+				fi
 			done
 		done
+	}
+	# The process serving this file's tree with config $1.
+	our_supervisor() {
+		sup_holders "$1" | awk '$1 == "server" {print $2; exit}'
 	}
 
 	section "32 goroutines x 100 connections"
@@ -295,6 +303,35 @@ if [[ " ${CLIENTS[*]} " == *" goget "* ]]; then
 	assert_ne "$s1" "$s2" "two trees at once: a server process each"
 	[[ -n $pp1 ]] || pp1=none1
 	assert_eq "$pp1" "$pp2" "two trees at once: forked by the same supervisor"
+
+	# A tree's server is forked at its first call: before it, the
+	# supervisor holds the tree (its command's pidfd), no server does.
+	f3=$T/lazy.in
+	mkfifo "$f3"
+	exec 8<>"$f3"
+	shim_run "${CFG[ms]}" sh -c "read -r _ <$f3; timeout 30 $T/goget get $WHOAMI; read -r _ <$f3" >"$T/lazy.out" 2>&1 8>&- &
+	p3=$!
+	h=''
+	for _ in $(seq 1 200); do
+		h=$(sup_holders "${CFG[ms]}")
+		[[ $h == *supervisor* ]] && break
+		sleep 0.05
+	done
+	echo "$h" >"$T/lazy.before"
+	assert_contains "$T/lazy.before" "supervisor " "before its first call: the supervisor holds the tree"
+	assert_not_contains "$T/lazy.before" "server " "before its first call: no server process for it"
+	echo go >&8
+	for _ in $(seq 1 600); do
+		[[ -s $T/lazy.out ]] && break
+		sleep 0.05
+	done
+	h=$(sup_holders "${CFG[ms]}")
+	echo go >&8
+	exec 8>&-
+	wait "$p3"
+	echo "$h" >"$T/lazy.after"
+	assert_contains "$T/lazy.after" "server " "after its first call: a server process for it"
+	assert_eq "127.0.0.9" "$(cut -d' ' -f1 "$T/lazy.out")" "after its first call: through microsocks"
 
 	# A mount namespace of its own (its tables and resolv.conf could
 	# differ) gets a supervisor of its own; with
