@@ -8,8 +8,9 @@
  * (serve.c) and leaves with the tree; this one waits for it and says on
  * the tree's stderr when it died of a signal (the tree's connects fail
  * from then on: fail closed).  A tree that makes no call costs a message
- * and a few descriptors here, no process.  With no tree left it stays PROXYSHIM_SUPERVISOR_IDLE
- * seconds (default 60), then leaves (docs/behaviour.md#static-and-go-programs).
+ * and a few descriptors here, no process.  With no tree left it stays
+ * PROXYSHIM_SUPERVISOR_IDLE seconds (default 60), then leaves
+ * (docs/behaviour.md#static-and-go-programs).
  *
  * It never runs a thread: a fork of it is a fork of one thread, and costs
  * little (docs/performance.md#supervision).
