@@ -13,7 +13,9 @@
 # BENCH_STARTUP_RUNS, BENCH_PIN=none|client|one|split (CPU placement, see
 # below), BENCH_LOOKUP=0 (skip bench/lookup), BENCH_LIB_B=PATH (another
 # build of libproxyshim.so, measured in the same run as variants named
-# "B ...": to see what a change to the library does), BENCH_VARIANTS="a b"
+# "B ...": to see what a change to the library does), BENCH_RUN_B=PATH
+# (another build's proxyshim command, its start-up measured beside run's
+# as "run B"), BENCH_VARIANTS="a b"
 # (run only these connection variants; names as in the report),
 # BENCH_SECTIONS="connect https" (run only these sections: lookup
 # configload resolve startup connect accept https go; default all).
@@ -106,6 +108,11 @@ LIB_B=${BENCH_LIB_B:-}
 if [[ -n $LIB_B ]]; then
 	[[ -f $LIB_B ]] || { echo "bench: BENCH_LIB_B=$LIB_B: no such file" >&2; exit 1; }
 	LIB_B=$(realpath "$LIB_B")
+fi
+RUN_B=${BENCH_RUN_B:-}
+if [[ -n $RUN_B ]]; then
+	[[ -x $RUN_B ]] || { echo "bench: BENCH_RUN_B=$RUN_B: not executable" >&2; exit 1; }
+	RUN_B=$(realpath "$RUN_B")
 fi
 RESULTS=$B/bench/results.md
 
@@ -451,8 +458,12 @@ EOF
 	# The launchers, each against the exec floor (a program that only
 	# execv()s its arguments): proxyshim run with its table published
 	# (compiled above), proxychains4 and torsocks when installed.
+	# filter-floor: the same, with a seccomp notification filter
+	# installed before the exec (the least a supervising launcher costs).
 	startup_cmd+=(-T "$B/bench/trampoline"
+		-x "filter-floor=$B/bench/trampoline -s"
 		-x "run=$PS run -q -c $T/startup.yml --")
+	[[ -n $RUN_B ]] && startup_cmd+=(-x "run B=$RUN_B run -q -c $T/startup.yml --")
 	if command -v proxychains4 >/dev/null; then
 		pc_conf "$T/pc-startup.conf" socks5 9
 		startup_cmd+=(-x "proxychains4=$(command -v proxychains4) -q -f $T/pc-startup.conf")
@@ -467,6 +478,15 @@ EOF
 	out ""
 	out "$startup_out"
 	out ""
+	# run against the floor of a launcher that installs a filter.
+	ff=$(awk -F'|' '$2 ~ /^ *filter-floor *$/ {print $3}' <<<"$startup_out")
+	rr=$(awk -F'|' '$2 ~ /^ *run *$/ {print $3}' <<<"$startup_out")
+	if [[ -n $ff && -n $rr ]]; then
+		out "run ÷ filter-floor: $(awk -v a="$rr" -v b="$ff" 'BEGIN {printf "%.3f", a / b}')" \
+			"(filter-floor: bench/trampoline -s, which installs a seccomp" \
+			"notification filter and execs, as run must before its command)"
+		out ""
+	fi
 	out "\`table\`: \`LD_PRELOAD=libproxyshim.so PROXYSHIM_TABLE=<name>\` (what" \
 		"\`proxyshim run\` exports); \`config\`: \`PROXYSHIM_CONFIG=FILE\` by hand," \
 		"table already published; \`null-preload\`: an empty library linked" \

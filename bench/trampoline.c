@@ -1,9 +1,63 @@
 /* bench/trampoline: the exec floor, the least any launcher can cost: a
- * program that only execv()s its arguments (bench/startup -T). */
+ * program that only execv()s its arguments (bench/startup -T).
+ *
+ * With -s first, it installs a seccomp filter with a notification
+ * listener before the exec (notify on connect, allow the rest; the
+ * listener is close-on-exec, so nothing serves it): the least a launcher
+ * that supervises its command with seccomp costs, as `proxyshim run` does
+ * (docs/performance.md#supervision).  Root installs it as is; others set
+ * no_new_privs first, as run does. */
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+
+#if defined(__x86_64__)
+#define TR_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define TR_ARCH AUDIT_ARCH_AARCH64
+#endif
+
+static int
+tr_filter(void)
+{
+#ifdef TR_ARCH
+	struct sock_filter f[] = {
+	        BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+	                 offsetof(struct seccomp_data, arch)),
+	        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TR_ARCH, 1, 0),
+	        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | 38 /* ENOSYS */),
+	        BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+	                 offsetof(struct seccomp_data, nr)),
+	        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_connect, 0, 1),
+	        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
+	        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog fp = {.len = sizeof(f) / sizeof(f[0]), .filter = f};
+
+	if (geteuid() != 0 && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+		return -1;
+	return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+	               SECCOMP_FILTER_FLAG_NEW_LISTENER, &fp) < 0
+	               ? -1
+	               : 0;
+#else
+	return -1;
+#endif
+}
 
 int
 main(int argc, char **argv)
 {
+	if (argc >= 2 && strcmp(argv[1], "-s") == 0) {
+		if (tr_filter() < 0)
+			return 126;
+		argv++;
+		argc--;
+	}
 	return argc < 2 ? 2 : (execv(argv[1], argv + 1), 127);
 }
