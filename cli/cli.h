@@ -46,6 +46,10 @@ struct ps_source;
  * the command (build tree), else ../lib/proxyshim/ from it (installed
  * layout).  0 or -1. */
 int cli_find_file(const char *file, char *out, size_t outsz);
+/* The same, with the file's stat() in *st. */
+struct stat;
+int cli_find_file_stat(const char *file, char *out, size_t outsz,
+                       struct stat *st);
 /* Compile and publish with the compiler library beside lib (loaded only
  * now: libyaml is no part of a run that finds its table published).  As
  * compiler_publish(); a private copy is dropped (name[0] == '\0'). */
@@ -62,11 +66,12 @@ int cli_relay(int argc, char **argv);
 #define PS_TOOLS_SYMBOL "proxyshim_tools_main"
 #define PS_RELAY_EXE "proxyshim-relay"
 /* run: put this process under the seccomp filter and hand its listener
- * to the supervisor (exe), the running one or a new one
+ * to the supervisor (exe, whose stat() is st), the running one or a new one
  * (cli/supervise.c).  0, or -errno with *step naming what failed and
  * *filtered true when the filter was installed all the same (its calls
  * then fail: nothing may run unsupervised under it). */
-int supervise_start(const char *exe, const char **step, bool *filtered);
+int supervise_start(const char *exe, const struct stat *st, const char **step,
+                    bool *filtered);
 
 /* The settings of the published table name (cli/reload_start.c): 0, or
  * -1 when there is none or it cannot be read.  The launcher reads them

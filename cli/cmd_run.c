@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #ifdef __SANITIZE_ADDRESS__
 #include <link.h>
@@ -203,11 +204,12 @@ run_supervise(const char *table)
 	char exe[PATH_MAX];
 	const char *step = "cannot find " PS_SUPERVISOR_EXE;
 	struct ps_t_settings set;
+	struct stat st;
 	bool filtered = false;
 	int r = -ENOENT;
 
-	if (cli_find_file(PS_SUPERVISOR_EXE, exe, sizeof(exe)) == 0)
-		r = supervise_start(exe, &step, &filtered);
+	if (cli_find_file_stat(PS_SUPERVISOR_EXE, exe, sizeof(exe), &st) == 0)
+		r = supervise_start(exe, &st, &step, &filtered);
 	if (r == 0)
 		return run_setenv(PS_ENV_SUPERVISED, "1");
 	run_unsetenv(PS_ENV_SUPERVISED);

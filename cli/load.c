@@ -10,34 +10,65 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "proxyshim/compiler.h"
 #include "cli.h"
 
-int
-cli_find_file(const char *file, char *out, size_t outsz)
+/* The directory of this program, read once. */
+static const char *
+cli_exe_dir(void)
 {
-	char exe[PATH_MAX - 64], real[PATH_MAX];
+	static char dir[PATH_MAX - 64];
 	ssize_t n;
 	char *slash;
 
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (dir[0] != '\0')
+		return dir;
+	n = readlink("/proc/self/exe", dir, sizeof(dir) - 1);
 	if (n <= 0)
-		return -1;
-	exe[n] = '\0';
-	slash = strrchr(exe, '/');
-	if (slash == NULL)
-		return -1;
+		return NULL;
+	dir[n] = '\0';
+	slash = strrchr(dir, '/');
+	if (slash == NULL) {
+		dir[0] = '\0';
+		return NULL;
+	}
 	*slash = '\0';
-	if (cli_cat(out, outsz, exe, "/", file) == 0 && access(out, R_OK) == 0)
+	return dir;
+}
+
+/* file exists at path: stat() into *st when asked (one call for both). */
+static int
+cli_exists(const char *path, struct stat *st)
+{
+	return st != NULL ? stat(path, st) : access(path, R_OK);
+}
+
+int
+cli_find_file_stat(const char *file, char *out, size_t outsz, struct stat *st)
+{
+	const char *exe = cli_exe_dir();
+	char real[PATH_MAX];
+
+	if (exe == NULL)
+		return -1;
+	if (cli_cat(out, outsz, exe, "/", file) == 0 &&
+	    cli_exists(out, st) == 0)
 		return 0;
 	if (cli_cat(out, outsz, exe, "/../lib/proxyshim/", file) < 0 ||
-	    access(out, R_OK) != 0)
+	    cli_exists(out, st) != 0)
 		return -1;
 	if (realpath(out, real) != NULL && strlen(real) < outsz)
 		strcpy(out, real);
 	return 0;
+}
+
+int
+cli_find_file(const char *file, char *out, size_t outsz)
+{
+	return cli_find_file_stat(file, out, outsz, NULL);
 }
 
 int

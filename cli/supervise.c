@@ -190,7 +190,7 @@ sup_seccomp(const struct sock_fprog *fp)
  * also keeps setuid programs of the tree from gaining privileges; root
  * tries without it first, so that sudo and the like still work. */
 static int
-sup_filter(void)
+sup_filter(uid_t euid)
 {
 	struct sup_prog p;
 	struct sock_fprog fp;
@@ -203,7 +203,7 @@ sup_filter(void)
 		return r;
 	fp.len = p.n;
 	fp.filter = p.f;
-	if (geteuid() == 0)
+	if (euid == 0)
 		fd = sup_seccomp(&fp);
 	if (fd < 0) {
 		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
@@ -218,7 +218,7 @@ sup_filter(void)
  * (include/proxyshim/supervise.h): sun_path, a NUL first (abstract: nothing
  * on disk, gone with the socket).  Returns the address length. */
 static socklen_t
-sup_name(const char *exe, struct sockaddr_un *sa)
+sup_name(const struct stat *exe, uid_t euid, struct sockaddr_un *sa)
 {
 	static const char hex[] = "0123456789abcdef";
 	const size_t pre = sizeof(PS_SUP_SOCK_PREFIX) - 1;
@@ -229,18 +229,15 @@ sup_name(const char *exe, struct sockaddr_un *sa)
 
 	memset(w, 0, sizeof(w));
 	w[0] = PS_SUP_PROTO;
-	w[1] = geteuid();
+	w[1] = euid;
 	if (stat("/proc/self/ns/mnt", &st) == 0) {
 		w[2] = st.st_dev;
 		w[3] = st.st_ino;
 	}
-	if (stat(exe, &st) == 0) {
-		w[4] = st.st_dev;
-		w[5] = st.st_ino;
-		w[6] = (uint64_t)st.st_mtim.tv_sec;
-		w[7] = (uint64_t)st.st_mtim.tv_nsec ^ (uint64_t)st.st_size
-		                                              << 32;
-	}
+	w[4] = exe->st_dev;
+	w[5] = exe->st_ino;
+	w[6] = (uint64_t)exe->st_mtim.tv_sec;
+	w[7] = (uint64_t)exe->st_mtim.tv_nsec ^ (uint64_t)exe->st_size << 32;
 	b = (const unsigned char *)w;
 	for (i = 0; i < sizeof(w); i++)
 		h = (h ^ b[i]) * 0x100000001b3ull;
@@ -256,7 +253,7 @@ sup_name(const char *exe, struct sockaddr_un *sa)
 /* A connection to the running supervisor of this user, or -1 (none, or
  * the name is held by another user's socket: then run starts its own). */
 static int
-sup_join(const struct sockaddr_un *sa, socklen_t len)
+sup_join(const struct sockaddr_un *sa, socklen_t len, uid_t euid)
 {
 	struct ucred cr;
 	socklen_t cl = sizeof(cr);
@@ -268,7 +265,7 @@ sup_join(const struct sockaddr_un *sa, socklen_t len)
 	/* Non-blocking: a full backlog is EAGAIN, not a wait. */
 	if (connect(fd, (const struct sockaddr *)sa, len) != 0 ||
 	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) != 0 ||
-	    cr.uid != geteuid()) {
+	    cr.uid != euid) {
 		close(fd);
 		return -1;
 	}
@@ -355,14 +352,16 @@ sup_put(char *buf, size_t at, size_t size, const char *s)
  * listener, run's stderr (the supervisor reports there while the command
  * runs), a pidfd of this process (the command once it execs: the
  * supervisor lets go of stderr when it exits), the log file, and the
- * environment the supervisor would have read. */
+ * environment the supervisor would have read.  The descriptors it opens
+ * are close-on-exec: run execs next. */
 static int
 sup_send(int sock, int lfd)
 {
 	char buf[PS_SUP_MSG_MAX];
 	struct ps_sup_hello h = {.magic = {'P', 'S', 'U', 'P'},
-	                         .proto = PS_SUP_PROTO};
-	int fds[PS_SUP_MAX_FDS], n = 0, logfd = -1, pidfd, r;
+	                         .proto = PS_SUP_PROTO,
+	                         .flags = PS_SUP_HAS_STDERR};
+	int fds[PS_SUP_MAX_FDS], n = 0, logfd = -1, pidfd, i;
 	const char *file = getenv(PS_ENV_LOG_FILE);
 	char cbuf[CMSG_SPACE(sizeof(fds))];
 	struct iovec iov = {.iov_base = buf};
@@ -370,12 +369,10 @@ sup_send(int sock, int lfd)
 	        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf};
 	struct cmsghdr *c;
 	size_t at = sizeof(h);
+	ssize_t sent;
 
 	fds[n++] = lfd;
-	if (fcntl(2, F_GETFD) >= 0) {
-		fds[n++] = 2;
-		h.flags |= PS_SUP_HAS_STDERR;
-	}
+	fds[n++] = 2;
 	pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
 	if (pidfd >= 0) {
 		fds[n++] = pidfd;
@@ -388,51 +385,62 @@ sup_send(int sock, int lfd)
 		fds[n++] = logfd;
 		h.flags |= PS_SUP_HAS_LOGFD;
 	}
-	memcpy(buf, &h, sizeof(h));
 	at = sup_put(buf, at, sizeof(buf), getenv(PS_ENV_TABLE));
 	at = sup_put(buf, at, sizeof(buf), getenv(PS_ENV_CONFIG));
 	at = sup_put(buf, at, sizeof(buf), getenv(PS_ENV_LOG));
 	iov.iov_len = at;
-	memset(cbuf, 0, sizeof(cbuf));
-	m.msg_controllen = CMSG_SPACE((size_t)n * sizeof(int));
-	c = CMSG_FIRSTHDR(&m);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN((size_t)n * sizeof(int));
-	memcpy(CMSG_DATA(c), fds, (size_t)n * sizeof(int));
-	r = sendmsg(sock, &m, MSG_NOSIGNAL) == (ssize_t)at ? 0 : -errno;
-	if (pidfd >= 0)
-		close(pidfd);
-	if (logfd >= 0)
-		close(logfd);
-	return r;
+	/* Twice at most: without stderr when run has none (EBADF). */
+	for (i = 0; i < 2; i++) {
+		memcpy(buf, &h, sizeof(h));
+		memset(cbuf, 0, sizeof(cbuf));
+		m.msg_controllen = CMSG_SPACE((size_t)n * sizeof(int));
+		c = CMSG_FIRSTHDR(&m);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN((size_t)n * sizeof(int));
+		memcpy(CMSG_DATA(c), fds, (size_t)n * sizeof(int));
+		sent = sendmsg(sock, &m, MSG_NOSIGNAL);
+		if (sent >= 0 || errno != EBADF ||
+		    !(h.flags & PS_SUP_HAS_STDERR))
+			break;
+		h.flags &= (uint8_t)~PS_SUP_HAS_STDERR;
+		memmove(fds + 1, fds + 2, (size_t)(n - 2) * sizeof(int));
+		n--;
+	}
+	return sent == (ssize_t)at ? 0 : sent < 0 ? -errno : -EIO;
 }
 
 int
-supervise_start(const char *exe, const char **step, bool *filtered)
+supervise_start(const char *exe, const struct stat *st, const char **step,
+                bool *filtered)
 {
+	uid_t euid = geteuid();
 	struct sockaddr_un sa;
-	socklen_t len = sup_name(exe, &sa);
+	socklen_t len = sup_name(st, euid, &sa);
 	int sock, lfd, r;
 
 	/* Join the running supervisor, or start one; both before the
 	 * filter exists (a supervisor must not be supervised itself). */
 	*step = "starting the supervisor";
-	sock = sup_join(&sa, len);
+	sock = sup_join(&sa, len, euid);
 	if (sock < 0)
 		sock = sup_spawn(exe, &sa, len);
 	if (sock < 0)
 		return sock;
 	*step = "seccomp filter";
-	lfd = sup_filter();
+	lfd = sup_filter(euid);
 	if (lfd < 0) {
 		close(sock); /* the supervisor sees no tree */
 		return lfd;
 	}
 	*filtered = true;
 	*step = "handing the listener to the supervisor";
+	/* On success the listener and the socket are closed by the exec
+	 * that follows (close-on-exec). */
 	r = sup_send(sock, lfd);
-	close(lfd);
-	close(sock);
+	if (r < 0) {
+		close(lfd);
+		close(sock);
+	}
 	return r;
 }
