@@ -24,6 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
+#include <linux/seccomp.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -140,6 +142,17 @@ zy_receive(int sock, struct zy_msg *m)
 		want += !!(hello.flags & PS_SUP_HAS_STDERR) +
 		        !!(hello.flags & PS_SUP_HAS_PIDFD) +
 		        !!(hello.flags & PS_SUP_HAS_LOGFD);
+	/* The first descriptor must be a seccomp listener: the ioctl
+	 * that checks a notification id answers ENOENT on one (no such
+	 * id), ENOTTY or EINVAL on anything else.  A client of our own uid
+	 * that sends something else gets nothing served. */
+	if (want == nfd) {
+		uint64_t id = 0;
+
+		if (ioctl(fds[0], SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0 ||
+		    errno != ENOENT)
+			want = -1;
+	}
 	if (want != nfd) {
 		for (i = 0; i < nfd; i++)
 			close(fds[i]);

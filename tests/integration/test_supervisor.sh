@@ -304,6 +304,38 @@ if [[ " ${CLIENTS[*]} " == *" goget "* ]]; then
 	[[ -n $pp1 ]] || pp1=none1
 	assert_eq "$pp1" "$pp2" "two trees at once: forked by the same supervisor"
 
+	# A client of our uid that sends something other than a seccomp
+	# listener gets nothing served: no server process is forked for it
+	# (one would poll /dev/null forever).
+	zy=$pp2
+	zname=$(tr '\0' '\n' <"/proc/$zy/cmdline" 2>/dev/null | sed -n 3p)
+	if [[ $zname == proxyshim-supervisor-* ]]; then
+		python3 - "$zname" <<'EOF2'
+import os, socket, struct, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.connect("\0" + sys.argv[1])
+fd = os.open("/dev/null", os.O_RDONLY)
+hello = b"PSUP" + bytes([1, 0, 0, 0]) + b"\0\0\0"
+s.sendmsg([hello], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("i", fd))])
+s.close()
+EOF2
+		out=$(shim_run "${CFG[ms]}" timeout 30 "$T/goget" get "$WHOAMI" 2>&1)
+		assert_eq "127.0.0.9" "${out%% *}" "after a bogus tree: the next run through microsocks"
+		kids=x
+		for _ in $(seq 1 200); do
+			kids=$(pgrep -P "$zy" | wc -l)
+			((kids == 0)) && break
+			sleep 0.05
+		done
+		assert_eq 0 "$kids" "a descriptor that is no seccomp listener: no server left for it"
+	else
+		fail "the supervisor's name not found (pid '$zy')"
+	fi
+
+	# A run with its standard error closed hands the tree over without it.
+	out=$(shim_run "${CFG[ms]}" timeout 30 "$T/goget" get "$WHOAMI" 2>&-)
+	assert_eq "127.0.0.9" "${out%% *}" "stderr closed: supervised all the same, through microsocks"
+
 	# A tree's server is forked at its first call: before it, the
 	# supervisor holds the tree (its command's pidfd), no server does.
 	f3=$T/lazy.in
