@@ -293,8 +293,15 @@ sup_exec(const char *exe, int sock, const char *name)
 	if (sock > 3)
 		close_range(3, (unsigned)sock - 1, 0);
 	close_range((unsigned)sock + 1, ~0u, 0);
-	/* The library is for the command, not for the supervisor. */
+	/* The library is for the command, not for the supervisor; the
+	 * table, config and log settings come with each tree, and gc must
+	 * not take the first tree's table for one in use by the supervisor
+	 * (it reads PROXYSHIM_TABLE in processes' environments). */
 	unsetenv("LD_PRELOAD");
+	unsetenv(PS_ENV_TABLE);
+	unsetenv(PS_ENV_CONFIG);
+	unsetenv(PS_ENV_LOG);
+	unsetenv(PS_ENV_LOG_FILE);
 	argv[0] = (char *)PS_SUPERVISOR_EXE;
 	argv[1] = p;
 	argv[2] = (char *)name;
