@@ -576,7 +576,8 @@ EOF
 	VARIANTS=(no-shim proxyshim-exempt
 		aware-socks5 proxychains4-socks5 proxyshim-socks5
 		aware-http proxychains4-http proxyshim-http
-		preload-exempt preload-socks5 preload-http)
+		preload-exempt preload-socks5 preload-http
+		filtered-exempt filtered-socks5 filtered-http)
 	[[ -n $DANTE_PORT ]] &&
 		VARIANTS+=(aware-dante aware-dante-pipelined proxyshim-dante)
 	if [[ -n $LIB_B ]]; then
@@ -631,6 +632,13 @@ EOF
 			cell_cmd "proxyshim-${v#preload-}" "$n"
 			CMDV=(env "LD_PRELOAD=$LIB" "PROXYSHIM_CONFIG=${CMDV[3]}"
 				"${CMDV[@]:5}") ;;
+		filtered-exempt | filtered-socks5 | filtered-http)
+			# The same under a filter like run's that nothing serves
+			# (bench/trampoline -s), the library's connects marked:
+			# the kernel's share of supervision, the floor of run.
+			cell_cmd "preload-${v#filtered-}" "$n"
+			CMDV=("$B/bench/trampoline" -s "$(command -v env)"
+				"${CMDV[@]:1:2}" PROXYSHIM_SUPERVISED=1 "${CMDV[@]:3}") ;;
 		B-*)
 			cell_cmd "proxyshim-${v#B-}" "$n"
 			CMDV=(env "PROXYSHIM_LIB=$LIB_B" "${CMDV[@]}") ;;
@@ -709,6 +717,10 @@ EOF
 	ratio_row "run (supervised) / preload (not), exempt" proxyshim-exempt preload-exempt 0.98
 	ratio_row "run (supervised) / preload (not), SOCKS5" proxyshim-socks5 preload-socks5 0.98
 	ratio_row "run (supervised) / preload (not), HTTP CONNECT" proxyshim-http preload-http 0.98
+	ratio_row "preload under a bare filter / preload, exempt" filtered-exempt preload-exempt 0.98
+	ratio_row "run (supervised) / preload under a bare filter, exempt" proxyshim-exempt filtered-exempt 0.98
+	ratio_row "run (supervised) / preload under a bare filter, SOCKS5" proxyshim-socks5 filtered-socks5 0.98
+	ratio_row "run (supervised) / preload under a bare filter, HTTP CONNECT" proxyshim-http filtered-http 0.98
 	if [[ -n $DANTE_PORT ]]; then
 		ratio_row "aware pipelined / aware, SOCKS5 (dante)" aware-dante-pipelined aware-dante 1.0
 		ratio_row "proxyshim / aware, SOCKS5 (dante)" proxyshim-dante aware-dante 0.97
@@ -730,7 +742,10 @@ EOF
 		"(strict_chain, quiet_mode, no proxy_dns, no localnet);" \
 		"proxyshim: \`bench/connect\` under \`proxyshim run\` (\`proxy_loopback:" \
 		"true\`; under its seccomp supervision); preload: the same" \
-		"library by hand with \`LD_PRELOAD\` (no filter); exempt: the" \
+		"library by hand with \`LD_PRELOAD\` (no filter); filtered: that" \
+		"under a seccomp filter nothing serves, the library's connects" \
+		"marked past it (\`bench/trampoline -s\`: the kernel's share of" \
+		"supervision); exempt: the" \
 		"origin in \`exempt\`. microsocks cannot take a" \
 		"pipelined greeting (it drops the request sent with it and the" \
 		"connection stalls), so pipelining is measured through dante." \

@@ -2,19 +2,25 @@
  * program that only execv()s its arguments (bench/startup -T).
  *
  * With -s first, it installs a seccomp filter with a notification
- * listener before the exec (notify on connect, allow the rest; the
- * listener is close-on-exec, so nothing serves it): the least a launcher
- * that supervises its command with seccomp costs, as `proxyshim run` does
+ * listener before the exec (notify on a connect that does not carry the
+ * library's mark, allow the rest; the listener is close-on-exec, so
+ * nothing serves it: such a connect fails with ENOSYS): the least a
+ * launcher that supervises its command with seccomp costs, as `proxyshim
+ * run` does, and with the library preloaded and PROXYSHIM_SUPERVISED=1
+ * (its connects marked) the least a supervised dynamic program pays
  * (docs/performance.md#supervision).  Root installs it as is; others set
  * no_new_privs first, as run does. */
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#include "proxyshim/supervise.h"
 
 #if defined(__x86_64__)
 #define TR_ARCH AUDIT_ARCH_X86_64
@@ -33,7 +39,15 @@ tr_filter(void)
 	        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | 38 /* ENOSYS */),
 	        BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
 	                 offsetof(struct seccomp_data, nr)),
-	        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_connect, 0, 1),
+	        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_connect, 0, 5),
+	        BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+	                 offsetof(struct seccomp_data, args[3])),
+	        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K,
+	                 (uint32_t)PS_SUPERVISE_MAGIC, 0, 2),
+	        BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+	                 offsetof(struct seccomp_data, args[3]) + 4),
+	        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K,
+	                 (uint32_t)(PS_SUPERVISE_MAGIC >> 32), 1, 0),
 	        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
 	        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 	};
