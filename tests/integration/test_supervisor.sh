@@ -123,6 +123,14 @@ if [[ " ${CLIENTS[*]} " == *" cstatic "* ]]; then
 		>/dev/null 2>"$T/verbose.err"
 	assert_match "$T/verbose.err" "supervised pid [0-9]+ fd [0-9]+ 127\.0\.0\.1:$A -> via socks5://" \
 		"run -v logs the supervised decision"
+	# With PROXYSHIM_LOG_FILE (relative: opened by run, in its own
+	# directory) the tree's lines go to that file, not to stderr.
+	(cd "$T" && PROXYSHIM_LOG_FILE=sup.log "$SHIM_CMD" run -v -c "${CFG[ms]}" -- \
+		"$T/httpget_static" get 127.0.0.1 "$A" /whoami >/dev/null 2>"$T/verbose2.err")
+	assert_match "$T/sup.log" "supervised pid [0-9]+ fd [0-9]+ 127\.0\.0\.1:$A -> via socks5://" \
+		"run -v with PROXYSHIM_LOG_FILE: the supervised decision in the file"
+	assert_not_contains "$T/verbose2.err" "supervised pid" \
+		"run -v with PROXYSHIM_LOG_FILE: not on stderr"
 fi
 
 if [[ " ${CLIENTS[*]} " == *" goget "* ]]; then
