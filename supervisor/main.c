@@ -297,7 +297,7 @@ zy_serve_tree(struct zy *z, struct zy_tree *t)
 
 /* A line on the tree's stderr (while its command runs) and log file. */
 static void
-zy_report(const struct zy_tree *t, const char *what, int n)
+zy_report(const struct zy_tree *t, const char *line)
 {
 	int fds[2] = {t->m->err, t->m->log}, i;
 
@@ -305,15 +305,9 @@ zy_report(const struct zy_tree *t, const char *what, int n)
 		if (fds[i] < 0)
 			continue;
 		log_setup(-1, fds[i]);
-		if (t->pid > 0)
-			log_err("the supervisor (pid %d) was killed by signal "
-			        "%d: connections of the supervised programs "
-			        "fail from now on (fail closed)",
-			        (int)t->pid, n);
-		else
-			log_err("%s: %s: connections of the supervised "
-			        "programs fail (fail closed)",
-			        what, strerror(n));
+		log_err("%s: connections of the supervised programs fail from "
+		        "now on (fail closed)",
+		        line);
 	}
 	log_setup(-1, 2);
 }
@@ -355,7 +349,10 @@ zy_fork_server(struct zy *z, size_t i)
 	if (pid == 0)
 		zy_serve_tree(z, t);
 	if (pid < 0) {
-		zy_report(t, "fork", errno);
+		char line[96];
+
+		snprintf(line, sizeof(line), "fork: %s", strerror(errno));
+		zy_report(t, line);
 		zy_drop_tree(z, i);
 		return false;
 	}
@@ -374,8 +371,14 @@ zy_end_tree(struct zy *z, size_t i)
 
 	while (waitpid(t->pid, &st, 0) < 0 && errno == EINTR)
 		;
-	if (WIFSIGNALED(st))
-		zy_report(t, NULL, WTERMSIG(st));
+	if (WIFSIGNALED(st)) {
+		char line[96];
+
+		snprintf(line, sizeof(line),
+		         "the supervisor (pid %d) was killed by signal %d",
+		         (int)t->pid, WTERMSIG(st));
+		zy_report(t, line);
+	}
 	zy_drop_tree(z, i);
 }
 
