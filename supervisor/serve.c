@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -172,13 +173,15 @@ sup_tgid(pid_t tid)
 }
 
 /* A pidfd for the calling thread's process: the call names a thread, which
- * pidfd_open() takes as it is only with PIDFD_THREAD. */
+ * pidfd_open() takes as it is only with PIDFD_THREAD.  *exact: the pidfd
+ * names that thread (with PIDFD_THREAD), not its thread group. */
 static int
-sup_pidfd(pid_t tid)
+sup_pidfd(pid_t tid, bool *exact)
 {
 	int fd = (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD);
 	pid_t tgid;
 
+	*exact = fd >= 0;
 	if (fd >= 0 || errno != EINVAL)
 		return fd;
 	tgid = sup_tgid(tid);
@@ -189,22 +192,63 @@ sup_pidfd(pid_t tid)
 	return (int)syscall(SYS_pidfd_open, tgid, 0);
 }
 
+/*
+ * Each worker keeps the thread pidfd of the last thread it served: a Go
+ * program dials from a few threads, so most calls skip pidfd_open() and
+ * close().  Safe against thread ids used again: a thread pidfd names one
+ * thread, and once that thread is gone pidfd_getfd() on it fails (ESRCH),
+ * even if a new thread has its number; then a fresh pidfd is opened.  A
+ * thread-group pidfd (kernels without PIDFD_THREAD) is never kept: the
+ * group could outlive the thread whose number came back elsewhere.
+ */
+static _Thread_local struct {
+	pid_t tid;
+	int fd; /* -1: none */
+} sup_cached = {0, -1};
+
+static void
+sup_cache_drop(void)
+{
+	if (sup_cached.fd >= 0)
+		close(sup_cached.fd);
+	sup_cached.fd = -1;
+	sup_cached.tid = 0;
+}
+
 /* The caller's socket as ours: 0, or -errno. */
 static int
 sup_take_fd(struct sup_call *c)
 {
+	pid_t tid = (pid_t)c->req.pid;
+	int target = (int)c->req.data.args[0];
 	int pidfd, fd;
+	bool exact;
 
-	pidfd = sup_pidfd((pid_t)c->req.pid);
+	if (sup_cached.fd >= 0 && sup_cached.tid == tid) {
+		fd = (int)syscall(SYS_pidfd_getfd, sup_cached.fd, target, 0);
+		if (fd >= 0) {
+			c->fd = fd;
+			return 0;
+		}
+		if (errno != ESRCH)
+			return -errno;
+	}
+	sup_cache_drop();
+	pidfd = sup_pidfd(tid, &exact);
 	if (pidfd < 0)
 		return errno == ENOENT ? -ESRCH : -errno;
-	fd = (int)syscall(SYS_pidfd_getfd, pidfd, (int)c->req.data.args[0], 0);
+	fd = (int)syscall(SYS_pidfd_getfd, pidfd, target, 0);
 	if (fd < 0) {
 		fd = -errno;
 		close(pidfd);
 		return fd;
 	}
-	close(pidfd);
+	if (exact) {
+		sup_cached.tid = tid;
+		sup_cached.fd = pidfd;
+	} else {
+		close(pidfd);
+	}
 	c->fd = fd;
 	return 0;
 }
@@ -502,11 +546,19 @@ sup_finish(struct sup_call *c)
 	if (r == 0 && c->req.data.nr != SYS_connect) {
 		data = malloc(SUP_DATA_MAX);
 		n = data == NULL ? -1 : sup_data(c, data, SUP_DATA_MAX);
+		/* Read from the caller while it waits: if it died meanwhile,
+		 * the bytes may be another process's. */
+		if (n > 0 && !sup_valid(c))
+			n = -1;
 		if (n > 0)
 			n = send(c->fd, data, (size_t)n, MSG_NOSIGNAL);
 		r = n < 0 ? -EFAULT : 0;
 		free(data);
 	}
+	/* Our copy of the socket goes first: the answer wakes the caller,
+	 * which may take this CPU at once. */
+	close(c->fd);
+	c->fd = -1;
 	sup_reply(c->s, c->req.id, r < 0 ? 0 : n, r, 0);
 }
 
@@ -563,7 +615,8 @@ sup_routed(struct sup_call *c)
 	}
 	sup_finish(c); /* this worker dials; the others serve on */
 out:
-	close(c->fd);
+	if (c->fd >= 0)
+		close(c->fd);
 }
 
 /* The destination could not be read.  A bad address: the kernel's own
@@ -605,9 +658,11 @@ sup_handle(struct sup *s, const struct seccomp_notif *req)
 		sup_unread(&c, r);
 		return;
 	}
-	/* What was read belongs to this call only if it is still live. */
-	if (!sup_valid(&c))
-		return;
+	/* What was read belongs to this call only if the call is still
+	 * live; that is checked once, after its socket is taken
+	 * (sup_routed), before anything but an answer is done with it.
+	 * Until then an answer to a call that died is refused by the
+	 * kernel (ENOENT), whatever it was made of. */
 	if (dest_from_sockaddr((struct sockaddr *)&ss, (socklen_t)len, &c.d) !=
 	    0) {
 		sup_continue(&c); /* AF_UNIX, AF_UNSPEC, ... */
@@ -643,12 +698,20 @@ out:
 	sup_policy_put(s, c.v);
 }
 
-/* The pool: every worker blocks in RECV (the kernel hands each call to
- * one of them) and answers the call it got, dial included.  A worker that
- * takes the last idle slot starts another, so a slow upstream holds up one
- * worker and nobody else; past SUP_KEEP_IDLE idle ones, a worker leaves. */
+/*
+ * The pool: idle workers wait in epoll_wait() on one epoll instance that
+ * holds the listener, one-shot; the kernel wakes one of them for a call
+ * (waiters of one epoll instance are woken one at a time), which takes it
+ * with RECV, arms the listener again (a call already waiting wakes the next
+ * worker then) and answers it, dial included.  Workers blocked in RECV
+ * itself would all be woken by every call, the losers going back to sleep;
+ * level-triggered, the epoll would wake the next waiter as it hands out the
+ * event, before the call is taken: a context switch or more per call
+ * wasted either way (docs/performance.md#supervision).  A worker that takes
+ * the last idle slot starts another, so a slow upstream holds up one worker
+ * and nobody else; past SUP_KEEP_IDLE idle ones, a worker leaves.
+ */
 static void *sup_worker(void *arg);
-
 static void
 sup_grow(struct sup *s)
 {
@@ -670,15 +733,50 @@ sup_grow(struct sup *s)
 	pthread_attr_destroy(&at);
 }
 
+/* The listener back in the epoll, for the next call. */
+static void
+sup_arm(const struct sup *s)
+{
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT};
+
+	if (s->ep >= 0)
+		epoll_ctl(s->ep, EPOLL_CTL_MOD, s->listener, &ev);
+}
+
+/* Wait for a call: 0, or -1 when the listener is finished (every process
+ * of the tree gone, or an error). */
+static int
+sup_wait_call(const struct sup *s)
+{
+	struct epoll_event ev;
+	int n;
+
+	if (s->ep < 0)
+		return 0; /* RECV waits */
+	do
+		n = epoll_wait(s->ep, &ev, 1, -1);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 || (n == 1 && (ev.events & (EPOLLHUP | EPOLLERR))))
+		return -1;
+	return 0;
+}
+
 static void *
 sup_worker(void *arg)
 {
 	struct sup *s = arg;
 	struct seccomp_notif req;
+	int r;
 
 	for (;;) {
+		if (sup_wait_call(s) < 0)
+			break;
 		memset(&req, 0, sizeof(req));
-		if (ioctl(s->listener, SECCOMP_IOCTL_NOTIF_RECV, &req) < 0) {
+		/* Woken for a call another worker took first: this RECV
+		 * waits for the next one, as it would without the epoll. */
+		r = ioctl(s->listener, SECCOMP_IOCTL_NOTIF_RECV, &req);
+		sup_arm(s);
+		if (r < 0) {
 			if (errno == ENOENT || errno == EINTR)
 				continue; /* the caller went away */
 			break;
@@ -691,8 +789,24 @@ sup_worker(void *arg)
 			break;
 		}
 	}
+	sup_cache_drop();
 	atomic_fetch_sub(&s->threads, 1);
 	return NULL;
+}
+
+/* The epoll the idle workers wait in; without it (no memory), they wait
+ * in RECV. */
+static void
+sup_epoll(struct sup *s)
+{
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT};
+
+	s->ep = epoll_create1(EPOLL_CLOEXEC);
+	if (s->ep >= 0 &&
+	    epoll_ctl(s->ep, EPOLL_CTL_ADD, s->listener, &ev) < 0) {
+		close(s->ep);
+		s->ep = -1;
+	}
 }
 
 int
@@ -701,6 +815,7 @@ sup_serve(struct sup *s, void (*start)(struct sup *))
 	bool started = false;
 	int i;
 
+	s->ep = -1;
 	/* This thread only waits: for the first call, to load the policy
 	 * and start the workers then (a command tree that never makes one
 	 * costs no thread, no table read and no DNS stub:
@@ -729,6 +844,7 @@ sup_serve(struct sup *s, void (*start)(struct sup *))
 			return 0;
 		if (!started && (q[0].revents & POLLIN)) {
 			start(s);
+			sup_epoll(s);
 			for (i = 0; i < SUP_START_WORKERS; i++)
 				sup_grow(s);
 			started = true;

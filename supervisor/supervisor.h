@@ -46,6 +46,7 @@ struct sup_dns {
 
 struct sup {
 	int listener; /* the filter's notification fd */
+	int ep;       /* epoll of the listener: the idle workers wait here */
 	int command;  /* a pidfd of the command run started, or -1 */
 	/* The table in force (policy.c); NULL: fail closed (non-loopback
 	 * refused). */

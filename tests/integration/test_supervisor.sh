@@ -172,6 +172,19 @@ if [[ " ${CLIENTS[*]} " == *" goget "* ]]; then
 	our_supervisor() {
 		sup_holders "$1" | awk '$1 == "server" {print $2; exit}'
 	}
+	# PID pidfd|other: how many of its descriptors are pidfds, or not.
+	sup_fds() {
+		local f n=0 link
+		for f in /proc/"$1"/fd/*; do
+			link=$(readlink "$f" 2>/dev/null) || continue
+			if [[ $link == "anon_inode:[pidfd]" ]]; then
+				[[ $2 == pidfd ]] && n=$((n + 1))
+			else
+				[[ $2 == other ]] && n=$((n + 1))
+			fi
+		done
+		echo "$n"
+	}
 
 	section "32 goroutines x 100 connections"
 	mark ms
@@ -197,16 +210,25 @@ if [[ " ${CLIENTS[*]} " == *" goget "* ]]; then
 		echo go >&8
 		echo end >&8
 	else
-		before=$(find "/proc/$sup/fd" -mindepth 1 -maxdepth 1 | wc -l)
+		before=$(sup_fds "$sup" other)
 		echo go >&8
 		for _ in $(seq 1 2400); do
 			[[ -s $T/many.out ]] && break
 			sleep 0.05
 		done
-		after=$(find "/proc/$sup/fd" -mindepth 1 -maxdepth 1 | wc -l)
+		after=$(sup_fds "$sup" other)
+		pidfds=$(sup_fds "$sup" pidfd)
+		threads=$(find "/proc/$sup/task" -mindepth 1 -maxdepth 1 | wc -l)
 		echo end >&8
 		wait "$runpid"
-		assert_eq "$before" "$after" "the supervisor holds as many fds as before"
+		assert_eq "$before" "$after" "the supervisor holds as many fds as before (pidfds aside)"
+		# A worker keeps the pidfd of the last thread it served, the
+		# command's pidfd is one more: at most one a thread.
+		if ((pidfds <= threads)); then
+			pass "the supervisor's pidfds ($pidfds) are at most its threads ($threads)"
+		else
+			fail "the supervisor holds $pidfds pidfds with $threads threads"
+		fi
 		assert_eq "ok 3200 fail 0" "$(head -n 1 "$T/many.out")" "3200 connections, 0 failures"
 		assert_eq 3201 "$(conn_count ms "$A")" "every one through microsocks (and the first)"
 		assert_eq 0 "$(_it_since web | grep -c '^127\.0\.0\.1 ')" "none reached the origin directly"
