@@ -459,9 +459,15 @@ EOF
 	# execv()s its arguments): proxyshim run with its table published
 	# (compiled above), proxychains4 and torsocks when installed.
 	# filter-floor: the same, with a seccomp notification filter
-	# installed before the exec (the least a supervising launcher costs).
+	# installed before the exec (the least a supervising launcher costs);
+	# launch-floor: that, and the empty library preloaded into the
+	# command (the least a launcher that supervises and preloads costs);
+	# lib-floor: that with libproxyshim.so and run's table (all that run
+	# hands its command, without run's own work).
 	startup_cmd+=(-T "$B/bench/trampoline"
 		-x "filter-floor=$B/bench/trampoline -s"
+		-x "launch-floor=$B/bench/trampoline -s -E LD_PRELOAD=$NULL_LIB"
+		-x "lib-floor=$B/bench/trampoline -s -E LD_PRELOAD=$LIB -E PROXYSHIM_TABLE=$startup_table"
 		-x "run=$PS run -q -c $T/startup.yml --")
 	[[ -n $RUN_B ]] && startup_cmd+=(-x "run B=$RUN_B run -q -c $T/startup.yml --")
 	if command -v proxychains4 >/dev/null; then
@@ -478,13 +484,26 @@ EOF
 	out ""
 	out "$startup_out"
 	out ""
-	# run against the floor of a launcher that installs a filter.
-	ff=$(awk -F'|' '$2 ~ /^ *filter-floor *$/ {print $3}' <<<"$startup_out")
-	rr=$(awk -F'|' '$2 ~ /^ *run *$/ {print $3}' <<<"$startup_out")
-	if [[ -n $ff && -n $rr ]]; then
-		out "run ÷ filter-floor: $(awk -v a="$rr" -v b="$ff" 'BEGIN {printf "%.3f", a / b}')" \
+	# run against the floors of a launcher that supervises (and
+	# preloads), and where its start goes, step by step.
+	med() { awk -F'|' -v v="$1" '$2 ~ "^ *" v " *$" {print $3}' <<<"$startup_out"; }
+	div() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'; }
+	frac() { awk -v a="$1" -v b="$2" -v c="$3" 'BEGIN {printf "%.3f", (a - b) / c}'; }
+	ef=$(med exec-floor) ff=$(med filter-floor) lf=$(med launch-floor)
+	bf=$(med lib-floor) rr=$(med run)
+	if [[ -n $ef && -n $ff && -n $lf && -n $bf && -n $rr ]]; then
+		out "run ÷ filter-floor: $(div "$rr" "$ff"); run ÷ launch-floor:" \
+			"$(div "$rr" "$lf"); run ÷ lib-floor: $(div "$rr" "$bf")."
+		out ""
+		out "Where run's start goes, as fractions of exec-floor: the filter" \
+			"$(frac "$ff" "$ef" "$ef"), preloading an empty library" \
+			"$(frac "$lf" "$ff" "$ef"), proxyshim's library and table beyond" \
+			"that $(frac "$bf" "$lf" "$ef"), run's own work and joining the" \
+			"supervisor $(frac "$rr" "$bf" "$ef")." \
 			"(filter-floor: bench/trampoline -s, which installs a seccomp" \
-			"notification filter and execs, as run must before its command)"
+			"notification filter and execs, as run must before its command;" \
+			"launch-floor: the same with the empty library preloaded;" \
+			"lib-floor: with libproxyshim.so and run's table instead.)"
 		out ""
 	fi
 	out "\`table\`: \`LD_PRELOAD=libproxyshim.so PROXYSHIM_TABLE=<name>\` (what" \

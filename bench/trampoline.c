@@ -9,12 +9,19 @@
  * run` does, and with the library preloaded and PROXYSHIM_SUPERVISED=1
  * (its connects marked) the least a supervised dynamic program pays
  * (docs/performance.md#supervision).  Root installs it as is; others set
- * no_new_privs first, as run does. */
+ * no_new_privs first, as run does.
+ *
+ * Each -E NAME=VALUE (after -s) is put in the program's environment: with
+ * LD_PRELOAD of the empty library, the least a launcher that supervises and
+ * preloads costs; with libproxyshim.so and its PROXYSHIM_TABLE, what run's
+ * command costs without run's own work (bench/run.sh's launch-floor and
+ * lib-floor). */
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -72,6 +79,12 @@ main(int argc, char **argv)
 			return 126;
 		argv++;
 		argc--;
+	}
+	while (argc >= 3 && strcmp(argv[1], "-E") == 0) {
+		if (putenv(argv[2]) != 0)
+			return 126;
+		argv += 2;
+		argc -= 2;
 	}
 	return argc < 2 ? 2 : (execv(argv[1], argv + 1), 127);
 }
