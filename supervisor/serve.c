@@ -712,6 +712,7 @@ out:
  * and nobody else; past SUP_KEEP_IDLE idle ones, a worker leaves.
  */
 static void *sup_worker(void *arg);
+
 static void
 sup_grow(struct sup *s)
 {
