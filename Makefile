@@ -110,7 +110,7 @@ BENCH_SRCS := bench/lookup.c
 BENCH_TOOLS := $(B)/bench/startup $(B)/bench/origin $(B)/bench/connect \
 	$(B)/bench/aware $(B)/bench/libnull.so $(B)/bench/libnullread.so \
 	$(B)/bench/resolve \
-	$(B)/bench/accept $(B)/bench/trampoline
+	$(B)/bench/accept $(B)/bench/trampoline $(B)/bench/trampoline-static
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 
@@ -120,11 +120,13 @@ TOOLS_LIB := $(B)/libproxyshim-tools.so
 RELAY := $(B)/proxyshim-relay
 SUPERVISOR := $(B)/proxyshim-supervisor
 CLI := $(B)/proxyshim
+CLI_DYN := $(B)/proxyshim-dyn
 UNIT := $(B)/tests/check_unit
 
 .PHONY: all lint test test-unit test-integration test-asan bench bench-https \
 	fuzz demo deps install uninstall deb clean style
-all: $(LIB) $(COMPILER_LIB) $(TOOLS_LIB) $(RELAY) $(SUPERVISOR) $(CLI)
+all: $(LIB) $(COMPILER_LIB) $(TOOLS_LIB) $(RELAY) $(SUPERVISOR) $(CLI) \
+	$(CLI_DYN)
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -143,10 +145,28 @@ $(LIB): $(call obj,$(SHIM_SRCS) $(PROTO_SRCS) $(CORE_SRCS))
 $(COMPILER_LIB): $(call obj,$(COMPILER_SRCS) $(CONFIG_SRCS) $(CORE_SRCS))
 	$(CC) -shared $(LDFLAGS) -o $@ $^ $(YAML_LIBS)
 
-# --as-needed: on a C library with dlopen() in libc, -ldl adds nothing.
-# Two segments like the library's: run's start (bench/startup).
-$(CLI): $(call obj,$(CLI_SRCS) $(CORE_SRCS))
+# The command, dynamically linked: it loads the compiler and the tools
+# library when a command needs them.  --as-needed: on a C library with
+# dlopen() in libc, -ldl adds nothing.  Two segments like the library's.
+$(CLI_DYN): $(call obj,$(CLI_SRCS) $(CORE_SRCS))
 	$(CC) $(LDFLAGS) $(LIB_LDFLAGS) -Wl,--gc-sections -o $@ $^ -Wl,--as-needed -ldl
+
+ifeq ($(SAN),1)
+# The sanitizers' runtimes are shared libraries: the command stays dynamic.
+$(CLI): $(CLI_DYN)
+	cp $< $@
+else
+# The command users run: the same, statically linked (static PIE), so that
+# run's start costs no dynamic loading; for what needs a library it execs
+# proxyshim-dyn (cli/load.c, docs/performance.md#what-run-does).
+$(B)/obj/cli/load_static.o: cli/load.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -DPS_STATIC_FRONT $(CFLAGS) -c $< -o $@
+
+$(CLI): $(call obj,$(filter-out cli/load.c,$(CLI_SRCS)) $(CORE_SRCS)) \
+	$(B)/obj/cli/load_static.o
+	$(CC) -static-pie $(LDFLAGS) $(LIB_LDFLAGS) -Wl,--gc-sections -o $@ $^
+endif
 
 $(TOOLS_LIB): $(call obj,$(TOOLS_SRCS) $(RELAY_SRCS) $(COMPILER_SRCS) $(CONFIG_SRCS) $(CORE_SRCS) $(PROTO_SRCS) $(PROTO_LIBC_SRCS))
 	$(CC) -shared $(LDFLAGS) -o $@ $^ $(YAML_LIBS) $(SSL_LIBS) -lpthread
@@ -219,6 +239,12 @@ $(B)/bench/startup $(B)/bench/origin $(B)/bench/trampoline: $(B)/bench/%: \
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^
 
+# The same, statically linked: the least a launcher can cost at all (no
+# dynamic loader), as the command itself is linked.
+$(B)/bench/trampoline-static: $(B)/obj/bench/trampoline.o
+	@mkdir -p $(dir $@)
+	$(CC) -static-pie $(LDFLAGS) -o $@ $^
+
 $(B)/bench/connect $(B)/bench/aware: $(B)/bench/%: $(B)/obj/bench/%.o \
 		$(B)/obj/bench/client.o
 	@mkdir -p $(dir $@)
@@ -278,6 +304,7 @@ install: all
 	install -m 0644 $(LIB) $(COMPILER_LIB) $(TOOLS_LIB) $(I_LIB)/
 	install -m 0755 $(RELAY) $(I_LIB)/proxyshim-relay
 	install -m 0755 $(SUPERVISOR) $(I_LIB)/proxyshim-supervisor
+	install -m 0755 $(CLI_DYN) $(I_LIB)/proxyshim-dyn
 	install -m 0644 man/proxyshim.1 $(I_MAN)/man1/proxyshim.1
 	install -m 0644 man/proxyshim.yml.5 $(I_MAN)/man5/proxyshim.yml.5
 	install -m 0644 README.md docs/behaviour.md $(I_DOC)/
@@ -313,6 +340,7 @@ deb: all
 		-edebian/proxyshim/usr/lib/proxyshim/libproxyshim-tools.so \
 		-edebian/proxyshim/usr/lib/proxyshim/proxyshim-relay \
 		-edebian/proxyshim/usr/lib/proxyshim/proxyshim-supervisor \
+		-edebian/proxyshim/usr/lib/proxyshim/proxyshim-dyn \
 		| sed -n 's/^shlibs:Depends=//p' >depends
 	test -s $(DEB_DIR)/depends
 	{ echo 'Package: proxyshim'; echo 'Version: $(VERSION)'; \

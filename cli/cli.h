@@ -65,6 +65,13 @@ int cli_relay(int argc, char **argv);
 #define PS_TOOLS_LIB "libproxyshim-tools.so"
 #define PS_TOOLS_SYMBOL "proxyshim_tools_main"
 #define PS_RELAY_EXE "proxyshim-relay"
+/* The statically linked command (PS_STATIC_FRONT) loads no library: where
+ * the dynamic one would dlopen() the compiler or the tools library, it
+ * execs this, the same command linked dynamically, with its own arguments
+ * (cli_main_argv), which then does the whole command
+ * (docs/performance.md#what-run-does). */
+#define PS_DYN_EXE "proxyshim-dyn"
+extern char **cli_main_argv;
 /* run: put this process under the seccomp filter and hand its listener
  * to the supervisor (exe, whose stat() is st), the running one or a new one
  * (cli/supervise.c).  0, or -errno with *step naming what failed and

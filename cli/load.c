@@ -2,9 +2,13 @@
  * The launcher's way to the parts it does not link: the compiler library
  * (when run must compile), libproxyshim-tools.so (check, explain, compile,
  * dump) and the relay program.  Each is found beside the command or in
- * ../lib/proxyshim/ (docs/performance.md#start-up).
+ * ../lib/proxyshim/ (docs/performance.md#start-up).  The statically
+ * linked command (PS_STATIC_FRONT) loads no library: it execs
+ * proxyshim-dyn, the same command linked dynamically, instead.
  */
+#ifndef PS_STATIC_FRONT
 #include <dlfcn.h>
+#endif
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -71,6 +75,54 @@ cli_find_file(const char *file, char *out, size_t outsz)
 	return cli_find_file_stat(file, out, outsz, NULL);
 }
 
+#ifdef PS_STATIC_FRONT
+/* This command's own arguments, to proxyshim-dyn: it does the whole
+ * command, from the start.  Returns only on failure. */
+static int
+cli_exec_dyn(void)
+{
+	char path[PATH_MAX];
+
+	if (cli_find_file(PS_DYN_EXE, path, sizeof(path)) < 0) {
+		fprintf(stderr,
+		        "proxyshim: cannot find %s beside the command or in "
+		        "../lib/proxyshim/\n",
+		        PS_DYN_EXE);
+		return CLI_FAIL;
+	}
+	cli_main_argv[0] = path;
+	execv(path, cli_main_argv);
+	fprintf(stderr, "proxyshim: %s: %s\n", path, strerror(errno));
+	return CLI_FAIL;
+}
+
+int
+cli_publish(const char *lib, const struct ps_source *src, char *name,
+            size_t namesz)
+{
+	(void)lib;
+	(void)src;
+	(void)namesz;
+	name[0] = '\0';
+	(void)cli_exec_dyn();
+	return -1;
+}
+
+int
+cli_tools(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	return cli_exec_dyn();
+}
+
+void
+cli_gc_auto(void)
+{
+	(void)cli_exec_dyn();
+}
+
+#else
 int
 cli_publish(const char *lib, const struct ps_source *src, char *name,
             size_t namesz)
@@ -151,6 +203,8 @@ cli_gc_auto(void)
 
 	(void)cli_tools(2, argv);
 }
+
+#endif
 
 int
 cli_relay(int argc, char **argv)

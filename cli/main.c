@@ -1,14 +1,18 @@
 /*
- * proxyshim: the command.  It links libc only: run is here, the other
- * commands live in libproxyshim-tools.so (loaded when one of them runs, or
- * when run's gc is due) and the TLS relay is its own program, proxyshim-relay
- * (docs/performance.md#start-up).
+ * proxyshim: the command.  Built statically (libc only, no dynamic loader
+ * at start): run is here; the other commands live in
+ * libproxyshim-tools.so, which proxyshim-dyn, this command linked
+ * dynamically, loads when one of them runs (or when run must compile or
+ * its gc is due: the static command execs proxyshim-dyn then); the TLS
+ * relay is its own program, proxyshim-relay (docs/performance.md#start-up).
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "proxyshim/log.h"
 #include "cli.h"
+
+char **cli_main_argv;
 
 void
 cli_usage(FILE *f)
@@ -63,6 +67,7 @@ main(int argc, char **argv)
 	};
 	size_t i;
 
+	cli_main_argv = argv;
 	log_init();
 	if (argc < 2) {
 		cli_usage(stderr);

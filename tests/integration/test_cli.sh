@@ -157,7 +157,17 @@ needed() {
 		grep -Ev '^lib(asan|ubsan|lsan|stdc\+\+|gcc_s|m)\.so' | sort | paste -sd' '
 }
 if command -v readelf >/dev/null; then
-	assert_eq "libc.so.6" "$(needed "$SHIM_CMD")" "the command links libc only"
+	# The command is static (no program interpreter, nothing to load at
+	# start) except in a sanitizer build, whose runtimes are shared
+	# libraries; proxyshim-dyn, the same linked dynamically for what needs
+	# the compiler or the tools library, links libc only.
+	if ldd "$B/libproxyshim.so" 2>/dev/null | grep -q libasan; then
+		assert_eq "libc.so.6" "$(needed "$SHIM_CMD")" "the command links libc only (sanitizer build)"
+	else
+		assert_eq "" "$(needed "$SHIM_CMD")" "the command links no shared library"
+		assert_not_contains "$(to_file "$(readelf -lW "$SHIM_CMD")")" "INTERP" "the command has no program interpreter (static)"
+	fi
+	assert_eq "libc.so.6" "$(needed "$B/proxyshim-dyn")" "proxyshim-dyn links libc only"
 	assert_eq "libc.so.6 libyaml-0.so.2" "$(needed "$B/libproxyshim-compiler.so")" \
 		"the compiler library links libyaml and libc only"
 	assert_match "$(to_file "$(needed "$B/libproxyshim-tools.so")")" "libyaml" \
@@ -196,6 +206,19 @@ if command -v strace >/dev/null; then
 		grep -qE '^(unlink|unlinkat|link|linkat|rename|renameat2?|fchmod|ftruncate)\(' "$tr.main"
 	assert_fails "run with a published table reads no YAML and loads no libyaml, compiler or libssl" \
 		grep -qE 'open(at)?\([^"]*"[^"]*('"$(basename "$cfg3")"'|libyaml|libproxyshim-compiler|libssl)' "$tr"
+	assert_eq 2 "$(sed -E 's/^ *[0-9]+ +//' "$tr" | grep -c '^execve(.* = 0$')" \
+		"run with a published table: two execs, run's and the command's"
+	# With no table yet the static command hands the whole run to
+	# proxyshim-dyn, which can load the compiler.
+	ps_rm "$t3"
+	_it_asan_env strace -qq -s 4096 -o "$tr.new" "$SHIM_CMD" run -q -c "$cfg3" -- true
+	if [[ -z $(needed "$SHIM_CMD") ]]; then
+		assert_match "$tr.new" '^execve\("[^"]*/proxyshim-dyn", \[[^]]*"run", "-q", "-c"' \
+			"run with no table: the static command execs proxyshim-dyn with its arguments"
+		assert_eq 3 "$(grep -c '^execve(.* = 0$' "$tr.new")" \
+			"run with no table: three execs (run, proxyshim-dyn, the command)"
+	fi
+	assert_eq 600 "$(stat -c %a "/dev/shm$t3" 2>/dev/null)" "run with no table published it"
 else
 	skip "strace not available: the system calls of run are not counted"
 fi

@@ -51,7 +51,8 @@ fi
 P=$D/usr/local
 for f in bin/proxyshim lib/proxyshim/libproxyshim.so \
 	lib/proxyshim/libproxyshim-compiler.so lib/proxyshim/libproxyshim-tools.so \
-	lib/proxyshim/proxyshim-relay share/man/man1/proxyshim.1 \
+	lib/proxyshim/proxyshim-relay lib/proxyshim/proxyshim-supervisor \
+	lib/proxyshim/proxyshim-dyn share/man/man1/proxyshim.1 \
 	share/man/man5/proxyshim.yml.5 share/bash-completion/completions/proxyshim \
 	share/doc/proxyshim/behaviour.md share/doc/proxyshim/README.md \
 	share/doc/proxyshim/examples/tor.yml \
@@ -61,6 +62,7 @@ for f in bin/proxyshim lib/proxyshim/libproxyshim.so \
 done
 assert_ok "installed command is executable" test -x "$P/bin/proxyshim"
 assert_ok "installed relay is executable" test -x "$P/lib/proxyshim/proxyshim-relay"
+assert_ok "installed proxyshim-dyn is executable" test -x "$P/lib/proxyshim/proxyshim-dyn"
 
 # The installed command finds its own library: no PROXYSHIM_LIB, no
 # LD_LIBRARY_PATH, run from elsewhere.
@@ -82,8 +84,9 @@ got=$(inst "$T/moved/bin/proxyshim" run -c "$live" -- sh -c 'printf %s "$LD_PREL
 assert_eq "$(realpath "$T/moved/lib/proxyshim/libproxyshim.so")" "${got##*[: ]}" \
 	"a relocated tree preloads its own library"
 assert_exit 0 "installed --help" inst "$P/bin/proxyshim" --help
-# The commands that read YAML come from the tools library, the relay from
-# its own program, both found in ../lib/proxyshim from the command.
+# The commands that read YAML come from the tools library (which
+# proxyshim-dyn loads), the relay from its own program, all found in
+# ../lib/proxyshim from the command.
 out=$(inst "$T/moved/bin/proxyshim" check -c "$live" 2>&1)
 assert_match "$(out_file "$out")" ": ok: " "a relocated tree's check loads its tools library"
 out=$(inst "$T/moved/bin/proxyshim" relay --help 2>&1)
@@ -117,6 +120,7 @@ else
 	for f in ./usr/bin/proxyshim ./usr/lib/proxyshim/libproxyshim.so \
 		./usr/lib/proxyshim/libproxyshim-compiler.so \
 		./usr/lib/proxyshim/libproxyshim-tools.so ./usr/lib/proxyshim/proxyshim-relay \
+		./usr/lib/proxyshim/proxyshim-dyn \
 		./usr/share/man/man1/proxyshim.1.gz ./usr/share/man/man5/proxyshim.yml.5.gz \
 		./usr/share/bash-completion/completions/proxyshim \
 		./usr/share/doc/proxyshim/examples/kestra.yml; do
@@ -130,7 +134,7 @@ else
 	x=$T/debx
 	dpkg-deb -x "$DEB" "$x"
 	for elf in "$x"/usr/bin/proxyshim "$x"/usr/lib/proxyshim/*.so \
-		"$x"/usr/lib/proxyshim/proxyshim-relay; do
+		"$x"/usr/lib/proxyshim/proxyshim-relay "$x"/usr/lib/proxyshim/proxyshim-dyn; do
 		for so in $(objdump -p "$elf" | awk '/NEEDED/ { print $2 }'); do
 			path=$(ldconfig -p | awk -v s="$so" '$1 == s { print $NF; exit }')
 			pkg=$(dpkg -S "$(realpath "${path:-/nonexistent}")" 2>/dev/null |

@@ -489,6 +489,9 @@ assert_eq "Function not implemented" "$(shim_run "${CFG[ms]}" python3 -c "$code"
 # direct (the command then runs with the library alone).
 mkdir -p "$T/nosup"
 cp "$SHIM_CMD" "$T/nosup/proxyshim"
+# The dynamic command too (a new config's table is published by it), not
+# the supervisor.
+[[ -x $B/proxyshim-dyn ]] && cp "$B/proxyshim-dyn" "$T/nosup/"
 out=$(PROXYSHIM_LIB=$SHIM_LIB "$T/nosup/proxyshim" run -c "${CFG[ms]}" -- echo ran 2>&1)
 rc=$?
 assert_eq 1 "$rc" "no supervisor: run exits 1"
