@@ -463,11 +463,13 @@ EOF
 	# launch-floor: that, and the empty library preloaded into the
 	# command (the least a launcher that supervises and preloads costs);
 	# lib-floor: that with libproxyshim.so and run's table (all that run
-	# hands its command, without run's own work).
+	# hands its command, without run's own work); static-lib-floor: the
+	# same from the trampoline linked statically, as the command is.
 	startup_cmd+=(-T "$B/bench/trampoline"
 		-x "filter-floor=$B/bench/trampoline -s"
 		-x "launch-floor=$B/bench/trampoline -s -E LD_PRELOAD=$NULL_LIB"
 		-x "lib-floor=$B/bench/trampoline -s -E LD_PRELOAD=$LIB -E PROXYSHIM_TABLE=$startup_table"
+		-x "static-lib-floor=$B/bench/trampoline-static -s -E LD_PRELOAD=$LIB -E PROXYSHIM_TABLE=$startup_table"
 		-x "run=$PS run -q -c $T/startup.yml --")
 	[[ -n $RUN_B ]] && startup_cmd+=(-x "run B=$RUN_B run -q -c $T/startup.yml --")
 	if command -v proxychains4 >/dev/null; then
@@ -490,20 +492,24 @@ EOF
 	div() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'; }
 	frac() { awk -v a="$1" -v b="$2" -v c="$3" 'BEGIN {printf "%.3f", (a - b) / c}'; }
 	ef=$(med exec-floor) ff=$(med filter-floor) lf=$(med launch-floor)
-	bf=$(med lib-floor) rr=$(med run)
-	if [[ -n $ef && -n $ff && -n $lf && -n $bf && -n $rr ]]; then
+	bf=$(med lib-floor) sf=$(med static-lib-floor) rr=$(med run)
+	if [[ -n $ef && -n $ff && -n $lf && -n $bf && -n $sf && -n $rr ]]; then
 		out "run ÷ filter-floor: $(div "$rr" "$ff"); run ÷ launch-floor:" \
-			"$(div "$rr" "$lf"); run ÷ lib-floor: $(div "$rr" "$bf")."
+			"$(div "$rr" "$lf"); run ÷ lib-floor: $(div "$rr" "$bf");" \
+			"run ÷ static-lib-floor: $(div "$rr" "$sf")."
 		out ""
 		out "Where run's start goes, as fractions of exec-floor: the filter" \
 			"$(frac "$ff" "$ef" "$ef"), preloading an empty library" \
 			"$(frac "$lf" "$ff" "$ef"), proxyshim's library and table beyond" \
-			"that $(frac "$bf" "$lf" "$ef"), run's own work and joining the" \
-			"supervisor $(frac "$rr" "$bf" "$ef")." \
+			"that $(frac "$bf" "$lf" "$ef"), a static launcher instead of a" \
+			"dynamic one $(frac "$sf" "$bf" "$ef"), run's own work and" \
+			"joining the supervisor $(frac "$rr" "$sf" "$ef")." \
 			"(filter-floor: bench/trampoline -s, which installs a seccomp" \
 			"notification filter and execs, as run must before its command;" \
 			"launch-floor: the same with the empty library preloaded;" \
-			"lib-floor: with libproxyshim.so and run's table instead.)"
+			"lib-floor: with libproxyshim.so and run's table instead;" \
+			"static-lib-floor: that from bench/trampoline linked statically," \
+			"as the command is.)"
 		out ""
 	fi
 	out "\`table\`: \`LD_PRELOAD=libproxyshim.so PROXYSHIM_TABLE=<name>\` (what" \

@@ -41,7 +41,7 @@
 #include <unistd.h>
 
 #define MAX_EXTRA 4
-#define MAX_LAUNCHERS 8
+#define MAX_LAUNCHERS 10
 #define MAX_VARIANTS (6 + MAX_EXTRA + MAX_LAUNCHERS)
 #define MAX_ENV 4
 #define MAX_ARGS 16
