@@ -56,6 +56,7 @@ go_section() {
 	printf 'proxy:\n  http: socks5://127.0.0.1:%s\n  proxy_loopback: true\n' \
 		"$mport" >"$T/go-shim.yml"
 	pc_conf "$T/go-pc.conf" socks5 "$mport"
+	sup_place "$T/go-shim.yml"
 
 	go_cell() { # VARIANT N: prints conn/s
 		local cmd line

@@ -191,6 +191,31 @@ if ((${#CLIENT_PIN[@]})) && ! command -v taskset >/dev/null; then
 	die "taskset (util-linux) is missing; or set BENCH_PIN=none"
 fi
 
+# The user's supervisor (docs/behaviour.md#one-supervisor-per-user) lives
+# on between runs, on the CPUs of whichever run started it: one of ours,
+# pinned, or an unpinned one before the benchmark.  Its work (taking each
+# tree, serving the Go client) counted on CPU 0 in one run and on another
+# CPU in the next: 0.05-0.07 of the exec floor in run's start.  So it is
+# placed as a server, whoever started it: sup_place, after a run that
+# makes sure it is there, in each section that uses run.
+case $PIN in
+one) SUP_CPUS=0 ;;
+split) SUP_CPUS=1-$((NCPU - 1)) ;;
+*) SUP_CPUS=0-$((NCPU - 1)) ;;
+esac
+sup_place() { # CONFIG
+	local exe p n=0
+	"${CLIENT_PIN[@]}" "$PS" run -q -c "$1" -- true ||
+		die "proxyshim run failed with $1"
+	command -v taskset >/dev/null || return 0
+	exe=$(realpath "$B/proxyshim-supervisor") || return 0
+	for p in $(pgrep -x proxyshim-super); do
+		[[ $(readlink "/proc/$p/exe" 2>/dev/null) == "$exe" ]] || continue
+		taskset -a -p -c "$SUP_CPUS" "$p" >/dev/null 2>&1 && n=$((n + 1))
+	done
+	note "supervisor placed on CPU(s) $SUP_CPUS ($n process(es))"
+}
+
 # A port nobody listens on, below the ephemeral range.
 free_port() {
 	local p i
@@ -478,6 +503,7 @@ EOF
 	fi
 	command -v torsocks >/dev/null &&
 		startup_cmd+=(-x "torsocks=$(command -v torsocks)")
+	sup_place "$T/startup.yml"
 	note "startup: ${startup_cmd[*]}"
 	# From the temp dir: no ./proxyshim.yml there to configure "unconfigured".
 	startup_out=$(cd "$T" && "${CLIENT_PIN[@]}" "${startup_cmd[@]}") ||
@@ -686,6 +712,7 @@ EOF
 	}
 
 	declare -A CPS=() P50=()
+	sup_place "$T/shim-exempt.yml"
 	note "connect: sanity pass (50 connections per variant)"
 	for v in "${VARIANTS[@]}"; do
 		run_cell "$v" 50 >/dev/null || exit 1
