@@ -75,25 +75,34 @@ cli_find_file(const char *file, char *out, size_t outsz)
 	return cli_find_file_stat(file, out, outsz, NULL);
 }
 
+/* Exec the program file of the installation with argv (argv[0] becomes its
+ * path); who names the command in the error lines.  Returns only on
+ * failure. */
+static int
+cli_exec_file(const char *who, const char *file, char **argv)
+{
+	char path[PATH_MAX];
+
+	if (cli_find_file(file, path, sizeof(path)) < 0) {
+		fprintf(stderr,
+		        "%s: cannot find %s beside the command or in "
+		        "../lib/proxyshim/\n",
+		        who, file);
+		return CLI_FAIL;
+	}
+	argv[0] = path;
+	execv(path, argv);
+	fprintf(stderr, "%s: %s: %s\n", who, path, strerror(errno));
+	return CLI_FAIL;
+}
+
 #ifdef PS_STATIC_FRONT
 /* This command's own arguments, to proxyshim-dyn: it does the whole
  * command, from the start.  Returns only on failure. */
 static int
 cli_exec_dyn(void)
 {
-	char path[PATH_MAX];
-
-	if (cli_find_file(PS_DYN_EXE, path, sizeof(path)) < 0) {
-		fprintf(stderr,
-		        "proxyshim: cannot find %s beside the command or in "
-		        "../lib/proxyshim/\n",
-		        PS_DYN_EXE);
-		return CLI_FAIL;
-	}
-	cli_main_argv[0] = path;
-	execv(path, cli_main_argv);
-	fprintf(stderr, "proxyshim: %s: %s\n", path, strerror(errno));
-	return CLI_FAIL;
+	return cli_exec_file("proxyshim", PS_DYN_EXE, cli_main_argv);
 }
 
 int
@@ -209,18 +218,6 @@ cli_gc_auto(void)
 int
 cli_relay(int argc, char **argv)
 {
-	char path[PATH_MAX];
-
 	(void)argc;
-	if (cli_find_file(PS_RELAY_EXE, path, sizeof(path)) < 0) {
-		fprintf(stderr,
-		        "proxyshim relay: cannot find %s beside the command "
-		        "or in ../lib/proxyshim/\n",
-		        PS_RELAY_EXE);
-		return CLI_FAIL;
-	}
-	argv[0] = path;
-	execv(path, argv);
-	fprintf(stderr, "proxyshim relay: %s: %s\n", path, strerror(errno));
-	return CLI_FAIL;
+	return cli_exec_file("proxyshim relay", PS_RELAY_EXE, argv);
 }
