@@ -9,6 +9,7 @@
 #   make style
 
 CC ?= cc
+.DEFAULT_GOAL := all
 B ?= build
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -114,6 +115,50 @@ BENCH_TOOLS := $(B)/bench/startup $(B)/bench/origin $(B)/bench/connect \
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 
+# The static command's libc (see $(CLI) below): MUSL=1 musl, MUSL=0 glibc,
+# default musl when its static library and headers are installed.  musl's
+# headers leave out the kernel's (linux/, asm/), which the command needs for
+# seccomp: $(B)/musl-inc links to the system's.
+MUSL ?= auto
+MUSL_TRIPLE := $(shell uname -m)-linux-musl
+MUSL_LIBDIR ?= /usr/lib/$(MUSL_TRIPLE)
+MUSL_INCDIR ?= /usr/include/$(MUSL_TRIPLE)
+KERNEL_INCDIR ?= /usr/include
+KERNEL_ASMDIR ?= $(firstword $(wildcard \
+	$(KERNEL_INCDIR)/$(shell uname -m)-linux-gnu/asm $(KERNEL_INCDIR)/asm))
+ifeq ($(MUSL),auto)
+MUSL := $(if $(and $(wildcard $(MUSL_LIBDIR)/rcrt1.o),\
+	$(wildcard $(MUSL_INCDIR)/stdio.h)),1,0)
+endif
+ifeq ($(MUSL),1)
+STATIC_B := $(B)/obj-musl
+STATIC_DEPS := | $(B)/musl-inc/linux
+STATIC_CC = $(CC) -nostdinc -isystem $(MUSL_INCDIR) \
+	-isystem $(shell $(CC) -print-file-name=include) \
+	-idirafter $(B)/musl-inc $(CPPFLAGS) $(CFLAGS) -fPIE
+static_link = $(CC) -static-pie -nostdlib $(LDFLAGS) $(1) -o $@ \
+	$(MUSL_LIBDIR)/rcrt1.o $(MUSL_LIBDIR)/crti.o \
+	$(shell $(CC) -print-file-name=crtbeginS.o) $^ $(MUSL_LIBDIR)/libc.a \
+	$(shell $(CC) -print-libgcc-file-name) $(MUSL_LIBDIR)/libc.a \
+	$(shell $(CC) -print-file-name=crtendS.o) $(MUSL_LIBDIR)/crtn.o
+else
+STATIC_B := $(B)/obj
+STATIC_DEPS :=
+STATIC_CC = $(CC) $(CPPFLAGS) $(CFLAGS)
+static_link = $(CC) -static-pie $(LDFLAGS) $(1) -o $@ $^
+endif
+static_obj = $(patsubst %.c,$(STATIC_B)/%.o,$(1))
+
+$(B)/musl-inc/linux:
+	@mkdir -p $(dir $@)
+	ln -sfn $(KERNEL_INCDIR)/linux $(B)/musl-inc/linux
+	ln -sfn $(KERNEL_INCDIR)/asm-generic $(B)/musl-inc/asm-generic
+	ln -sfn $(KERNEL_ASMDIR) $(B)/musl-inc/asm
+
+$(B)/obj-musl/%.o: %.c | $(B)/musl-inc/linux
+	@mkdir -p $(dir $@)
+	$(STATIC_CC) -c $< -o $@
+
 LIB := $(B)/libproxyshim.so
 COMPILER_LIB := $(B)/libproxyshim-compiler.so
 TOOLS_LIB := $(B)/libproxyshim-tools.so
@@ -139,6 +184,7 @@ $(B)/obj/tests/unit/%.o: tests/unit/%.c
 # One read-only and one writable segment instead of four: fewer mmap()s
 # and faults in every wrapped program's start (bench/startup).
 LIB_LDFLAGS := -Wl,-z,noseparate-code
+CLI_LDFLAGS := $(LIB_LDFLAGS) -Wl,--gc-sections
 $(LIB): $(call obj,$(SHIM_SRCS) $(PROTO_SRCS) $(CORE_SRCS))
 	$(CC) -shared $(LDFLAGS) $(LIB_LDFLAGS) -o $@ $^ -ldl -lpthread
 
@@ -158,14 +204,18 @@ $(CLI): $(CLI_DYN)
 else
 # The command users run: the same, statically linked (static PIE), so that
 # run's start costs no dynamic loading; for what needs a library it execs
-# proxyshim-dyn (cli/load.c, docs/performance.md#what-run-does).
-$(B)/obj/cli/load_static.o: cli/load.c
-	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -DPS_STATIC_FRONT $(CFLAGS) -c $< -o $@
+# proxyshim-dyn (cli/load.c, docs/performance.md#what-run-does).  Linked
+# with musl's libc.a where it is installed (musl-dev), else glibc's: a
+# static glibc program does much before main() that musl does not (its
+# ifunc relocations, tunables, a malloc() and a readlink() for dlopen()).
+# STATIC_OBJ compiles for that libc; STATIC_LINK links with it.
+$(CLI): $(call static_obj,$(filter-out cli/load.c,$(CLI_SRCS)) \
+	$(CORE_SRCS)) $(STATIC_B)/cli/load_static.o
+	$(call static_link,$(CLI_LDFLAGS))
 
-$(CLI): $(call obj,$(filter-out cli/load.c,$(CLI_SRCS)) $(CORE_SRCS)) \
-	$(B)/obj/cli/load_static.o
-	$(CC) -static-pie $(LDFLAGS) $(LIB_LDFLAGS) -Wl,--gc-sections -o $@ $^
+$(STATIC_B)/cli/load_static.o: cli/load.c $(STATIC_DEPS)
+	@mkdir -p $(dir $@)
+	$(STATIC_CC) -DPS_STATIC_FRONT -c $< -o $@
 endif
 
 $(TOOLS_LIB): $(call obj,$(TOOLS_SRCS) $(RELAY_SRCS) $(COMPILER_SRCS) $(CONFIG_SRCS) $(CORE_SRCS) $(PROTO_SRCS) $(PROTO_LIBC_SRCS))
@@ -241,9 +291,9 @@ $(B)/bench/startup $(B)/bench/origin $(B)/bench/trampoline: $(B)/bench/%: \
 
 # The same, statically linked: the least a launcher can cost at all (no
 # dynamic loader), as the command itself is linked.
-$(B)/bench/trampoline-static: $(B)/obj/bench/trampoline.o
+$(B)/bench/trampoline-static: $(STATIC_B)/bench/trampoline.o
 	@mkdir -p $(dir $@)
-	$(CC) -static-pie $(LDFLAGS) -o $@ $^
+	$(call static_link,)
 
 $(B)/bench/connect $(B)/bench/aware: $(B)/bench/%: $(B)/obj/bench/%.o \
 		$(B)/obj/bench/client.o
@@ -369,4 +419,4 @@ style:
 clean:
 	rm -rf build
 
--include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(B)/obj $(B)/obj-musl -name '*.d' 2>/dev/null)

@@ -290,9 +290,9 @@ sup_exec(const char *exe, int sock, const char *name)
 	/* Nothing of run's caller but stderr, and that only until the
 	 * exec (the supervisor gets it again with each tree): a pipe the
 	 * caller reads to its end must not wait for the supervisor. */
-	if (sock > 3)
-		close_range(3, (unsigned)sock - 1, 0);
-	close_range((unsigned)sock + 1, ~0u, 0);
+	if (sock > 3) /* by number: musl has no close_range() wrapper */
+		syscall(SYS_close_range, 3u, (unsigned)sock - 1, 0u);
+	syscall(SYS_close_range, (unsigned)sock + 1, ~0u, 0u);
 	/* The library is for the command, not for the supervisor; the
 	 * table, config and log settings come with each tree, and gc must
 	 * not take the first tree's table for one in use by the supervisor
@@ -400,11 +400,12 @@ sup_send(int sock, int lfd)
 	for (i = 0; i < 2; i++) {
 		memcpy(buf, &h, sizeof(h));
 		memset(cbuf, 0, sizeof(cbuf));
-		m.msg_controllen = CMSG_SPACE((size_t)n * sizeof(int));
+		/* socklen_t in musl's struct msghdr, size_t in glibc's */
+		m.msg_controllen = (socklen_t)CMSG_SPACE((size_t)n * sizeof(int));
 		c = CMSG_FIRSTHDR(&m);
 		c->cmsg_level = SOL_SOCKET;
 		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN((size_t)n * sizeof(int));
+		c->cmsg_len = (socklen_t)CMSG_LEN((size_t)n * sizeof(int));
 		memcpy(CMSG_DATA(c), fds, (size_t)n * sizeof(int));
 		sent = sendmsg(sock, &m, MSG_NOSIGNAL);
 		if (sent >= 0 || errno != EBADF ||

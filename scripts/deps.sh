@@ -24,7 +24,8 @@ PKGS=(
 	openjdk-17-jdk-headless
 	# programs the library cannot reach, for the supervisor's tests and
 	# bench (a Go toolchain, musl for static C, a static busybox), and Go's
-	# own resolver against the DNS stub (test_dnsstub)
+	# own resolver against the DNS stub (test_dnsstub); musl is also the
+	# libc the command is linked with statically (Makefile: MUSL)
 	golang-go musl-tools busybox-static
 	# analysis
 	valgrind cppcheck shellcheck strace
