@@ -401,7 +401,8 @@ sup_send(int sock, int lfd)
 		memcpy(buf, &h, sizeof(h));
 		memset(cbuf, 0, sizeof(cbuf));
 		/* socklen_t in musl's struct msghdr, size_t in glibc's */
-		m.msg_controllen = (socklen_t)CMSG_SPACE((size_t)n * sizeof(int));
+		m.msg_controllen =
+		        (socklen_t)CMSG_SPACE((size_t)n * sizeof(int));
 		c = CMSG_FIRSTHDR(&m);
 		c->cmsg_level = SOL_SOCKET;
 		c->cmsg_type = SCM_RIGHTS;
