@@ -9,12 +9,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "proxyshim/hot.h"
 #include "proxyshim/env.h"
 #include "proxyshim/log.h"
 
 int ps_log_level = PS_LOG_WARN;
 static int log_fd = 2;
-static int log_ready;
+PS_HOT static int log_ready;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 

@@ -14,6 +14,7 @@
 #include <sys/auxv.h>
 #include <unistd.h>
 
+#include "proxyshim/hot.h"
 #include "proxyshim/compiler.h"
 #include "proxyshim/env.h"
 #include "proxyshim/log.h"
@@ -22,15 +23,15 @@
 #include "proxyshim/supervise.h"
 #include "shim.h"
 
-struct shim_state shim;
-struct shim_real real;
+PS_HOT struct shim_state shim;
+PS_HOT struct shim_real real;
 /* proto/io.c's calls to libc (include/proxyshim/proto.h): set at init. */
-int (*io_real_connect)(int, const struct sockaddr *, socklen_t);
-int (*io_real_getaddrinfo)(const char *, const char *, const struct addrinfo *,
+PS_HOT int (*io_real_connect)(int, const struct sockaddr *, socklen_t);
+PS_HOT int (*io_real_getaddrinfo)(const char *, const char *, const struct addrinfo *,
                            struct addrinfo **);
-void (*io_real_freeaddrinfo)(struct addrinfo *);
+PS_HOT void (*io_real_freeaddrinfo)(struct addrinfo *);
 
-static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+PS_HOT static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
 /* A published table of the usual size (a KiB or two) is read into here
  * rather than into pages of its own; pages never touched cost nothing.
