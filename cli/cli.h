@@ -28,12 +28,13 @@ int cmd_reload(int argc, char **argv); /* cli/cmd_reload.c */
 #define GC_MIN_AGE_S 600 /* default --min-age, and run's interval */
 #define GC_STAMP "-gc"   /* /proxyshim-<uid>-gc: when gc last ran */
 /* gc from run and compile: at most every 10 minutes (a stamp in
- * /dev/shm), its lines on stderr; see
- * docs/behaviour.md#garbage-collection-proxyshim-gc.  gc_due() says
- * whether one is due (cli/gc_hold.c, in the launcher too); gc_auto() runs
- * it then (cli/cmd_gc.c, tools library: run calls it as `gc --auto`). */
+ * /dev/shm), its removals and errors on stderr, only its errors when
+ * silent (run -q); see docs/behaviour.md#garbage-collection-proxyshim-gc.
+ * gc_due() says whether one is due (cli/gc_hold.c, in the launcher too);
+ * gc_auto() runs it then (cli/cmd_gc.c, tools library: run calls it as
+ * `gc --auto [-q]`). */
 bool gc_due(void);
-void gc_auto(void);
+void gc_auto(bool silent);
 /* Open the published table name, lock it (LOCK_SH, O_CLOEXEC: held until
  * exec) so that gc cannot remove it before the command's environment
  * names it, and check that it is a valid table of ours.  The fd; -ENOENT
@@ -58,8 +59,8 @@ int cli_publish(const char *lib, const struct ps_source *src, char *name,
 /* check, explain, compile, dump, reload, gc: run in
  * libproxyshim-tools.so. */
 int cli_tools(int argc, char **argv);
-/* run's gc, when gc_due(): `gc --auto` in the tools library. */
-void cli_gc_auto(void);
+/* run's gc, when gc_due(): `gc --auto [-q]` in the tools library. */
+void cli_gc_auto(bool silent);
 /* relay: exec proxyshim-relay. */
 int cli_relay(int argc, char **argv);
 #define PS_TOOLS_LIB "libproxyshim-tools.so"

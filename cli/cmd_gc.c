@@ -67,6 +67,7 @@ struct gc {
 	int hidden;      /* processes that could not be read */
 	long unknown_pid;
 	int dry, verbose;
+	int silent; /* run -q's collection: errors only */
 	time_t min_age;
 };
 
@@ -535,8 +536,10 @@ gc_sweep(struct gc *c, unsigned long long *bytes, int *kept)
 			snprintf(name, sizeof(name), "/%s", g->m[k].name);
 			if (!c->dry && shm_unlink(name) != 0)
 				continue;
-			printf("%s %s\n", c->dry ? "would remove" : "removed",
-			       name);
+			if (!c->silent)
+				printf("%s %s\n",
+				       c->dry ? "would remove" : "removed",
+				       name);
 			*bytes += (unsigned long long)g->m[k].size;
 			removed++;
 		}
@@ -559,8 +562,8 @@ gc_stamp(void)
 	}
 }
 
-/* The collection itself; quiet: print nothing unless something is
- * removed or goes wrong. */
+/* The collection itself; quiet 1: print nothing unless something is
+ * removed or goes wrong; quiet 2: only what goes wrong. */
 static int
 gc_run(time_t min_age, int dry, int verbose, int quiet)
 {
@@ -573,6 +576,7 @@ gc_run(time_t min_age, int dry, int verbose, int quiet)
 	c.min_age = min_age;
 	c.dry = dry;
 	c.verbose = verbose;
+	c.silent = quiet > 1;
 	snprintf(c.prefix, sizeof(c.prefix), "proxyshim-%u-",
 	         (unsigned)geteuid());
 	c.g = calloc(GC_MAX_GROUPS, sizeof(*c.g));
@@ -614,7 +618,7 @@ gc_run(time_t min_age, int dry, int verbose, int quiet)
 	for (i = 0; i < c.ng; i++)
 		if (c.g[i].lockfd >= 0)
 			close(c.g[i].lockfd);
-	if (!quiet || removed > 0)
+	if (!quiet || (removed > 0 && !c.silent))
 		printf("%s %d segment(s), %llu bytes; kept %d table(s)\n",
 		       dry ? "would remove" : "removed", removed, bytes, kept);
 	free(c.g);
@@ -623,7 +627,7 @@ gc_run(time_t min_age, int dry, int verbose, int quiet)
 }
 
 void
-gc_auto(void)
+gc_auto(bool silent)
 {
 	if (!gc_due())
 		return;
@@ -636,7 +640,7 @@ gc_auto(void)
 		if (saved < 0)
 			return;
 		dup2(STDERR_FILENO, STDOUT_FILENO);
-		gc_run(GC_MIN_AGE_S, 0, 0, 1);
+		gc_run(GC_MIN_AGE_S, 0, 0, silent ? 2 : 1);
 		fflush(stdout);
 		dup2(saved, STDOUT_FILENO);
 		close(saved);
@@ -656,8 +660,10 @@ cmd_gc(int argc, char **argv)
 			dry = 1;
 		} else if (strcmp(argv[i], "-v") == 0) {
 			verbose = 1;
-		} else if (strcmp(argv[i], "--auto") == 0 && argc == 2) {
-			gc_auto(); /* run's, when gc_due() */
+		} else if (strcmp(argv[i], "--auto") == 0 && i == 1 &&
+		           (argc == 2 ||
+		            (argc == 3 && strcmp(argv[2], "-q") == 0))) {
+			gc_auto(argc == 3); /* run's, when gc_due() */
 			return CLI_OK;
 		} else if (strcmp(argv[i], "--min-age") == 0 && i + 1 < argc) {
 			min_age = strtol(argv[++i], &end, 10);

@@ -284,7 +284,7 @@ cmd_run(int argc, char **argv)
 	if (name[0] != '\0')
 		reload_on_start(&src, name); /* docs/behaviour.md#live-reload */
 	if (gc_due())
-		cli_gc_auto();
+		cli_gc_auto(o.verbosity < 0);
 	run_env_init();
 	if (name[0] != '\0')
 		run_setenv(PS_ENV_TABLE, name);

@@ -425,7 +425,7 @@ cmd_compile(int argc, char **argv)
 	}
 	printf("%s\n", name);
 	fflush(stdout);
-	gc_auto(); /* every 10 minutes at most; our table is new */
+	gc_auto(false); /* every 10 minutes at most; our table is new */
 	return CLI_OK;
 }
 

@@ -126,8 +126,9 @@ cli_tools(int argc, char **argv)
 }
 
 void
-cli_gc_auto(void)
+cli_gc_auto(bool silent)
 {
+	(void)silent; /* proxyshim-dyn reads run's -q again */
 	(void)cli_exec_dyn();
 }
 
@@ -205,12 +206,12 @@ cli_tools(int argc, char **argv)
 }
 
 void
-cli_gc_auto(void)
+cli_gc_auto(bool silent)
 {
-	char gc[] = "gc", opt[] = "--auto";
-	char *argv[] = {gc, opt, NULL};
+	char gc[] = "gc", opt[] = "--auto", q[] = "-q";
+	char *argv[] = {gc, opt, silent ? q : NULL, NULL};
 
-	(void)cli_tools(2, argv);
+	(void)cli_tools(silent ? 3 : 2, argv);
 }
 
 #endif

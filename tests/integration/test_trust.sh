@@ -280,4 +280,31 @@ assert_eq "" "$(gc_left 1 5 7)" \
 assert_re "$("$SHIM_CMD" gc --min-age x 2>&1; echo "rc=$?")" 'rc=2$' \
 	"gc --min-age takes seconds (usage error otherwise)"
 
+section "run's own collection (gc --auto), with and without -q"
+# A table that nothing uses, older than gc's minimum age, and a stamp that
+# says the last collection was an hour ago: run collects before it execs
+# its command and says what it removed on stderr; run -q says nothing.
+gc_stamp_file="/dev/shm/proxyshim-$(id -u)-gc"
+for q in "" -q; do
+	gc_cfg $((20 + ${#q}))
+	GCT[11]=$("$SHIM_CMD" compile -c "$T/gc.yml" 2>/dev/null)
+	gc_cfg $((30 + ${#q}))
+	gc_age 11
+	touch -d '-1 hour' "$gc_stamp_file"
+	rc=0
+	"$SHIM_CMD" run $q -c "$T/gc.yml" -- true 2>"$T/gc-auto.err" || rc=$?
+	assert_eq 0 "$rc" "run${q:+ $q} runs its command when a collection is due"
+	assert_eq "" "$(gc_left 11)" \
+		"run${q:+ $q} removed the old table nothing used (a collection was due)"
+	if [[ -z $q ]]; then
+		assert_match "$T/gc-auto.err" "^removed ${GCT[11]}\$" \
+			"run says on stderr which segments it removed"
+	else
+		assert_eq "" "$(cat "$T/gc-auto.err")" \
+			"run -q collects quietly: nothing on stderr"
+	fi
+	assert_eq 1 "$(($(date +%s) - $(stat -c %Y "$gc_stamp_file") < 600))" \
+		"run${q:+ $q} renewed the stamp: the next run does not collect again"
+done
+
 it_done
