@@ -27,8 +27,8 @@ PS_HOT struct shim_state shim;
 PS_HOT struct shim_real real;
 /* proto/io.c's calls to libc (include/proxyshim/proto.h): set at init. */
 PS_HOT int (*io_real_connect)(int, const struct sockaddr *, socklen_t);
-PS_HOT int (*io_real_getaddrinfo)(const char *, const char *, const struct addrinfo *,
-                           struct addrinfo **);
+PS_HOT int (*io_real_getaddrinfo)(const char *, const char *,
+                                  const struct addrinfo *, struct addrinfo **);
 PS_HOT void (*io_real_freeaddrinfo)(struct addrinfo *);
 
 PS_HOT static pthread_once_t init_once = PTHREAD_ONCE_INIT;
