@@ -208,7 +208,8 @@ else
 # with musl's libc.a where it is installed (musl-dev), else glibc's: a
 # static glibc program does much before main() that musl does not (its
 # ifunc relocations, tunables, a malloc() and a readlink() for dlopen()).
-# STATIC_OBJ compiles for that libc; STATIC_LINK links with it.
+# STATIC_CC compiles for that libc (objects under STATIC_B), static_link
+# links with it.
 $(CLI): $(call static_obj,$(filter-out cli/load.c,$(CLI_SRCS)) \
 	$(CORE_SRCS)) $(STATIC_B)/cli/load_static.o
 	$(call static_link,$(CLI_LDFLAGS))
