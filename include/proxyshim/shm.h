@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define PS_SHM_NAME_MAX 64
 #define PS_SHM_DIR "/dev/shm" /* where glibc keeps POSIX shm objects */
@@ -71,6 +72,10 @@ int shm_publish(const char *name, const void *buf, size_t len, int *existed);
  * -EPERM not ours or not private, -EBADMSG empty or over
  * PS_TABLE_MAX_SIZE (or shorter than it said while being read). */
 int shm_map(const char *name, const void **base, size_t *len);
+/* open(2) of the shared-memory object name ("/NAME", no other slash) in
+ * PS_SHM_DIR, O_NOFOLLOW | O_CLOEXEC added, as glibc's shm_open() does:
+ * the fd, or -errno (-EINVAL for a bad name). */
+int shm_open_name(const char *name, int flags, mode_t mode);
 /* Same, but a table of at most cap bytes is read into buf (*base = buf;
  * not to be shm_unmap()ed); a larger one is mapped as by shm_map(). */
 int shm_map_into(const char *name, void *buf, size_t cap, const void **base,
