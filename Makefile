@@ -42,7 +42,7 @@ CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubu
 # Shared by everything: logging, table view + lookup, shared memory.
 CORE_SRCS := resolver/log.c resolver/table.c resolver/route.c resolver/shm.c \
 	resolver/source.c resolver/names.c resolver/relayseg.c \
-	resolver/current.c
+	resolver/current.c resolver/env.c
 # Config reading (libyaml) and compilation; never linked into the shim.
 CONFIG_SRCS := resolver/url.c resolver/match.c resolver/config.c \
 	resolver/config_yaml.c resolver/config_kestra.c resolver/config_file.c \
@@ -185,7 +185,12 @@ $(B)/obj/tests/unit/%.o: tests/unit/%.c
 # and faults in every wrapped program's start (bench/startup).
 LIB_LDFLAGS := -Wl,-z,noseparate-code
 CLI_LDFLAGS := $(LIB_LDFLAGS) -Wl,--gc-sections
-$(LIB): $(call obj,$(SHIM_SRCS) $(PROTO_SRCS) $(CORE_SRCS))
+# What the library runs at every start is linked first, so that its code
+# lies near the ELF headers, on pages the loader has already faulted in.
+LIB_FIRST := shim/init.c resolver/log.c resolver/env.c resolver/shm.c \
+	resolver/table.c
+$(LIB): $(call obj,$(LIB_FIRST) $(filter-out $(LIB_FIRST),$(SHIM_SRCS) \
+	$(PROTO_SRCS) $(CORE_SRCS)))
 	$(CC) -shared $(LDFLAGS) $(LIB_LDFLAGS) -o $@ $^ -ldl -lpthread
 
 $(COMPILER_LIB): $(call obj,$(COMPILER_SRCS) $(CONFIG_SRCS) $(CORE_SRCS))

@@ -5,6 +5,7 @@
  */
 #include <stdlib.h>
 
+#include "proxyshim/env.h"
 #include "proxyshim/log.h"
 #include "proxyshim/proto.h"
 #include "proxyshim/supervise.h"
@@ -13,7 +14,7 @@
 int
 main(int argc, char **argv)
 {
-	const char *sup = secure_getenv(PS_ENV_SUPERVISED);
+	const char *sup = env_get(PS_ENV_SUPERVISED);
 
 	log_init();
 	/* Started under run's supervision (by the library of a supervised

@@ -648,7 +648,7 @@ relay_start(const char *table, int detach, int64_t idle_ms)
 int
 relay_main(int argc, char **argv)
 {
-	const char *table = NULL, *env = secure_getenv(PS_ENV_RELAY_IDLE);
+	const char *table = NULL, *env = env_get(PS_ENV_RELAY_IDLE);
 	int64_t idle_ms = 60000;
 	int detach = 0, i;
 

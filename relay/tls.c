@@ -308,9 +308,9 @@ static void
 tls_settings_of(const struct relay *r, const struct ps_t_upstream *up,
                 struct tls_settings *t)
 {
-	const char *env_ca = secure_getenv(PS_ENV_TLS_CA);
-	const char *env_name = secure_getenv(PS_ENV_TLS_NAME);
-	const char *env_insecure = secure_getenv(PS_ENV_TLS_INSECURE);
+	const char *env_ca = env_get(PS_ENV_TLS_CA);
+	const char *env_name = env_get(PS_ENV_TLS_NAME);
+	const char *env_insecure = env_get(PS_ENV_TLS_INSECURE);
 
 	t->ca = env_ca;
 	t->ca_from = PS_ENV_TLS_CA;

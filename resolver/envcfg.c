@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proxyshim/env.h"
 #include "proxyshim/config.h"
 #include "proxyshim/log.h"
 
@@ -32,9 +33,9 @@ struct env_var {
 static const char *
 env_read(const char *(*get)(const char *), const char *name)
 {
-	/* secure_getenv, as resolver/source.c: setuid programs ignore the
+	/* env_get(), as resolver/source.c: setuid programs ignore the
 	 * proxy variables altogether. */
-	const char *v = get != NULL ? get(name) : secure_getenv(name);
+	const char *v = get != NULL ? get(name) : env_get(name);
 
 	return v != NULL && *v != '\0' ? v : NULL;
 }

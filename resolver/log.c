@@ -53,13 +53,13 @@ log_init(void)
 	if (log_ready)
 		return;
 	log_ready = 1;
-	lv = secure_getenv(PS_ENV_LOG);
+	lv = env_get(PS_ENV_LOG);
 	if (lv != NULL && *lv != '\0') {
 		lvl = log_level_parse(lv);
 		if (lvl >= 0)
 			ps_log_level = lvl;
 	}
-	file = secure_getenv(PS_ENV_LOG_FILE);
+	file = env_get(PS_ENV_LOG_FILE);
 	if (file != NULL && *file != '\0') {
 		fd = open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
 		          0600);

@@ -8,40 +8,22 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "proxyshim/shm.h"
+#include "proxyshim/sys.h"
 #include "proxyshim/table.h"
-
-/* geteuid(2) by number on x86-64.  In a preloaded start nothing else
- * calls libc's wrapper, and its page of libc is one more page fault of
- * every start (docs/performance.md#what-a-preloaded-start-costs). */
-static uid_t
-shm_euid(void)
-{
-#if defined(__x86_64__)
-	long r;
-
-	__asm__ volatile("syscall"
-	                 : "=a"(r)
-	                 : "0"((long)SYS_geteuid)
-	                 : "rcx", "r11", "memory");
-	return (uid_t)r;
-#else
-	return geteuid();
-#endif
-}
 
 int
 shm_open_name(const char *name, int flags, mode_t mode)
 {
 	char path[sizeof(PS_SHM_DIR) + PS_SHM_NAME_MAX + 32];
 	size_t d = sizeof(PS_SHM_DIR) - 1, n;
-	int fd;
 
-	/* By hand, not with strlen() and memcpy(): see shm_euid(). */
+	/* By hand, not with strlen() and memcpy(): libc's pages that a
+	 * preloaded start would touch for this alone (include/proxyshim/sys.h).
+	 */
 	if (name == NULL || name[0] != '/')
 		return -EINVAL;
 	for (n = 0; n < d; n++)
@@ -52,8 +34,7 @@ shm_open_name(const char *name, int flags, mode_t mode)
 		path[d + n] = name[n];
 	}
 	path[d + n] = '\0';
-	fd = open(path, flags | O_NOFOLLOW | O_CLOEXEC, mode);
-	return fd < 0 ? -errno : fd;
+	return sys_open(path, flags | O_NOFOLLOW | O_CLOEXEC, mode);
 }
 
 char *
@@ -101,7 +82,7 @@ shm_table_name(uint64_t identity, char *buf, size_t bufsz)
 	 * is part of the name: a newer proxyshim never trips over a table an
 	 * older one published for the same file. */
 	memcpy(p, "/proxyshim-", 11);
-	p = shm_put_uint(p + 11, (unsigned)shm_euid());
+	p = shm_put_uint(p + 11, (unsigned)sys_geteuid());
 	*p++ = '-';
 	*p++ = 'v';
 	p = shm_put_uint(p, (unsigned)PS_TABLE_VERSION);
@@ -142,12 +123,12 @@ shm_read_all(int fd, void *buf, size_t size)
 	size_t got = 0;
 
 	while (got < size) {
-		ssize_t n = pread(fd, p + got, size - got, (off_t)got);
+		ssize_t n = sys_pread(fd, p + got, size - got, (off_t)got);
 
 		if (n < 0) {
-			if (errno == EINTR)
+			if (n == -EINTR)
 				continue;
-			return -errno;
+			return (int)n;
 		}
 		if (n == 0)
 			return -EBADMSG;
@@ -161,7 +142,7 @@ shm_read_all(int fd, void *buf, size_t size)
 static int
 shm_check_stat(const struct stat *stp, size_t *size)
 {
-	if (!S_ISREG(stp->st_mode) || stp->st_uid != shm_euid() ||
+	if (!S_ISREG(stp->st_mode) || stp->st_uid != sys_geteuid() ||
 	    (stp->st_mode & 077) != 0)
 		return -EPERM;
 	if (stp->st_size <= 0 || (uint64_t)stp->st_size > PS_TABLE_MAX_SIZE)
@@ -174,10 +155,9 @@ static int
 shm_check_owner(int fd, size_t *size)
 {
 	struct stat st;
+	int r = sys_fstat(fd, &st);
 
-	if (fstat(fd, &st) != 0)
-		return -errno;
-	return shm_check_stat(&st, size);
+	return r < 0 ? r : shm_check_stat(&st, size);
 }
 
 int
@@ -264,7 +244,7 @@ shm_map_into(const char *name, void *buf, size_t cap, const void **base,
 	if (fd < 0)
 		return fd;
 	r = shm_map_fd(fd, NULL, buf, cap, base, len);
-	close(fd);
+	sys_close(fd);
 	return r;
 }
 
@@ -340,11 +320,10 @@ shm_map_rw(const char *name, size_t size, int create, void **out)
 	fd = shm_open_name(name, O_RDWR | (create ? O_CREAT : 0), 0600);
 	if (fd < 0)
 		return fd;
-	if (fstat(fd, &st) != 0) {
-		r = -errno;
+	r = sys_fstat(fd, &st);
+	if (r < 0)
 		goto out;
-	}
-	if (!S_ISREG(st.st_mode) || st.st_uid != shm_euid() ||
+	if (!S_ISREG(st.st_mode) || st.st_uid != sys_geteuid() ||
 	    (st.st_mode & 077) != 0) {
 		r = -EPERM;
 		goto out;
@@ -365,7 +344,7 @@ shm_map_rw(const char *name, size_t size, int create, void **out)
 	}
 	*out = p;
 out:
-	close(fd);
+	sys_close(fd);
 	return r;
 }
 

@@ -33,7 +33,7 @@ ps_fnv1a64(uint64_t h, const void *buf, size_t len)
 static const char *
 source_getenv(ps_getenv_fn env, const char *name)
 {
-	return env != NULL ? env(name) : secure_getenv(name);
+	return env != NULL ? env(name) : env_get(name);
 }
 
 int

@@ -119,10 +119,13 @@ shim_map_named(const char *name)
 	size_t len;
 	int r;
 
-	/* Not snprintf(): its first call faults in printf's code, a few
-	 * us of every start of a program that never prints. */
-	len = strnlen(name, sizeof(shim.table_name) - 1);
-	memcpy(shim.table_name, name, len);
+	/* By hand, not snprintf() nor strnlen() and memcpy(): the first call
+	 * of each touches pages of libc that a program that never prints
+	 * does not, page faults of every start
+	 * (docs/performance.md#what-a-preloaded-start-costs). */
+	for (len = 0; len < sizeof(shim.table_name) - 1 && name[len] != '\0';
+	     len++)
+		shim.table_name[len] = name[len];
 	shim.table_name[len] = '\0';
 	r = shm_map_into(name, table_buf, sizeof(table_buf), &base, &len);
 	if (r == -EBADMSG) {
@@ -207,7 +210,7 @@ shim_compile(const struct ps_source *src)
 static void
 shim_load_table(void)
 {
-	const char *tname = secure_getenv(PS_ENV_TABLE);
+	const char *tname = env_get(PS_ENV_TABLE);
 	char name[PS_SHM_NAME_MAX];
 	struct ps_source src;
 	int r;
@@ -224,8 +227,7 @@ shim_load_table(void)
 	}
 	r = source_find(NULL, NULL, &src);
 	if (r < 0) {
-		log_err("config %s: %s", secure_getenv(PS_ENV_CONFIG),
-		        strerror(-r));
+		log_err("config %s: %s", env_get(PS_ENV_CONFIG), strerror(-r));
 		shim.mode = SHIM_BROKEN;
 		return;
 	}
@@ -258,7 +260,7 @@ shim_init_once(void)
 	 * the mark the filter lets through without asking the supervisor:
 	 * dynamic programs keep their fast path
 	 * (docs/performance.md#supervision). */
-	sup = secure_getenv(PS_ENV_SUPERVISED);
+	sup = env_get(PS_ENV_SUPERVISED);
 	if (sup != NULL && sup[0] == '1')
 		real.connect = io_marked_connect;
 	io_real_connect = real.connect;

@@ -69,7 +69,7 @@ relay_seg_of(const struct ps_table_view *v)
 static int
 relay_cmd_path(char *path, size_t size, int *sub)
 {
-	const char *env = secure_getenv(PS_ENV_CMD);
+	const char *env = env_get(PS_ENV_CMD);
 	Dl_info self;
 	char *slash;
 

@@ -160,14 +160,13 @@ reload_auto_next(const struct ps_table_view *v, int64_t now)
 __attribute__((constructor)) static void
 reload_constructor(void)
 {
-	const char *p = secure_getenv(PS_ENV_CONFIG);
+	const char *p = env_get(PS_ENV_CONFIG);
 	int saved = errno;
 
 	if (p != NULL && *p != '\0') {
 		if (*p != '/' && realpath(p, cfg_at_start) == NULL)
 			cfg_at_start[0] = '\0';
-	} else if (secure_getenv(PS_ENV_TABLE) == NULL &&
-	           getauxval(AT_SECURE) == 0 &&
+	} else if (env_get(PS_ENV_TABLE) == NULL && getauxval(AT_SECURE) == 0 &&
 	           access("proxyshim.yml", F_OK) == 0 &&
 	           realpath("proxyshim.yml", cfg_at_start) == NULL) {
 		cfg_at_start[0] = '\0'; /* the lookup's ./proxyshim.yml */
@@ -181,7 +180,7 @@ reload_constructor(void)
 static int
 reload_setup(void)
 {
-	const char *p = secure_getenv(PS_ENV_CONFIG);
+	const char *p = env_get(PS_ENV_CONFIG);
 	uint64_t key;
 	int r;
 

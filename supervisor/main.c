@@ -446,7 +446,7 @@ zy_listen(const char *name)
 static void
 zy_setup(struct zy *z)
 {
-	const char *v = secure_getenv(PS_ENV_SUPERVISOR_IDLE);
+	const char *v = env_get(PS_ENV_SUPERVISOR_IDLE);
 	struct rlimit rl;
 	char *end;
 	long idle = ZY_IDLE_DEFAULT;

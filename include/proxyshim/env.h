@@ -1,7 +1,7 @@
 /*
  * proxyshim: every environment variable the library and the command read.
- * The library reads them with secure_getenv(), so setuid/setgid programs
- * ignore them all (torsocks does the same).
+ * They are read with env_get(), so setuid/setgid programs ignore them all
+ * (torsocks does the same).
  */
 #ifndef PROXYSHIM_ENV_H
 #define PROXYSHIM_ENV_H
@@ -22,5 +22,12 @@
 #define PS_ENV_PRELOAD "LD_PRELOAD"
 #define PS_ENV_XDG_CONFIG "XDG_CONFIG_HOME"
 #define PS_ENV_HOME "HOME"
+
+/* The value of name, as secure_getenv() gives it (NULL under AT_SECURE:
+ * setuid and setgid programs), without libc's getenv() code: the library
+ * reads its variables at every start, and libc's pages that nothing else
+ * touches are page faults of every start
+ * (docs/performance.md#what-a-preloaded-start-costs).  resolver/env.c. */
+const char *env_get(const char *name);
 
 #endif

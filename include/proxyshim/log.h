@@ -12,8 +12,8 @@ enum ps_log_level { PS_LOG_ERROR = 0, PS_LOG_WARN, PS_LOG_INFO, PS_LOG_DEBUG };
 
 extern int ps_log_level; /* default PS_LOG_WARN */
 
-/* Reads PROXYSHIM_LOG / PROXYSHIM_LOG_FILE (ignored when secure_getenv
- * would be).  Idempotent. */
+/* Reads PROXYSHIM_LOG / PROXYSHIM_LOG_FILE (with env_get(): ignored in
+ * setuid programs).  Idempotent. */
 void log_init(void);
 /* Set explicitly (command line -q / -v); fd < 0 keeps the current one. */
 void log_setup(int level, int fd);

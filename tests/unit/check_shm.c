@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "proxyshim/current.h"
+#include "proxyshim/env.h"
 #include "proxyshim/shm.h"
 #include "helpers.h"
 
@@ -38,7 +39,8 @@ START_TEST(test_shm_publish_then_map_round_trips)
 	size_t len;
 	int existed = -1;
 
-	ck_assert_int_eq(shm_publish(test_name, data, sizeof(data), &existed), 0);
+	ck_assert_int_eq(shm_publish(test_name, data, sizeof(data), &existed),
+	                 0);
 	ck_assert_int_eq(existed, 0);
 	ck_assert_int_eq(shm_map(test_name, &base, &len), 0);
 	ck_assert_uint_eq(len, sizeof(data));
@@ -55,7 +57,8 @@ START_TEST(test_shm_map_into_reads_small_table_into_buffer)
 	size_t len;
 	int existed, fd;
 
-	ck_assert_int_eq(shm_publish(test_name, data, sizeof(data), &existed), 0);
+	ck_assert_int_eq(shm_publish(test_name, data, sizeof(data), &existed),
+	                 0);
 	memset(buf, 0, sizeof(buf));
 	ck_assert_int_eq(shm_map_into(test_name, buf, sizeof(buf), &base, &len),
 	                 0);
@@ -154,6 +157,65 @@ START_TEST(test_shm_map_refuses_empty_and_bad_names)
 }
 END_TEST
 
+/* shm_open_name() opens PS_SHM_DIR/NAME as shm_open() would: the same
+ * object, close-on-exec, no symbolic link followed, bad names refused. */
+START_TEST(test_shm_open_name_is_shm_open_of_dev_shm)
+{
+	char path[128], link[128];
+	struct stat a, b;
+	int fd, fd2;
+
+	ck_assert_int_eq(shm_open_name("no-slash", O_RDONLY, 0), -EINVAL);
+	ck_assert_int_eq(shm_open_name("/a/b", O_RDONLY, 0), -EINVAL);
+	ck_assert_int_eq(shm_open_name(NULL, O_RDONLY, 0), -EINVAL);
+	ck_assert_int_eq(shm_open_name(test_name, O_RDONLY, 0), -ENOENT);
+	fd = shm_open_name(test_name, O_RDWR | O_CREAT | O_EXCL, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(fcntl(fd, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+	ck_assert_int_eq(
+	        shm_open_name(test_name, O_RDWR | O_CREAT | O_EXCL, 0600),
+	        -EEXIST);
+	fd2 = shm_open(test_name, O_RDONLY, 0);
+	ck_assert_int_ge(fd2, 0);
+	ck_assert_int_eq(fstat(fd, &a), 0);
+	ck_assert_int_eq(fstat(fd2, &b), 0);
+	ck_assert(a.st_ino == b.st_ino && a.st_dev == b.st_dev);
+	close(fd2);
+	close(fd);
+	/* A symbolic link in PS_SHM_DIR is not followed. */
+	snprintf(path, sizeof(path), "%s%s", PS_SHM_DIR, test_name);
+	snprintf(link, sizeof(link), "%s%s-link", PS_SHM_DIR, test_name);
+	unlink(link);
+	ck_assert_int_eq(symlink(path, link), 0);
+	ck_assert_int_eq(shm_open_name(link + strlen(PS_SHM_DIR), O_RDONLY, 0),
+	                 -ELOOP);
+	unlink(link);
+}
+END_TEST
+
+/* env_get() is secure_getenv() (this test is not setuid): exact names
+ * only, the first entry wins, an empty value is a value. */
+START_TEST(test_env_get_matches_whole_names_only)
+{
+	ck_assert_int_eq(setenv("PROXYSHIM_TEST_ENV", "one", 1), 0);
+	ck_assert_int_eq(setenv("PROXYSHIM_TEST_ENV_LONGER", "two", 1), 0);
+	ck_assert_int_eq(setenv("PROXYSHIM_TEST_EMPTY", "", 1), 0);
+	ck_assert_str_eq(env_get("PROXYSHIM_TEST_ENV"), "one");
+	ck_assert_str_eq(env_get("PROXYSHIM_TEST_ENV_LONGER"), "two");
+	ck_assert_str_eq(env_get("PROXYSHIM_TEST_EMPTY"), "");
+	ck_assert_ptr_null(env_get("PROXYSHIM_TEST_EN"));
+	ck_assert_ptr_null(env_get("PROXYSHIM_TEST_ENV_"));
+	ck_assert_ptr_null(env_get("PROXYSHIM_TEST_ABSENT"));
+	ck_assert_ptr_null(env_get(NULL));
+	ck_assert_str_eq(env_get("PROXYSHIM_TEST_ENV"),
+	                 secure_getenv("PROXYSHIM_TEST_ENV"));
+	unsetenv("PROXYSHIM_TEST_ENV");
+	unsetenv("PROXYSHIM_TEST_ENV_LONGER");
+	unsetenv("PROXYSHIM_TEST_EMPTY");
+	ck_assert_ptr_null(env_get("PROXYSHIM_TEST_ENV"));
+}
+END_TEST
+
 /* A mapped table is a private copy: truncating or rewriting the object
  * afterwards neither faults (SIGBUS) nor changes what the reader sees. */
 START_TEST(test_shm_map_is_immune_to_truncation_and_rewrites)
@@ -241,9 +303,9 @@ START_TEST(test_source_explicit_missing_file_is_error)
 	struct ps_source src;
 
 	memset(fake_env, 0, sizeof(fake_env));
-	ck_assert_int_eq(source_find("/nonexistent/proxyshim.yml", fake_getenv,
-	                             &src),
-	                 -ENOENT);
+	ck_assert_int_eq(
+	        source_find("/nonexistent/proxyshim.yml", fake_getenv, &src),
+	        -ENOENT);
 }
 END_TEST
 
@@ -424,14 +486,17 @@ shm_suite(void)
 	tcase_add_test_unless(tc, test_shm_name_held_by_other_user_is_refused,
 	                      geteuid() != 0, "not root, cannot chown");
 	tcase_add_test(tc, test_shm_map_refuses_empty_and_bad_names);
+	tcase_add_test(tc, test_shm_open_name_is_shm_open_of_dev_shm);
 	tcase_add_test(tc, test_shm_map_is_immune_to_truncation_and_rewrites);
-	tcase_add_test(tc, test_shm_racing_publishers_never_expose_partial_table);
+	tcase_add_test(tc,
+	               test_shm_racing_publishers_never_expose_partial_table);
 	tcase_add_test(tc, test_shm_table_name_is_per_user_and_identity);
 	tcase_add_test(tc, test_current_key_is_the_files_absolute_path);
 	tcase_add_test(tc,
 	               test_current_publish_bumps_generation_and_names_table);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("source");
+	tcase_add_test(tc, test_env_get_matches_whole_names_only);
 	tcase_add_test(tc, test_source_explicit_missing_file_is_error);
 	tcase_add_test(tc, test_source_env_config_wins_over_proxy_variables);
 	tcase_add_test(tc, test_source_falls_back_to_environment_then_none);
