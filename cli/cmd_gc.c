@@ -555,7 +555,7 @@ gc_stamp(void)
 
 	snprintf(name, sizeof(name), "/proxyshim-%u%s", (unsigned)geteuid(),
 	         GC_STAMP);
-	fd = shm_open(name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	fd = shm_open_name(name, O_RDWR | O_CREAT, 0600);
 	if (fd >= 0) {
 		futimens(fd, NULL);
 		close(fd);
