@@ -20,6 +20,9 @@ PKGS=(
 	# real proxies and servers for the integration tests and benchmarks
 	microsocks dante-server tinyproxy squid-openssl haproxy nginx stunnel4
 	proxychains4 hyperfine
+	# the other preload tool the start-up benchmark compares with (its
+	# library and wrapper only; no tor daemon is installed or started)
+	torsocks
 	# a long-running JVM client (live reload test)
 	openjdk-17-jdk-headless
 	# programs the library cannot reach, for the supervisor's tests and
