@@ -160,7 +160,9 @@ if [[ " ${CLIENTS[*]} " == *" goget "* ]]; then
 			[[ $(cat "/proc/$pp/comm" 2>/dev/null) == proxyshim-super ]] && role=server
 			for f in "/proc/$p/fdinfo/"*; do
 				pid=$(awk '/^Pid:/ {print $2}' "$f" 2>/dev/null)
-				[[ -n $pid ]] || continue
+				# -1: a pidfd whose process has exited (the
+				# workers keep their last caller's)
+				[[ -n $pid && $pid != -1 ]] || continue
 				if tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qxF "$want"; then
 					echo "$role $p"
 					break
