@@ -25,7 +25,7 @@ CFLAGS_FUZZ=(-g -O1 -fsanitize=fuzzer,address,undefined
 	-std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclude)
 YAML_LIBS=$(pkg-config --libs yaml-0.1 2>/dev/null || echo -lyaml)
 
-CORE="resolver/log.c resolver/table.c resolver/route.c"
+CORE="resolver/log.c resolver/env.c resolver/table.c resolver/route.c"
 CONFIG="resolver/url.c resolver/match.c resolver/config.c resolver/config_yaml.c
 	resolver/config_kestra.c resolver/config_file.c resolver/compile.c resolver/dump.c"
 
@@ -41,7 +41,7 @@ sources() {
 	url) echo "resolver/url.c" ;;
 	exempt) echo "$CORE $CONFIG" ;;
 	addrinfo) echo "shim/addrinfo.c" ;;
-	proxyproto) echo "shim/proxyproto.c resolver/table.c resolver/log.c" ;;
+	proxyproto) echo "shim/proxyproto.c resolver/table.c resolver/log.c resolver/env.c" ;;
 	xff) echo "shim/xff.c" ;;
 	relayreq) echo "proto/relayreq.c proto/httpc.c" ;;
 	dnsmsg) echo "proto/dnsmsg.c" ;;
