@@ -15,26 +15,37 @@
 #include "proxyshim/sys.h"
 #include "proxyshim/table.h"
 
-int
-shm_open_name(const char *name, int flags, mode_t mode)
+/* Room for PS_SHM_DIR and a name, publishers' temporary ones included. */
+#define SHM_PATH_MAX (sizeof(PS_SHM_DIR) + PS_SHM_NAME_MAX + 32)
+
+/* PS_SHM_DIR followed by name ("/NAME", no other slash) into path: 0, or
+ * -EINVAL.  By hand, not with strlen() and memcpy(): libc's pages that a
+ * preloaded start would touch for this alone (include/proxyshim/sys.h). */
+static int
+shm_path(const char *name, char path[SHM_PATH_MAX])
 {
-	char path[sizeof(PS_SHM_DIR) + PS_SHM_NAME_MAX + 32];
 	size_t d = sizeof(PS_SHM_DIR) - 1, n;
 
-	/* By hand, not with strlen() and memcpy(): libc's pages that a
-	 * preloaded start would touch for this alone (include/proxyshim/sys.h).
-	 */
 	if (name == NULL || name[0] != '/')
 		return -EINVAL;
 	for (n = 0; n < d; n++)
 		path[n] = PS_SHM_DIR[n];
 	for (n = 0; name[n] != '\0'; n++) {
-		if ((n > 0 && name[n] == '/') || d + n + 1 >= sizeof(path))
+		if ((n > 0 && name[n] == '/') || d + n + 1 >= SHM_PATH_MAX)
 			return -EINVAL;
 		path[d + n] = name[n];
 	}
 	path[d + n] = '\0';
-	return sys_open(path, flags | O_NOFOLLOW | O_CLOEXEC, mode);
+	return 0;
+}
+
+int
+shm_open_name(const char *name, int flags, mode_t mode)
+{
+	char path[SHM_PATH_MAX];
+	int r = shm_path(name, path);
+
+	return r < 0 ? r : sys_open(path, flags | O_NOFOLLOW | O_CLOEXEC, mode);
 }
 
 char *
@@ -163,8 +174,7 @@ shm_check_owner(int fd, size_t *size)
 int
 shm_publish(const char *name, const void *buf, size_t len, int *existed)
 {
-	char tmp[PS_SHM_NAME_MAX + 32], from[sizeof(tmp) + 16],
-	        to[PS_SHM_NAME_MAX + 16];
+	char tmp[PS_SHM_NAME_MAX + 32], from[SHM_PATH_MAX], to[SHM_PATH_MAX];
 	struct timespec ts;
 	size_t size;
 	int fd, r, tries;
@@ -190,8 +200,10 @@ shm_publish(const char *name, const void *buf, size_t len, int *existed)
 	r = shm_write_all(fd, buf, len);
 	if (r < 0)
 		goto out;
-	snprintf(from, sizeof(from), "%s%s", PS_SHM_DIR, tmp);
-	snprintf(to, sizeof(to), "%s%s", PS_SHM_DIR, name);
+	if (shm_path(tmp, from) < 0 || shm_path(name, to) < 0) {
+		r = -EINVAL;
+		goto out;
+	}
 	/* link() never replaces: the first complete table wins, and nobody
 	 * ever sees one that is still being written. */
 	if (link(from, to) != 0) {
